@@ -1,0 +1,7 @@
+//! `cctv`: the in-stream metadata shared by the gst-cctv elements and the
+//! algorithms behind them, usable from applications without the plugin.
+//!
+//! The algorithm modules (`bbox`, `track`, ...) use no GStreamer types.
+
+pub mod bbox;
+pub mod meta;

@@ -1,0 +1,453 @@
+//! The per-frame object list that gst-cctv elements attach to video buffers.
+//!
+//! It travels as a `GstCustomMeta` named [`META_NAME`] whose `GstStructure`
+//! ([`STRUCTURE_NAME`]) holds the objects, so C and Python apps read it with
+//! `gst_buffer_get_custom_meta()` without linking this crate. Rust code uses
+//! the typed [`Frame`] view. The meta carries the `video` and `size` tags:
+//! scaling elements (`videoscale`, `videoconvertscale`) rescale the boxes,
+//! elements that would move pixels in other ways drop it instead of leaving
+//! stale boxes.
+//!
+//! Structure layout (version 1):
+//! ```text
+//! cctv/objects, version=(uint)1, width=(int)768, height=(int)576,
+//!     source=(string)onnxdetect0, model=(string)yolox_nano.onnx, inferred=(boolean)true,
+//!     objects=(GstValueArray)< object, x=(double)10, y=(double)20, w=(double)30,
+//!         h=(double)60, class-id=(uint)0, label=(string)person, confidence=(double)0.8,
+//!         track-id=(guint64)3, predicted=(boolean)false,
+//!         attributes=(GstValueArray)< attribute, name=(string)gender,
+//!             label=(string)female, confidence=(double)0.9, source=(string)gendercls0 > >
+//! ```
+//! `track-id` is absent for untracked objects. Boxes are in pixels of a
+//! `width` x `height` frame (top-left corner and size).
+
+use std::sync::Once;
+
+use gst::glib;
+use gst::glib::translate::IntoGlib;
+use gst::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::bbox::BBox;
+
+/// Name of the custom meta, for `gst_buffer_get_custom_meta()`.
+pub const META_NAME: &str = "CctvObjectsMeta";
+/// Name of the structure inside the meta.
+pub const STRUCTURE_NAME: &str = "cctv/objects";
+/// Layout version written into every structure.
+pub const VERSION: u32 = 1;
+
+/// A classifier result on an object (e.g. `gender` = `female`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    pub name: String,
+    pub label: String,
+    pub confidence: f32,
+    /// Element that produced the attribute.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// One detected (and possibly tracked and classified) object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    pub bbox: BBox,
+    pub class_id: u32,
+    pub label: String,
+    pub confidence: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    /// The box comes from the tracker's prediction, not from a detection on this frame.
+    #[serde(default)]
+    pub predicted: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+}
+
+impl Object {
+    pub fn new(bbox: BBox, class_id: u32, label: impl Into<String>, confidence: f32) -> Self {
+        Self {
+            bbox,
+            class_id,
+            label: label.into(),
+            confidence,
+            track_id: None,
+            predicted: false,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// The attribute called `name`, if a classifier set one.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+}
+
+/// Everything known about the objects of one video frame.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Frame {
+    /// Frame size the boxes refer to.
+    pub width: u32,
+    pub height: u32,
+    /// Element that produced the detections.
+    pub source: String,
+    /// Model file the detections came from.
+    pub model: String,
+    /// False when the detector skipped this frame (`interval` > 1).
+    pub inferred: bool,
+    pub objects: Vec<Object>,
+}
+
+/// Why a structure could not be read as a [`Frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaError(pub String);
+
+impl std::fmt::Display for MetaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid {STRUCTURE_NAME} metadata: {}", self.0)
+    }
+}
+
+impl std::error::Error for MetaError {}
+
+impl Frame {
+    /// Reads the frame metadata of `buffer`; `None` when it has none.
+    pub fn from_buffer(buffer: &gst::BufferRef) -> Option<Result<Frame, MetaError>> {
+        let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
+        Some(Frame::from_structure(meta.structure()))
+    }
+
+    /// Attaches the metadata to `buffer`, replacing what it had.
+    pub fn attach(&self, buffer: &mut gst::BufferRef) {
+        register();
+        let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+            Ok(meta) => meta,
+            Err(_) => gst::meta::CustomMeta::add(buffer, META_NAME)
+                .expect("the meta is registered just above"),
+        };
+        self.write_into(meta.mut_structure());
+    }
+
+    /// Removes the metadata from `buffer`, if it has any.
+    pub fn detach(buffer: &mut gst::BufferRef) {
+        if let Ok(meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+            meta.remove().ok();
+        }
+    }
+
+    /// The structure form, as apps see it.
+    pub fn to_structure(&self) -> gst::Structure {
+        let mut s = gst::Structure::new_empty(STRUCTURE_NAME);
+        self.write_into(&mut s);
+        s
+    }
+
+    fn write_into(&self, s: &mut gst::StructureRef) {
+        s.set_name(STRUCTURE_NAME);
+        s.set("version", VERSION);
+        s.set("width", self.width as i32);
+        s.set("height", self.height as i32);
+        s.set("source", self.source.as_str());
+        s.set("model", self.model.as_str());
+        s.set("inferred", self.inferred);
+        let objects = self
+            .objects
+            .iter()
+            .map(|o| object_to_structure(o).to_send_value());
+        s.set("objects", gst::Array::from_values(objects));
+    }
+
+    /// Parses the structure form; missing optional fields take their defaults.
+    pub fn from_structure(s: &gst::StructureRef) -> Result<Frame, MetaError> {
+        if s.name() != STRUCTURE_NAME {
+            return Err(MetaError(format!("structure is named {}", s.name())));
+        }
+        let objects = match s.get_optional::<gst::Array>("objects") {
+            Ok(Some(array)) => array
+                .iter()
+                .map(|v| {
+                    v.get::<gst::Structure>()
+                        .map_err(|e| MetaError(format!("object is not a structure: {e}")))
+                        .and_then(|o| object_from_structure(&o))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(MetaError(format!("objects: {e}"))),
+        };
+        Ok(Frame {
+            width: field::<i32>(s, "width")?.max(0) as u32,
+            height: field::<i32>(s, "height")?.max(0) as u32,
+            source: optional(s, "source")?.unwrap_or_default(),
+            model: optional(s, "model")?.unwrap_or_default(),
+            inferred: optional(s, "inferred")?.unwrap_or(true),
+            objects,
+        })
+    }
+
+    /// Maps the boxes to a frame of another size (the frame was scaled).
+    pub fn rescale(&mut self, width: u32, height: u32) {
+        if self.width == 0 || self.height == 0 {
+            return;
+        }
+        let sx = width as f32 / self.width as f32;
+        let sy = height as f32 / self.height as f32;
+        for o in &mut self.objects {
+            o.bbox = o.bbox.scale(sx, sy);
+        }
+        self.width = width;
+        self.height = height;
+    }
+}
+
+fn field<'a, T: glib::value::FromValue<'a> + 'static>(
+    s: &'a gst::StructureRef,
+    name: &str,
+) -> Result<T, MetaError> {
+    s.get::<T>(name)
+        .map_err(|e| MetaError(format!("{}: {e}", s.name())))
+}
+
+fn optional<'a, T: glib::value::FromValue<'a> + 'static>(
+    s: &'a gst::StructureRef,
+    name: &str,
+) -> Result<Option<T>, MetaError> {
+    s.get_optional::<T>(name)
+        .map_err(|e| MetaError(format!("{}: {e}", s.name())))
+}
+
+fn object_to_structure(o: &Object) -> gst::Structure {
+    let mut s = gst::Structure::builder("object")
+        .field("x", o.bbox.x as f64)
+        .field("y", o.bbox.y as f64)
+        .field("w", o.bbox.w as f64)
+        .field("h", o.bbox.h as f64)
+        .field("class-id", o.class_id)
+        .field("label", o.label.as_str())
+        .field("confidence", o.confidence as f64)
+        .field("predicted", o.predicted)
+        .build();
+    if let Some(id) = o.track_id {
+        s.set("track-id", id);
+    }
+    if !o.attributes.is_empty() {
+        let attributes = o.attributes.iter().map(|a| {
+            gst::Structure::builder("attribute")
+                .field("name", a.name.as_str())
+                .field("label", a.label.as_str())
+                .field("confidence", a.confidence as f64)
+                .field("source", a.source.as_str())
+                .build()
+                .to_send_value()
+        });
+        s.set("attributes", gst::Array::from_values(attributes));
+    }
+    s
+}
+
+fn object_from_structure(s: &gst::StructureRef) -> Result<Object, MetaError> {
+    let attributes = match optional::<gst::Array>(s, "attributes")? {
+        Some(array) => array
+            .iter()
+            .map(|v| {
+                let a = v
+                    .get::<gst::Structure>()
+                    .map_err(|e| MetaError(format!("attribute is not a structure: {e}")))?;
+                Ok(Attribute {
+                    name: field::<String>(&a, "name")?,
+                    label: field::<String>(&a, "label")?,
+                    confidence: field::<f64>(&a, "confidence")? as f32,
+                    source: optional::<String>(&a, "source")?.unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, MetaError>>()?,
+        None => Vec::new(),
+    };
+    Ok(Object {
+        bbox: BBox::new(
+            field::<f64>(s, "x")? as f32,
+            field::<f64>(s, "y")? as f32,
+            field::<f64>(s, "w")? as f32,
+            field::<f64>(s, "h")? as f32,
+        ),
+        class_id: field::<u32>(s, "class-id")?,
+        label: optional::<String>(s, "label")?.unwrap_or_default(),
+        confidence: field::<f64>(s, "confidence")? as f32,
+        track_id: optional::<u64>(s, "track-id")?,
+        predicted: optional::<bool>(s, "predicted")?.unwrap_or(false),
+        attributes,
+    })
+}
+
+/// Registers the custom meta; idempotent. Call after `gst::init()`.
+pub fn register() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let name = std::ffi::CString::new(META_NAME).unwrap();
+        let tags: [*const std::ffi::c_char; 3] = [
+            c"video".as_ptr(),
+            c"size".as_ptr(),
+            std::ptr::null(),
+        ];
+        // The safe `CustomMeta::register_with_transform` hides the transform data,
+        // which carries the scaling element's input and output video info.
+        unsafe {
+            gst::ffi::gst_meta_register_custom(
+                name.as_ptr(),
+                tags.as_ptr() as *mut *const std::ffi::c_char,
+                Some(transform),
+                std::ptr::null_mut(),
+                None,
+            );
+        }
+    });
+}
+
+unsafe extern "C" fn transform(
+    dest: *mut gst::ffi::GstBuffer,
+    meta: *mut gst::ffi::GstCustomMeta,
+    _src: *mut gst::ffi::GstBuffer,
+    type_: glib::ffi::GQuark,
+    data: glib::ffi::gpointer,
+    _user_data: glib::ffi::gpointer,
+) -> glib::ffi::gboolean {
+    let source = unsafe { &*(meta as *const gst::meta::CustomMeta) }.structure();
+    let dest = unsafe { gst::BufferRef::from_mut_ptr(dest) };
+
+    if type_ == glib::Quark::from_str("gst-copy").into_glib() {
+        let Ok(frame) = Frame::from_structure(source) else {
+            return glib::ffi::GFALSE;
+        };
+        frame.attach(dest);
+        return glib::ffi::GTRUE;
+    }
+
+    let scale = unsafe { gst_video::ffi::gst_video_meta_transform_scale_get_quark() };
+    if type_ == scale && !data.is_null() {
+        let t = unsafe { &*(data as *const gst_video::ffi::GstVideoMetaTransform) };
+        if t.in_info.is_null() || t.out_info.is_null() {
+            return glib::ffi::GFALSE;
+        }
+        let (out_w, out_h) = unsafe { ((*t.out_info).width, (*t.out_info).height) };
+        let Ok(mut frame) = Frame::from_structure(source) else {
+            return glib::ffi::GFALSE;
+        };
+        frame.rescale(out_w.max(0) as u32, out_h.max(0) as u32);
+        frame.attach(dest);
+        return glib::ffi::GTRUE;
+    }
+    glib::ffi::GFALSE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Frame {
+        let mut person = Object::new(BBox::new(10.0, 20.0, 30.0, 60.0), 0, "person", 0.8);
+        person.track_id = Some(7);
+        person.attributes.push(Attribute {
+            name: "gender".into(),
+            label: "female".into(),
+            confidence: 0.9,
+            source: "gendercls0".into(),
+        });
+        let car = Object::new(BBox::new(100.0, 50.0, 80.0, 40.0), 2, "car", 0.55);
+        Frame {
+            width: 768,
+            height: 576,
+            source: "onnxdetect0".into(),
+            model: "yolox_nano.onnx".into(),
+            inferred: true,
+            objects: vec![person, car],
+        }
+    }
+
+    #[test]
+    fn structure_round_trip() {
+        gst::init().unwrap();
+        let frame = sample();
+        let s = frame.to_structure();
+        assert_eq!(s.get::<u32>("version").unwrap(), VERSION);
+        assert_eq!(Frame::from_structure(&s).unwrap(), frame);
+        // The string form is what gst-launch users see in logs; it parses back.
+        let reparsed: gst::Structure = s.to_string().parse().unwrap();
+        assert_eq!(Frame::from_structure(&reparsed).unwrap(), frame);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let frame = sample();
+        let json = serde_json::to_value(&frame).unwrap();
+        assert_eq!(json["objects"][0]["track_id"], 7);
+        assert!(json["objects"][1].get("track_id").is_none());
+        assert_eq!(json["objects"][0]["attributes"][0]["label"], "female");
+        let back: Frame = serde_json::from_value(json).unwrap();
+        assert_eq!(back, frame);
+    }
+
+    #[test]
+    fn buffer_attach_read_replace_detach() {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        let b = buffer.get_mut().unwrap();
+        assert!(Frame::from_buffer(b).is_none());
+        let mut frame = sample();
+        frame.attach(b);
+        assert_eq!(Frame::from_buffer(b).unwrap().unwrap(), frame);
+        frame.objects.truncate(1);
+        frame.attach(b);
+        assert_eq!(Frame::from_buffer(b).unwrap().unwrap().objects.len(), 1);
+        let mut metas = 0;
+        b.foreach_meta(|_| {
+            metas += 1;
+            std::ops::ControlFlow::Continue(())
+        });
+        assert_eq!(metas, 1, "attach replaces, never stacks");
+        Frame::detach(b);
+        assert!(Frame::from_buffer(b).is_none());
+    }
+
+    #[test]
+    fn buffer_copy_keeps_meta() {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        sample().attach(buffer.get_mut().unwrap());
+        let copy = buffer.copy();
+        assert_eq!(Frame::from_buffer(&copy).unwrap().unwrap(), sample());
+        let deep = buffer.copy_deep().unwrap();
+        assert_eq!(Frame::from_buffer(&deep).unwrap().unwrap(), sample());
+    }
+
+    #[test]
+    fn rescale_maps_boxes() {
+        let mut frame = sample();
+        frame.rescale(384, 288);
+        assert_eq!(frame.objects[0].bbox, BBox::new(5.0, 10.0, 15.0, 30.0));
+        assert_eq!((frame.width, frame.height), (384, 288));
+    }
+
+    #[test]
+    fn bad_structures_are_errors() {
+        gst::init().unwrap();
+        let wrong_name = gst::Structure::new_empty("other");
+        assert!(Frame::from_structure(&wrong_name).is_err());
+        let bad: gst::Structure = "cctv/objects, width=(int)10, height=(int)10, objects=(GstValueArray)< (int)1 >"
+            .parse()
+            .unwrap();
+        assert!(Frame::from_structure(&bad).is_err());
+        let object = gst::Structure::builder("object")
+            .field("x", 1.0f64)
+            .field("y", 1.0f64)
+            .field("w", 1.0f64)
+            .field("h", 1.0f64)
+            .field("class-id", 0u32)
+            .build();
+        let missing_conf = gst::Structure::builder(STRUCTURE_NAME)
+            .field("width", 10i32)
+            .field("height", 10i32)
+            .field("objects", gst::Array::new([object]))
+            .build();
+        let err = Frame::from_structure(&missing_conf).unwrap_err();
+        assert!(err.to_string().contains("confidence"), "{err}");
+    }
+}
