@@ -4,4 +4,9 @@
 //! The algorithm modules (`bbox`, `track`, ...) use no GStreamer types.
 
 pub mod bbox;
+pub mod detect;
+pub mod labels;
+pub mod letterbox;
 pub mod meta;
+pub mod nms;
+pub mod preprocess;

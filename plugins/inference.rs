@@ -1,0 +1,157 @@
+//! The process-wide ONNX Runtime environment and the session cache: every
+//! element instance asking for the same model file with the same options
+//! shares one session, so four cameras load the weights once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
+
+use cctv::detect::{ElementType, TensorInfo};
+use ort::session::Session;
+use ort::value::{TensorElementType, ValueType};
+
+use crate::assets;
+
+/// Execution providers an element may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[enum_type(name = "GstCctvExecutionProvider")]
+pub enum ExecutionProvider {
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu,
+    #[enum_value(name = "NVIDIA CUDA", nick = "cuda")]
+    Cuda,
+    #[enum_value(name = "NVIDIA TensorRT", nick = "tensorrt")]
+    TensorRt,
+    #[enum_value(name = "Intel OpenVINO", nick = "openvino")]
+    OpenVino,
+}
+
+use gst::glib;
+
+/// What a session is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionOptions {
+    pub path: PathBuf,
+    /// Intra-op threads; 0 lets ONNX Runtime choose.
+    pub threads: u32,
+    pub provider: ExecutionProvider,
+}
+
+/// A loaded model shared between elements. `Session::run` needs `&mut`, so
+/// runs are serialised by the mutex; on a CPU each run uses all intra-op
+/// threads anyway.
+pub struct Model {
+    pub session: Mutex<Session>,
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    /// Custom metadata `names` (Ultralytics exports store class names there).
+    pub names: Option<String>,
+}
+
+fn environment() -> Result<&'static ort::environment::Environment, String> {
+    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = assets::onnxruntime_library();
+        if !lib.exists() {
+            return Err(format!(
+                "ONNX Runtime library {} not found: run {} or set ORT_DYLIB_PATH",
+                lib.display(),
+                assets::FETCH_COMMAND
+            ));
+        }
+        ort::init_from(&lib)
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?
+            .with_name("gst-cctv")
+            .build()
+            .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+static CACHE: LazyLock<Mutex<HashMap<SessionOptions, Weak<Model>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The shared model for `options`, loading it if no live element holds it.
+pub fn load(options: &SessionOptions) -> Result<Arc<Model>, String> {
+    let mut cache = CACHE.lock().unwrap();
+    if let Some(model) = cache.get(options).and_then(Weak::upgrade) {
+        return Ok(model);
+    }
+    let model = Arc::new(open(options)?);
+    cache.retain(|_, m| m.strong_count() > 0);
+    cache.insert(options.clone(), Arc::downgrade(&model));
+    Ok(model)
+}
+
+fn open(options: &SessionOptions) -> Result<Model, String> {
+    let path = &options.path;
+    if !path.is_file() {
+        return Err(format!("model file {} not found", path.display()));
+    }
+    let env = environment()?;
+    let fail = |what: &str, e: ort::Error| format!("{what} for {}: {e}", path.display());
+    let mut builder = Session::builder(env).map_err(|e| fail("session options", e))?;
+    if options.threads > 0 {
+        builder = builder
+            .with_intra_threads(options.threads as usize)
+            .map_err(|e| fail("intra-op threads", e.into()))?;
+    }
+    builder = register_provider(builder, options.provider, path)?;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+    let names = session.metadata().ok().and_then(|m| m.custom("names"));
+    Ok(Model {
+        inputs: session
+            .inputs()
+            .iter()
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect(),
+        outputs: session
+            .outputs()
+            .iter()
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect(),
+        names,
+        session: Mutex::new(session),
+    })
+}
+
+fn register_provider(
+    builder: ort::session::builder::SessionBuilder,
+    provider: ExecutionProvider,
+    path: &Path,
+) -> Result<ort::session::builder::SessionBuilder, String> {
+    use ort::ep;
+    let dispatch = match provider {
+        ExecutionProvider::Cpu => return Ok(builder),
+        ExecutionProvider::Cuda => ep::CUDA::default().build(),
+        ExecutionProvider::TensorRt => ep::TensorRT::default().build(),
+        ExecutionProvider::OpenVino => ep::OpenVINO::default().build(),
+    };
+    builder
+        .with_execution_providers([dispatch.error_on_failure()])
+        .map_err(|e| {
+            format!(
+                "execution provider {provider:?} is not available in this ONNX Runtime build \
+                 (for {}): {e}",
+                path.display()
+            )
+        })
+}
+
+fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
+    let shape = ty.tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+    let ty = match ty.tensor_type() {
+        Some(TensorElementType::Float32) => ElementType::F32,
+        Some(TensorElementType::Float16) => ElementType::F16,
+        Some(TensorElementType::Uint8) => ElementType::U8,
+        _ => ElementType::Other,
+    };
+    TensorInfo {
+        name: name.to_string(),
+        shape,
+        ty,
+    }
+}

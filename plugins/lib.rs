@@ -1,0 +1,27 @@
+//! `cctv`: the gst-cctv GStreamer plugin. Each element lives in its own
+//! folder (`mod.rs` with the public type and `register`, `imp.rs` with the
+//! implementation); the algorithms and the metadata are in the `cctv` crate.
+
+use gst::glib;
+
+mod assets;
+pub mod inference;
+pub mod onnxdetect;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    cctv::meta::register();
+    onnxdetect::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    cctv,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);
