@@ -283,11 +283,8 @@ pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let name = std::ffi::CString::new(META_NAME).unwrap();
-        let tags: [*const std::ffi::c_char; 3] = [
-            c"video".as_ptr(),
-            c"size".as_ptr(),
-            std::ptr::null(),
-        ];
+        let tags: [*const std::ffi::c_char; 3] =
+            [c"video".as_ptr(), c"size".as_ptr(), std::ptr::null()];
         // The safe `CustomMeta::register_with_transform` hides the transform data,
         // which carries the scaling element's input and output video info.
         unsafe {
@@ -431,9 +428,10 @@ mod tests {
         gst::init().unwrap();
         let wrong_name = gst::Structure::new_empty("other");
         assert!(Frame::from_structure(&wrong_name).is_err());
-        let bad: gst::Structure = "cctv/objects, width=(int)10, height=(int)10, objects=(GstValueArray)< (int)1 >"
-            .parse()
-            .unwrap();
+        let bad: gst::Structure =
+            "cctv/objects, width=(int)10, height=(int)10, objects=(GstValueArray)< (int)1 >"
+                .parse()
+                .unwrap();
         assert!(Frame::from_structure(&bad).is_err());
         let object = gst::Structure::builder("object")
             .field("x", 1.0f64)
