@@ -4,9 +4,7 @@
 //! ([`STRUCTURE_NAME`]) holds the objects, so C and Python apps read it with
 //! `gst_buffer_get_custom_meta()` without linking this crate. Rust code uses
 //! the typed [`Frame`] view. The meta carries the `video` and `size` tags:
-//! scaling elements (`videoscale`, `videoconvertscale`) rescale the boxes,
-//! elements that would move pixels in other ways drop it instead of leaving
-//! stale boxes.
+//! scaling elements (`videoscale`, `videoconvertscale`) rescale the boxes.
 //!
 //! Structure layout (version 1):
 //! ```text
@@ -19,7 +17,8 @@
 //!             label=(string)female, confidence=(double)0.9, source=(string)gendercls0 > >
 //! ```
 //! `track-id` is absent for untracked objects. Boxes are in pixels of a
-//! `width` x `height` frame (top-left corner and size).
+//! `width` x `height` frame (top-left corner and size). Flips and rotations
+//! (`videoflip`) are not mapped: GStreamer 1.22 copies the meta unchanged.
 
 use std::sync::Once;
 

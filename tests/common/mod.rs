@@ -1,0 +1,334 @@
+//! Shared test support: plugin registration, paths, and real servers
+//! (mosquitto, PostgreSQL, an RTSP server) started on free loopback ports in
+//! temporary directories and stopped when dropped, even when a test fails.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// Initialises GStreamer and registers the plugin statically.
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstcctv::plugin_register_static().expect("plugin registers");
+    });
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn assets() -> PathBuf {
+    std::env::var_os("CCTV_ASSETS").map(Into::into).unwrap_or_else(|| repo().join(".assets"))
+}
+
+pub fn video() -> PathBuf {
+    assets().join("media/vtest.avi")
+}
+
+/// Directory holding the built `libgstcctv.so`, for `GST_PLUGIN_PATH`.
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(dir.join("libgstcctv.so").exists(), "plugin not built in {}", dir.display());
+    dir
+}
+
+/// Runs `gst-launch-1.0` with the built plugin, as a user would.
+pub fn gst_launch(pipeline: &str) -> std::process::Output {
+    Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(shell_words(pipeline))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .output()
+        .expect("gst-launch-1.0 runs")
+}
+
+/// Splits a launch line on spaces, keeping quoted parts (enough for tests).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// A free loopback port below the kernel's ephemeral range (so outgoing
+/// connections of other tests cannot take it meanwhile), never handed out
+/// twice in one process; test binaries start at different offsets.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 97) % 10_000;
+    loop {
+        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port}");
+}
+
+/// A fresh directory under the system temp dir, unique per process and call.
+pub fn tempdir(prefix: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A mosquitto broker on a free loopback port.
+pub struct Mosquitto {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    /// `user:password` when the broker requires authentication.
+    pub credentials: Option<(String, String)>,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Self::start_on(free_port(), None)
+    }
+
+    /// A broker that accepts only `user`/`password`.
+    pub fn start_with_password(user: &str, password: &str) -> Mosquitto {
+        Self::start_on(free_port(), Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
+        let dir = tempdir("cctv-mosquitto");
+        let mut m = Mosquitto { port, dir, child: None, credentials };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let conf = self.dir.join("mosquitto.conf");
+        let mut text = format!("listener {} 127.0.0.1\npersistence false\n", self.port);
+        match &self.credentials {
+            None => text.push_str("allow_anonymous true\n"),
+            Some((user, password)) => {
+                let file = self.dir.join("passwd");
+                std::fs::write(&file, "").unwrap();
+                let status = Command::new("mosquitto_passwd")
+                    .args(["-b", file.to_str().unwrap(), user, password])
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("mosquitto_passwd runs");
+                assert!(status.success());
+                text.push_str(&format!("allow_anonymous false\npassword_file {}\n", file.display()));
+            }
+        }
+        std::fs::write(&conf, text).unwrap();
+        let mut child = Command::new(mosquitto_binary())
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts (apt-get install mosquitto)");
+        wait_for_port(self.port, &mut child, "mosquitto");
+        self.child = Some(child);
+    }
+
+    /// Kills the broker (no clean shutdown), as a crash or network loss would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts the broker again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// A throwaway PostgreSQL cluster on a free loopback port.
+pub struct Postgres {
+    pub port: u16,
+    dir: PathBuf,
+    running: bool,
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    let debian = Path::new("/usr/lib/postgresql/15/bin").join(tool);
+    if debian.exists() { debian } else { PathBuf::from(tool) }
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
+fn pg_command(tool: &str) -> Command {
+    let is_root = unsafe { libc_geteuid() } == 0;
+    if is_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_bin(tool));
+        c
+    } else {
+        Command::new(pg_bin(tool))
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let dir = tempdir("cctv-postgres");
+        if unsafe { libc_geteuid() } == 0 {
+            let status = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().unwrap();
+            assert!(status.success(), "chown of the cluster dir");
+        }
+        let out = pg_command("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .output()
+            .expect("initdb runs (apt-get install postgresql)");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let mut pg = Postgres { port: free_port(), dir, running: false };
+        pg.start_server();
+        pg
+    }
+
+    fn start_server(&mut self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let out = pg_command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-w", "start"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        self.running = true;
+    }
+
+    pub fn stop(&mut self) {
+        if self.running {
+            pg_command("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"])
+                .output()
+                .ok();
+            self.running = false;
+        }
+    }
+
+    /// Stops the server abruptly and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_server();
+    }
+
+    /// libpq-style connection string for the `postgres` superuser.
+    pub fn conninfo(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+    }
+
+    /// Runs SQL through `psql` and returns its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+            .args(["-p", &self.port.to_string(), "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// An RTSP server (gst-rtsp-server via PyGObject) serving a test pattern or a file.
+pub struct RtspServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RtspServer {
+    /// Serves `launch` (a bin whose payloader is named pay0) at `rtsp://127.0.0.1:PORT/test`.
+    pub fn start(launch: &str) -> RtspServer {
+        let port = free_port();
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(repo().join("tests/support/rtsp_server.py"))
+            .args([&port.to_string(), launch])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("rtsp_server.py starts (python3-gi, gir1.2-gst-rtsp-server-1.0)");
+        wait_for_port(port, &mut child, "RTSP server");
+        RtspServer { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/test", self.port)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
