@@ -12,13 +12,19 @@ fn mosquitto_answers_mqtt_connect() {
     let broker = common::Mosquitto::start();
     let mut s = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
     // CONNECT, protocol "MQTT" level 4, clean session, keep-alive 10 s, client id "t".
-    s.write_all(&[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 10, 0, 1, b't']).unwrap();
+    s.write_all(&[
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 10, 0, 1, b't',
+    ])
+    .unwrap();
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack).unwrap();
     assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted");
     let port = broker.port;
     drop(broker);
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "broker stopped");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "broker stopped"
+    );
 }
 
 #[test]
@@ -27,10 +33,17 @@ fn postgres_runs_queries_and_restarts() {
     assert_eq!(pg.psql("select 40 + 2"), "42");
     pg.psql("create table t (x int); insert into t values (1)");
     pg.restart();
-    assert_eq!(pg.psql("select count(*) from t"), "1", "data survives a restart");
+    assert_eq!(
+        pg.psql("select count(*) from t"),
+        "1",
+        "data survives a restart"
+    );
     let port = pg.port;
     drop(pg);
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "server stopped");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "server stopped"
+    );
 }
 
 #[test]
@@ -48,12 +61,20 @@ fn rtsp_server_streams_to_rtspsrc_and_onnxdetect() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     for _ in 0..5 {
-        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(20)).expect("frames arrive over RTSP");
-        let frame = cctv::meta::Frame::from_buffer(sample.buffer().unwrap()).unwrap().unwrap();
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(20))
+            .expect("frames arrive over RTSP");
+        let frame = cctv::meta::Frame::from_buffer(sample.buffer().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!((frame.width, frame.height), (320, 240));
         frames += 1;
     }

@@ -39,20 +39,30 @@ fn run_through(middle: &str) -> Vec<Option<Frame>> {
     .downcast::<gst::Pipeline>()
     .unwrap();
     let tag = pipeline.by_name("tag").unwrap();
-    tag.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, |_, info| {
-        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
-            sample(320, 240).attach(buffer.make_mut());
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    tag.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+                sample(320, 240).attach(buffer.make_mut());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
         frames.push(Frame::from_buffer(sample.buffer().unwrap()).map(|r| r.unwrap()));
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(frames.len(), 3, "all buffers reach the sink through {middle}");
+    assert_eq!(
+        frames.len(),
+        3,
+        "all buffers reach the sink through {middle}"
+    );
     frames
 }
 
@@ -98,8 +108,16 @@ fn buffer_copies_keep_it() {
     sample(320, 240).attach(buffer.get_mut().unwrap());
     let shallow = buffer.copy();
     let deep = buffer.copy_deep().unwrap();
-    let region = buffer.copy_region(gst::BufferCopyFlags::META | gst::BufferCopyFlags::MEMORY, ..).unwrap();
+    let region = buffer
+        .copy_region(
+            gst::BufferCopyFlags::META | gst::BufferCopyFlags::MEMORY,
+            ..,
+        )
+        .unwrap();
     for copy in [shallow, deep, region] {
-        assert_eq!(Frame::from_buffer(&copy).unwrap().unwrap(), sample(320, 240));
+        assert_eq!(
+            Frame::from_buffer(&copy).unwrap().unwrap(),
+            sample(320, 240)
+        );
     }
 }

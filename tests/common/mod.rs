@@ -23,7 +23,9 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn assets() -> PathBuf {
-    std::env::var_os("CCTV_ASSETS").map(Into::into).unwrap_or_else(|| repo().join(".assets"))
+    std::env::var_os("CCTV_ASSETS")
+        .map(Into::into)
+        .unwrap_or_else(|| repo().join(".assets"))
 }
 
 pub fn video() -> PathBuf {
@@ -34,7 +36,11 @@ pub fn video() -> PathBuf {
 pub fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(dir.join("libgstcctv.so").exists(), "plugin not built in {}", dir.display());
+    assert!(
+        dir.join("libgstcctv.so").exists(),
+        "plugin not built in {}",
+        dir.display()
+    );
     dir
 }
 
@@ -130,7 +136,12 @@ impl Mosquitto {
 
     fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
         let dir = tempdir("cctv-mosquitto");
-        let mut m = Mosquitto { port, dir, child: None, credentials };
+        let mut m = Mosquitto {
+            port,
+            dir,
+            child: None,
+            credentials,
+        };
         m.spawn();
         m
     }
@@ -149,7 +160,10 @@ impl Mosquitto {
                     .status()
                     .expect("mosquitto_passwd runs");
                 assert!(status.success());
-                text.push_str(&format!("allow_anonymous false\npassword_file {}\n", file.display()));
+                text.push_str(&format!(
+                    "allow_anonymous false\npassword_file {}\n",
+                    file.display()
+                ));
             }
         }
         std::fs::write(&conf, text).unwrap();
@@ -202,7 +216,11 @@ pub struct Postgres {
 
 fn pg_bin(tool: &str) -> PathBuf {
     let debian = Path::new("/usr/lib/postgresql/15/bin").join(tool);
-    if debian.exists() { debian } else { PathBuf::from(tool) }
+    if debian.exists() {
+        debian
+    } else {
+        PathBuf::from(tool)
+    }
 }
 
 /// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
@@ -226,7 +244,11 @@ impl Postgres {
     pub fn start() -> Postgres {
         let dir = tempdir("cctv-postgres");
         if unsafe { libc_geteuid() } == 0 {
-            let status = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().unwrap();
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
             assert!(status.success(), "chown of the cluster dir");
         }
         let out = pg_command("initdb")
@@ -235,8 +257,16 @@ impl Postgres {
             .args(["-A", "trust", "-U", "postgres", "--no-sync"])
             .output()
             .expect("initdb runs (apt-get install postgresql)");
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let mut pg = Postgres { port: free_port(), dir, running: false };
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = Postgres {
+            port: free_port(),
+            dir,
+            running: false,
+        };
         pg.start_server();
         pg
     }
@@ -255,7 +285,11 @@ impl Postgres {
             .args(["-w", "start"])
             .output()
             .expect("pg_ctl runs");
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.running = true;
     }
 
@@ -279,17 +313,34 @@ impl Postgres {
 
     /// libpq-style connection string for the `postgres` superuser.
     pub fn conninfo(&self) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
     }
 
     /// Runs SQL through `psql` and returns its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new(pg_bin("psql"))
-            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-p", &self.port.to_string(), "-c", sql])
             .output()
             .expect("psql runs");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }

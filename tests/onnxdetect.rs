@@ -1,0 +1,404 @@
+//! onnxdetect on real frames and models, interval behaviour, state changes and bad input.
+
+mod common;
+
+use cctv::meta::Frame;
+use gst::prelude::*;
+use gst_check::Harness;
+
+const RGB_416: &str = "video/x-raw,format=RGB,width=416,height=312,framerate=10/1";
+
+/// Decoded frames of the bundled clip at `caps`, for the given frame indices.
+fn video_frames(caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
+    cropped_frames("identity", caps, indices)
+}
+
+/// Like `video_frames`, with `crop` (an element) applied before scaling.
+fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! {crop} ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
+        common::video().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let last = *indices.iter().max().unwrap();
+    let mut frames = Vec::new();
+    for i in 0..=last {
+        let sample = sink.pull_sample().expect("the clip has enough frames");
+        if indices.contains(&i) {
+            frames.push(sample.buffer_owned().unwrap());
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+fn harness(props: &str, caps: &str) -> Harness {
+    common::init();
+    let mut h = Harness::new_parse(&format!("onnxdetect {props}"));
+    h.set_src_caps_str(caps);
+    h
+}
+
+fn detect(h: &mut Harness, buffer: gst::Buffer) -> Frame {
+    let out = h
+        .push_and_pull(buffer)
+        .expect("onnxdetect outputs the buffer");
+    Frame::from_buffer(&out)
+        .expect("meta attached")
+        .expect("meta readable")
+}
+
+#[test]
+fn finds_the_walkers_on_a_real_frame() {
+    let frames = video_frames("video/x-raw,format=I420,width=768,height=576", &[100]);
+    let mut h = harness(
+        "classes=person",
+        "video/x-raw,format=I420,width=768,height=576,framerate=10/1",
+    );
+    let frame = detect(&mut h, frames[0].clone());
+    assert!(frame.inferred);
+    assert_eq!((frame.width, frame.height), (768, 576));
+    assert_eq!(frame.model, "yolox_nano.onnx");
+    // Frame 100 shows six to seven clearly visible walkers.
+    let people = frame.objects.iter().filter(|o| o.confidence > 0.5).count();
+    assert!(
+        (6..=8).contains(&people),
+        "{people} people: {:?}",
+        frame.objects
+    );
+    for o in &frame.objects {
+        assert_eq!(o.label, "person");
+        assert!(o.bbox.x >= 0.0 && o.bbox.x2() <= 768.0 && o.bbox.y >= 0.0 && o.bbox.y2() <= 576.0);
+        // Walkers seen from above are taller than wide and 20-120 px tall.
+        assert!(
+            o.bbox.h > o.bbox.w && (20.0..120.0).contains(&o.bbox.h),
+            "{:?}",
+            o.bbox
+        );
+    }
+}
+
+#[test]
+fn every_input_format_gives_the_same_people() {
+    let reference = {
+        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[300]);
+        let mut h = harness(
+            "classes=person",
+            "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
+        );
+        detect(&mut h, frames[0].clone())
+    };
+    assert!(!reference.objects.is_empty());
+    for format in [
+        "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420", "NV12",
+    ] {
+        let caps = format!("video/x-raw,format={format},width=768,height=576");
+        let frames = video_frames(&caps, &[300]);
+        let mut h = harness("classes=person", &format!("{caps},framerate=10/1"));
+        let frame = detect(&mut h, frames[0].clone());
+        // YUV frames go through a colour conversion of their own: allow one marginal box.
+        let slack = if format == "I420" || format == "NV12" {
+            1
+        } else {
+            0
+        };
+        assert!(
+            frame.objects.len().abs_diff(reference.objects.len()) <= slack,
+            "{format}: {} vs {} objects",
+            frame.objects.len(),
+            reference.objects.len()
+        );
+        for r in &reference.objects {
+            if r.confidence < 0.4 {
+                continue;
+            }
+            let best = frame
+                .objects
+                .iter()
+                .map(|o| o.bbox.iou(&r.bbox))
+                .fold(0.0, f32::max);
+            assert!(
+                best > 0.9,
+                "{format}: person at {:?} matched with IoU {best}",
+                r.bbox
+            );
+        }
+    }
+}
+
+#[test]
+fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
+    let full = {
+        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[100]);
+        let mut h = harness(
+            "classes=person",
+            "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
+        );
+        detect(&mut h, frames[0].clone())
+    };
+    // Portrait by cropping 200 px off each side (368x576, no distortion),
+    // and odd sizes at nearly the clip's aspect ratio.
+    let cases = [
+        (
+            "videocrop left=200 right=200",
+            "RGB",
+            368u32,
+            576u32,
+            200.0f32,
+        ),
+        ("videocrop left=200 right=200", "I420", 183, 287, 200.0),
+        ("identity", "I420", 577, 433, 0.0),
+        ("identity", "BGRx", 385, 289, 0.0),
+    ];
+    for (crop, format, w, h, left) in cases {
+        let caps = format!("video/x-raw,format={format},width={w},height={h}");
+        let frames = cropped_frames(crop, &caps, &[100]);
+        let mut harness = harness("classes=person", &format!("{caps},framerate=10/1"));
+        let frame = detect(&mut harness, frames[0].clone());
+        assert_eq!((frame.width, frame.height), (w, h));
+        assert!(
+            frame.objects.len() >= 2,
+            "{crop} {caps}: {:?}",
+            frame.objects
+        );
+        // Source width before scaling: the crop keeps 368 of 768 columns.
+        let src_w = if left > 0.0 { 368.0 } else { 768.0 };
+        let (sx, sy) = (w as f32 / src_w, h as f32 / 576.0);
+        for o in &frame.objects {
+            assert!(
+                o.bbox.x >= 0.0 && o.bbox.x2() <= w as f32 + 0.01,
+                "{caps}: {:?}",
+                o.bbox
+            );
+            assert!(
+                o.bbox.y >= 0.0 && o.bbox.y2() <= h as f32 + 0.01,
+                "{caps}: {:?}",
+                o.bbox
+            );
+            if o.confidence < 0.5 {
+                continue;
+            }
+            // The same walker as on the full frame, moved and scaled like the frame was.
+            let best = full
+                .objects
+                .iter()
+                .map(|r| {
+                    let moved =
+                        cctv::bbox::BBox::new(r.bbox.x - left, r.bbox.y, r.bbox.w, r.bbox.h);
+                    moved.scale(sx, sy).iou(&o.bbox)
+                })
+                .fold(0.0, f32::max);
+            assert!(
+                best > 0.6,
+                "{crop} {caps}: {:?} matches no walker (best IoU {best})",
+                o.bbox
+            );
+        }
+    }
+}
+
+#[test]
+fn interval_skips_frames_and_marks_them() {
+    let frames = video_frames(RGB_416, &[100, 101, 102, 103, 104]);
+    let mut h = harness("interval=2", &format!("{RGB_416}"));
+    let inferred: Vec<(bool, usize)> = frames
+        .into_iter()
+        .map(|b| {
+            let f = detect(&mut h, b);
+            (f.inferred, f.objects.len())
+        })
+        .collect();
+    assert_eq!(
+        inferred.iter().map(|i| i.0).collect::<Vec<_>>(),
+        vec![true, false, true, false, true]
+    );
+    assert!(
+        inferred.iter().all(|&(inf, n)| inf == (n > 0)),
+        "{inferred:?}"
+    );
+
+    // A flush starts counting again: the next frame is inferred.
+    let frames = video_frames(RGB_416, &[100]);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    assert!(detect(&mut h, frames[0].clone()).inferred);
+}
+
+#[test]
+fn thresholds_and_max_detections_apply() {
+    let frames = video_frames(RGB_416, &[100]);
+    let mut h = harness("conf-threshold=0.1", RGB_416);
+    let loose = detect(&mut h, frames[0].clone());
+    let mut h = harness("conf-threshold=0.6 max-detections=3", RGB_416);
+    let strict = detect(&mut h, frames[0].clone());
+    assert!(loose.objects.len() > strict.objects.len());
+    assert!(strict.objects.len() <= 3);
+    assert!(strict.objects.iter().all(|o| o.confidence >= 0.6));
+    assert!(loose.objects.iter().all(|o| o.confidence >= 0.1));
+}
+
+#[test]
+fn sessions_are_shared_between_instances() {
+    common::init();
+    let options = gstcctv::inference::SessionOptions {
+        path: common::assets().join("models/yolox_nano.onnx"),
+        threads: 1,
+        provider: gstcctv::inference::ExecutionProvider::Cpu,
+    };
+    let a = gstcctv::inference::load(&options).unwrap();
+    let b = gstcctv::inference::load(&options).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "one session per model file and options"
+    );
+    let other = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
+        threads: 2,
+        ..options
+    })
+    .unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&a, &other));
+}
+
+#[test]
+fn repeated_state_changes_and_eos() {
+    common::init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! onnxdetect interval=2 ! fakesink",
+    )
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    for _ in 0..5 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS arrives");
+        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+}
+
+/// Starts a pipeline expected to fail and returns the error message text.
+fn start_error(props: &str) -> String {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! onnxdetect {props} ! fakesink"
+    ))
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .expect("a message");
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
+        _ => panic!("{props}: expected an error, got {msg:?}"),
+    }
+}
+
+#[test]
+fn missing_model_is_a_clear_error() {
+    let err = start_error("model=/nonexistent/model.onnx");
+    assert!(
+        err.contains("/nonexistent/model.onnx") && err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_model_is_a_clear_error() {
+    let dir = common::tempdir("cctv-onnx");
+    let path = dir.join("corrupt.onnx");
+    std::fs::write(&path, b"this is not an onnx model").unwrap();
+    let err = start_error(&format!("model={}", path.display()));
+    assert!(
+        err.contains("cannot load model") && err.contains("corrupt.onnx"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mismatched_labels_and_unknown_classes_are_clear_errors() {
+    let dir = common::tempdir("cctv-labels");
+    let labels = dir.join("three.txt");
+    std::fs::write(&labels, "a\nb\nc\n").unwrap();
+    let err = start_error(&format!("labels={}", labels.display()));
+    assert!(
+        err.contains("3 names") && err.contains("80 classes"),
+        "{err}"
+    );
+    let err = start_error("classes=unicorn");
+    assert!(err.contains("unknown class \"unicorn\""), "{err}");
+    let err = start_error("labels=/nonexistent/labels.txt");
+    assert!(
+        err.contains("Cannot read labels file /nonexistent/labels.txt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unavailable_execution_provider_is_a_clear_error() {
+    let err = start_error("execution-provider=cuda");
+    assert!(err.contains("not available"), "{err}");
+}
+
+#[test]
+fn zero_sized_caps_are_refused() {
+    let mut h = harness("", "video/x-raw,format=RGB,width=0,height=0,framerate=10/1");
+    let buffer = gst::Buffer::with_size(16).unwrap();
+    assert!(h.push(buffer).is_err(), "not negotiated");
+}
+
+#[test]
+fn missing_runtime_library_names_the_setup_command() {
+    let out = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "videotestsrc",
+            "num-buffers=1",
+            "!",
+            "onnxdetect",
+            "!",
+            "fakesink",
+        ])
+        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("/nonexistent/libonnxruntime.so") && text.contains("scripts/setup"),
+        "{text}"
+    );
+}
+
+#[test]
+fn gst_launch_runs_the_bundled_model() {
+    let out = common::gst_launch(&format!(
+        "filesrc location={} ! decodebin ! identity eos-after=20 ! onnxdetect classes=person ! fakesink",
+        common::video().display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
