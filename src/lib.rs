@@ -3,10 +3,14 @@
 //!
 //! The algorithm modules (`bbox`, `track`, ...) use no GStreamer types.
 
+pub mod backoff;
 pub mod bbox;
 pub mod detect;
 pub mod labels;
 pub mod letterbox;
+pub mod lifecycle;
+pub mod message;
 pub mod meta;
 pub mod nms;
 pub mod preprocess;
+pub mod summary;
