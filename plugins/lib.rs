@@ -6,11 +6,13 @@ use gst::glib;
 
 mod assets;
 pub mod inference;
+pub mod mqttsink;
 pub mod onnxdetect;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
+    mqttsink::register(plugin)?;
     Ok(())
 }
 

@@ -1,0 +1,21 @@
+//! `mqttsink`: publishes detections, track life-cycle events and summaries
+//! as JSON messages to an MQTT broker.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod client;
+mod imp;
+
+glib::wrapper! {
+    pub struct MqttSink(ObjectSubclass<imp::MqttSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "mqttsink",
+        gst::Rank::NONE,
+        MqttSink::static_type(),
+    )
+}
