@@ -261,10 +261,17 @@ fn publish_loop(client: &Client, shared: &Shared, qos: QoS, retain: bool) {
                 if q.closed {
                     return;
                 }
-                if let Some(m) = q.pop() {
+                // While disconnected, messages stay here where `max-queued` applies.
+                if shared.connected.load(Ordering::SeqCst)
+                    && let Some(m) = q.pop()
+                {
                     break m;
                 }
-                q = shared.wake.wait(q).unwrap();
+                q = shared
+                    .wake
+                    .wait_timeout(q, Duration::from_millis(100))
+                    .unwrap()
+                    .0;
             }
         };
         // Blocks while rumqttc's request channel is full (e.g. broker down).
@@ -302,6 +309,7 @@ fn network_loop(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 shared.connected.store(true, Ordering::SeqCst);
+                shared.wake.notify_all();
                 if ever_connected {
                     shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
@@ -340,7 +348,9 @@ fn network_loop(
                         ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
                     )
                 {
-                    let why = format!("MQTT broker {endpoint} refused the connection: {code:?}");
+                    let why = format!(
+                        "MQTT broker {endpoint} refused the connection: wrong credentials or not authorised ({code:?})"
+                    );
                     *shared.fatal.lock().unwrap() = Some(why.clone());
                     on_fatal(&why);
                     return;

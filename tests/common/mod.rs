@@ -134,6 +134,17 @@ impl Mosquitto {
         Self::start_on(free_port(), Some((user.to_string(), password.to_string())))
     }
 
+    /// A broker that is not running yet (start it with `restart`).
+    pub fn reserved() -> Mosquitto {
+        let dir = tempdir("cctv-mosquitto");
+        Mosquitto {
+            port: free_port(),
+            dir,
+            child: None,
+            credentials: None,
+        }
+    }
+
     fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
         let dir = tempdir("cctv-mosquitto");
         let mut m = Mosquitto {
@@ -148,7 +159,16 @@ impl Mosquitto {
 
     fn spawn(&mut self) {
         let conf = self.dir.join("mosquitto.conf");
-        let mut text = format!("listener {} 127.0.0.1\npersistence false\n", self.port);
+        // Persistence keeps subscribers' sessions across a restart, so a test
+        // subscriber misses nothing published while it reconnects.
+        let mut text = format!(
+            "listener {} 127.0.0.1\npersistence true\npersistence_location {}/\nuser {}\n",
+            self.port,
+            self.dir.display(),
+            // Started as root, mosquitto would switch to its own user and could
+            // not write the session file into our directory.
+            std::env::var("USER").unwrap_or_else(|_| "root".into())
+        );
         match &self.credentials {
             None => text.push_str("allow_anonymous true\n"),
             Some((user, password)) => {
@@ -185,9 +205,21 @@ impl Mosquitto {
         }
     }
 
-    /// Starts the broker again on the same port.
+    /// Stops the broker as a service restart would (SIGTERM): clients are
+    /// cut off, sessions are saved.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts the broker (again) on the same port.
     pub fn restart(&mut self) {
-        self.kill();
+        self.stop();
         self.spawn();
     }
 }
@@ -381,5 +413,90 @@ impl Drop for RtspServer {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
+    }
+}
+
+/// An MQTT subscriber collecting every message on `topic` (QoS 1,
+/// persistent session, reconnecting by itself).
+pub struct Subscriber {
+    pub messages: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    client: rumqttc::Client,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Subscriber {
+    pub fn start(port: u16, topic: &str) -> Subscriber {
+        Self::start_with(port, topic, None)
+    }
+
+    pub fn start_with(port: u16, topic: &str, credentials: Option<(&str, &str)>) -> Subscriber {
+        use std::sync::atomic::Ordering;
+        let mut options = rumqttc::MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
+        options.set_clean_session(false);
+        options.set_keep_alive(Duration::from_secs(5));
+        if let Some((u, p)) = credentials {
+            options.set_credentials(u, p);
+        }
+        let (client, mut connection) = rumqttc::Client::new(options, 100);
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (subscribed_tx, subscribed_rx) = std::sync::mpsc::channel();
+        let thread = {
+            let messages = messages.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match connection.recv_timeout(Duration::from_millis(200)) {
+                        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) => {
+                            let payload = String::from_utf8_lossy(&p.payload).into_owned();
+                            messages.lock().unwrap().push((p.topic.clone(), payload));
+                        }
+                        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) => {
+                            subscribed_tx.send(()).ok();
+                        }
+                        Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+                        Ok(Err(_)) => std::thread::sleep(Duration::from_millis(100)),
+                        Err(rumqttc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+        };
+        client.subscribe(topic, rumqttc::QoS::AtLeastOnce).unwrap();
+        subscribed_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscribed");
+        Subscriber {
+            messages,
+            client,
+            thread: Some(thread),
+            stop,
+        }
+    }
+
+    /// Waits until `pred` holds for the messages received, or `timeout`.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[(String, String)]) -> bool,
+    ) -> Vec<(String, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let messages = self.messages.lock().unwrap().clone();
+            if pred(&messages) || Instant::now() >= deadline {
+                return messages;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.client.try_disconnect().ok();
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
     }
 }

@@ -1,0 +1,362 @@
+//! mqttsink against a real mosquitto on a free loopback port.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cctv::bbox::BBox;
+use cctv::lifecycle::{Kind, TrackEvent};
+use cctv::meta::{Frame, Object};
+use gst::prelude::*;
+use gst_check::Harness;
+
+const FRAME_NS: u64 = 100_000_000;
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(common::repo().join("schemas/cctv-message-v1.schema.json"))
+        .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn sink(props: &str) -> Harness {
+    common::init();
+    let mut h = Harness::new_parse(&format!("mqttsink name=sink sync=false {props}"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+    h
+}
+
+fn event(kind: Kind, track_id: u64, first: u64, last: u64) -> gst::Event {
+    TrackEvent {
+        kind,
+        track_id,
+        class_id: 0,
+        label: "person".into(),
+        first_seen: first,
+        last_seen: last,
+        bbox: BBox::new(10.0, 10.0, 20.0, 40.0),
+        width: 320,
+        height: 240,
+    }
+    .to_event()
+}
+
+fn frame_buffer(index: u64, tracks: &[u64]) -> gst::Buffer {
+    let objects = tracks
+        .iter()
+        .map(|&id| {
+            let mut o = Object::new(
+                BBox::new(id as f32 * 30.0, 50.0, 20.0, 40.0),
+                0,
+                "person",
+                0.8,
+            );
+            o.track_id = Some(id);
+            o
+        })
+        .collect();
+    let frame = Frame {
+        width: 320,
+        height: 240,
+        source: "test".into(),
+        model: "m".into(),
+        inferred: true,
+        objects,
+    };
+    let mut buffer = gst::Buffer::with_size(16).unwrap();
+    {
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(index * FRAME_NS));
+        frame.attach(b);
+    }
+    buffer
+}
+
+/// A scripted stream: track 1 on frames 0-29, track 2 on 10-49, track 3 on 35-59.
+/// Returns the life-cycle events pushed.
+fn play_script(h: &mut Harness, frames: u64, mut between: impl FnMut(u64)) -> usize {
+    let spans = [(1u64, 0u64, 29u64), (2, 10, 49), (3, 35, 59)];
+    let mut events = 0;
+    for i in 0..frames {
+        between(i);
+        for &(id, first, last) in &spans {
+            if i == first {
+                assert!(h.push_event(event(Kind::New, id, first * FRAME_NS, first * FRAME_NS)));
+                events += 1;
+            }
+        }
+        let live: Vec<u64> = spans
+            .iter()
+            .filter(|s| (s.1..=s.2).contains(&i))
+            .map(|s| s.0)
+            .collect();
+        h.push(frame_buffer(i, &live)).unwrap();
+        for &(id, first, last) in &spans {
+            if i == last {
+                assert!(h.push_event(event(Kind::Removed, id, first * FRAME_NS, last * FRAME_NS)));
+                events += 1;
+            }
+        }
+    }
+    events
+}
+
+fn by_kind(messages: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for (_, payload) in messages {
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        let kind = match v["kind"].as_str().unwrap() {
+            "track" => format!("track/{}", v["event"].as_str().unwrap()),
+            k => k.to_string(),
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+}
+
+/// (event, track id) of the life-cycle messages, in arrival order.
+fn lifecycle(messages: &[(String, String)]) -> Vec<(String, u64, String)> {
+    messages
+        .iter()
+        .filter_map(|(_, p)| {
+            let v: serde_json::Value = serde_json::from_str(p).unwrap();
+            let event = v["event"].as_str()?;
+            (event != "update").then(|| {
+                (
+                    event.to_string(),
+                    v["track"]["track_id"].as_u64().unwrap(),
+                    v["id"].as_str().unwrap().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn publishes_schema_valid_messages_on_templated_topics() {
+    let broker = common::Mosquitto::start();
+    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut h = sink(&format!(
+        "port={} camera-id=lobby topic=cctv/{{camera}}/{{kind}}/{{label}} update-interval=1000 summary-interval=2000",
+        broker.port
+    ));
+    let lifecycle_events = play_script(&mut h, 60, |_| {});
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(10), |m| {
+        by_kind(m).get("track/exit") == Some(&3)
+    });
+
+    let schema = schema();
+    for (topic, payload) in &messages {
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        let errors: Vec<String> = schema.iter_errors(&v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{payload}: {errors:?}");
+        assert_eq!(v["camera"], "lobby");
+        let kind = v["kind"].as_str().unwrap();
+        let label = if kind == "track" { "person" } else { "all" };
+        assert_eq!(topic, &format!("cctv/lobby/{kind}/{label}"));
+    }
+    let kinds = by_kind(&messages);
+    assert_eq!(
+        kinds["detections"], 60,
+        "one per frame with objects: {kinds:?}"
+    );
+    assert_eq!((kinds["track/enter"], kinds["track/exit"]), (3, 3));
+    assert_eq!(lifecycle_events, 6);
+    // Updates at most once a second per track: track 1 lives 3 s, 2 lives 4 s, 3 lives 2.5 s.
+    assert_eq!(kinds["track/update"], 3 + 4 + 3, "{kinds:?}");
+    assert_eq!(kinds["summary"], 3, "every 2 s of a 6 s stream: {kinds:?}");
+
+    let exit = messages
+        .iter()
+        .map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
+        .find(|v| v["event"] == "exit" && v["track"]["track_id"] == 2)
+        .unwrap();
+    assert_eq!(exit["track"]["duration_s"], 3.9);
+    assert_eq!(exit["track"]["frames"], 40);
+    assert_eq!(exit["stream_time_ns"], 49 * FRAME_NS);
+
+    let stats = h
+        .find_element("mqttsink")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    assert_eq!(
+        stats.get::<u64>("published").unwrap(),
+        messages.len() as u64
+    );
+    assert_eq!(
+        stats.get::<u64>("acked").unwrap(),
+        messages.len() as u64,
+        "EOS waited for every PUBACK"
+    );
+    assert_eq!(stats.get::<u64>("dropped").unwrap(), 0);
+}
+
+/// The same script with the broker stopped at frame 20 and back at frame 40.
+fn run_with_outage(outage: bool) -> Vec<(String, String)> {
+    let mut broker = common::Mosquitto::start();
+    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut h = sink(&format!(
+        "port={} messages=tracks update-interval=100000",
+        broker.port
+    ));
+    play_script(&mut h, 60, |i| {
+        // Paced like a live camera, so the outage spans real time.
+        std::thread::sleep(Duration::from_millis(15));
+        if outage && i == 20 {
+            broker.stop();
+        }
+        if outage && i == 40 {
+            broker.restart();
+        }
+    });
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(15), |m| {
+        by_kind(m).get("track/exit") >= Some(&3)
+    });
+    let stats = h
+        .find_element("mqttsink")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    if outage {
+        assert!(stats.get::<u64>("reconnects").unwrap() >= 1, "{stats}");
+    }
+    drop(h);
+    messages
+}
+
+#[test]
+fn broker_restart_mid_stream_loses_no_lifecycle_event() {
+    let calm = lifecycle(&run_with_outage(false));
+    let disturbed = lifecycle(&run_with_outage(true));
+    assert_eq!(calm.len(), 6, "{calm:?}");
+    let key = |e: &(String, u64, String)| (e.0.clone(), e.1);
+    let mut expected: Vec<_> = calm.iter().map(key).collect();
+    expected.sort();
+    let mut got: Vec<_> = disturbed.iter().map(key).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(
+        got, expected,
+        "every life-cycle event arrives despite the outage"
+    );
+    // Duplicates (QoS 1 re-sends) repeat the message id.
+    let mut ids: BTreeMap<(String, u64), std::collections::BTreeSet<String>> = BTreeMap::new();
+    for e in &disturbed {
+        ids.entry(key(e)).or_default().insert(e.2.clone());
+    }
+    assert!(ids.values().all(|s| s.len() == 1), "{ids:?}");
+}
+
+#[test]
+fn broker_down_at_start_queues_and_drops_oldest_frame_messages_first() {
+    let mut broker = common::Mosquitto::reserved();
+    let mut h = sink(&format!(
+        "port={} max-queued=5 messages=detections+tracks update-interval=100000",
+        broker.port
+    ));
+    play_script(&mut h, 60, |_| {});
+    let stats = h
+        .find_element("mqttsink")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<bool>("connected").unwrap(), false);
+    assert!(stats.get::<u64>("dropped").unwrap() >= 50, "{stats}");
+    // The broker appears; the subscriber's session is made before the sink reconnects.
+    broker.restart();
+    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(15), |m| {
+        by_kind(m).get("track/exit") == Some(&3)
+    });
+    let kinds = by_kind(&messages);
+    assert_eq!(
+        (kinds["track/enter"], kinds["track/exit"]),
+        (3, 3),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.get("detections").copied().unwrap_or(0) <= 5 + 64,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn authentication_accepted_and_refused() {
+    let broker = common::Mosquitto::start_with_password("camera", "s3cret");
+    let sub = common::Subscriber::start_with(broker.port, "cctv/#", Some(("camera", "s3cret")));
+    let mut h = sink(&format!(
+        "port={} username=camera password=s3cret messages=tracks",
+        broker.port
+    ));
+    play_script(&mut h, 60, |_| {});
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(10), |m| {
+        by_kind(m).get("track/exit") == Some(&3)
+    });
+    assert_eq!(by_kind(&messages)["track/enter"], 3);
+
+    // Wrong password: a clear error on the bus, and the password is not in it.
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! mqttsink port={} username=camera password=wrong-pass",
+        broker.port
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+        .expect("an error");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    let text = format!("{} {:?}", err.error(), err.debug());
+    assert!(
+        text.contains("refused the connection") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-pass"), "{text}");
+}
+
+fn start_error(props: &str) -> String {
+    common::init();
+    let pipeline =
+        gst::parse::launch(&format!("videotestsrc num-buffers=1 ! mqttsink {props}")).unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => format!("{} {:?}", e.error(), e.debug()),
+        _ => panic!("{props}: expected an error"),
+    }
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let err = start_error("host=no-such-host.invalid");
+    assert!(
+        err.contains("Cannot resolve MQTT broker host no-such-host.invalid"),
+        "{err}"
+    );
+    let err = start_error("topic=cctv/{camera}/{nope}");
+    assert!(err.contains("unknown placeholder {nope}"), "{err}");
+    let err = start_error("topic=cctv/#");
+    assert!(err.contains("wildcard"), "{err}");
+    let err = start_error("ca-file=/nonexistent/ca.pem");
+    assert!(
+        err.contains("Cannot read ca-file /nonexistent/ca.pem"),
+        "{err}"
+    );
+    let err = start_error("ca-file=/etc/hostname cert-file=/etc/hostname");
+    assert!(err.contains("together"), "{err}");
+}
