@@ -8,11 +8,13 @@ mod assets;
 pub mod inference;
 pub mod mqttsink;
 pub mod onnxdetect;
+pub mod pgsink;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
     mqttsink::register(plugin)?;
+    pgsink::register(plugin)?;
     Ok(())
 }
 

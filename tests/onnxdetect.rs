@@ -209,7 +209,7 @@ fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
 #[test]
 fn interval_skips_frames_and_marks_them() {
     let frames = video_frames(RGB_416, &[100, 101, 102, 103, 104]);
-    let mut h = harness("interval=2", &format!("{RGB_416}"));
+    let mut h = harness("interval=2", RGB_416);
     let inferred: Vec<(bool, usize)> = frames
         .into_iter()
         .map(|b| {

@@ -3,6 +3,8 @@
 //! temporary directories and stopped when dropped, even when a test fails.
 #![allow(dead_code)]
 
+pub mod script;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -244,6 +246,8 @@ pub struct Postgres {
     pub port: u16,
     dir: PathBuf,
     running: bool,
+    /// The `postgres` user's password over TCP (scram-sha-256).
+    pub password: String,
 }
 
 fn pg_bin(tool: &str) -> PathBuf {
@@ -273,6 +277,7 @@ unsafe extern "C" {
 }
 
 impl Postgres {
+    /// A cluster whose TCP connections need the password `postgres-test`.
     pub fn start() -> Postgres {
         let dir = tempdir("cctv-postgres");
         if unsafe { libc_geteuid() } == 0 {
@@ -283,10 +288,27 @@ impl Postgres {
                 .unwrap();
             assert!(status.success(), "chown of the cluster dir");
         }
+        let password = "postgres-test".to_string();
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &password).unwrap();
+        if unsafe { libc_geteuid() } == 0 {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&pwfile)
+                .status()
+                .unwrap();
+        }
         let out = pg_command("initdb")
             .arg("-D")
             .arg(dir.join("data"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .args([
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("initdb runs (apt-get install postgresql)");
         assert!(
@@ -298,6 +320,7 @@ impl Postgres {
             port: free_port(),
             dir,
             running: false,
+            password,
         };
         pg.start_server();
         pg
@@ -346,8 +369,8 @@ impl Postgres {
     /// libpq-style connection string for the `postgres` superuser.
     pub fn conninfo(&self) -> String {
         format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
+            "host=127.0.0.1 port={} user=postgres password={} dbname=postgres",
+            self.port, self.password
         )
     }
 
@@ -366,6 +389,7 @@ impl Postgres {
                 "postgres",
             ])
             .args(["-p", &self.port.to_string(), "-c", sql])
+            .env("PGPASSWORD", &self.password)
             .output()
             .expect("psql runs");
         assert!(

@@ -1,0 +1,21 @@
+//! `pgsink`: stores tracks, enter/exit events and sampled detections in PostgreSQL.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod schema;
+mod writer;
+
+glib::wrapper! {
+    pub struct PgSink(ObjectSubclass<imp::PgSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "pgsink",
+        gst::Rank::NONE,
+        PgSink::static_type(),
+    )
+}

@@ -1,0 +1,211 @@
+//! pgsink against a real throwaway PostgreSQL cluster.
+
+mod common;
+
+use std::time::Duration;
+
+use common::script::{FRAME_NS, SPANS, play_script};
+use gst::prelude::*;
+use gst_check::Harness;
+
+fn sink(pg: &common::Postgres, props: &str) -> Harness {
+    common::init();
+    let mut h = Harness::new_parse(&format!(
+        "pgsink sync=false conninfo=\"{}\" {props}",
+        pg.conninfo()
+    ));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+    h
+}
+
+fn stats(h: &mut Harness) -> gst::Structure {
+    h.find_element("pgsink")
+        .unwrap()
+        .property::<gst::Structure>("stats")
+}
+
+#[test]
+fn rows_match_the_stream() {
+    let pg = common::Postgres::start();
+    let mut h = sink(&pg, "camera-id=lobby detections-interval=10 batch-size=7");
+    play_script(&mut h, 60, |_| {});
+    assert!(
+        h.push_event(gst::event::Eos::new()),
+        "EOS waits for the commit"
+    );
+    let s = stats(&mut h);
+    assert_eq!(s.get::<u64>("queued").unwrap(), 0, "{s}");
+    // Everything is in the database as soon as EOS went through.
+    assert_eq!(pg.psql("select count(*) from cctv.tracks"), "3");
+    let tracks = pg.psql(
+        "select track_id, label, frames, duration_s, ended, round(best_confidence::numeric, 2) \
+         from cctv.tracks where camera_id = 'lobby' order by track_id",
+    );
+    assert_eq!(
+        tracks,
+        "1|person|30|2.9|t|0.80\n2|person|40|3.9|t|0.80\n3|person|25|2.4|t|0.80"
+    );
+    let events = pg.psql("select kind, count(*) from cctv.events group by kind order by kind");
+    assert_eq!(events, "enter|3\nexit|3");
+    // Wall-clock times follow the stream: track 2 lasted 3.9 s of video.
+    let span = pg.psql(
+        "select extract(epoch from last_seen - first_seen) from cctv.tracks where track_id = 2",
+    );
+    assert_eq!(span.parse::<f64>().unwrap(), 3.9);
+    // Detections of frames 0, 10, ..., 50: objects on them per the script.
+    let expected: usize = (0..60)
+        .step_by(10)
+        .map(|f| SPANS.iter().filter(|s| (s.1..=s.2).contains(&f)).count())
+        .sum();
+    assert_eq!(
+        pg.psql("select count(*) from cctv.detections"),
+        expected.to_string()
+    );
+    assert_eq!(
+        pg.psql("select count(distinct stream_ns) from cctv.detections"),
+        "6"
+    );
+    assert_eq!(
+        pg.psql("select max(stream_ns) from cctv.detections"),
+        (50 * FRAME_NS).to_string()
+    );
+    let s = stats(&mut h);
+    assert_eq!(s.get::<u64>("rows").unwrap(), 12 + expected as u64, "{s}");
+    assert!(s.get::<u64>("batches").unwrap() >= 2, "{s}");
+    assert_eq!(s.get::<u64>("queued").unwrap(), 0);
+    // The schema is versioned and creating it again is harmless.
+    assert_eq!(pg.psql("select version from cctv.schema_version"), "1");
+    drop(h);
+    let mut again = sink(&pg, "camera-id=gate");
+    play_script(&mut again, 60, |_| {});
+    assert!(again.push_event(gst::event::Eos::new()));
+    assert_eq!(pg.psql("select count(*) from cctv.tracks"), "6");
+    assert_eq!(pg.psql("select count(*) from cctv.cameras"), "2");
+}
+
+#[test]
+fn postgres_restart_mid_stream_writes_everything_exactly_once() {
+    let mut pg = common::Postgres::start();
+    let mut h = sink(&pg, "detections-interval=1 batch-size=20 flush-interval=50");
+    play_script(&mut h, 60, |i| {
+        std::thread::sleep(Duration::from_millis(15));
+        if i == 20 {
+            pg.stop();
+        }
+        if i == 40 {
+            pg.restart();
+        }
+    });
+    assert!(h.push_event(gst::event::Eos::new()));
+    let s = stats(&mut h);
+    assert!(s.get::<u64>("retries").unwrap() >= 1, "{s}");
+    assert_eq!(
+        pg.psql("select count(*), count(distinct track_id) from cctv.tracks"),
+        "3|3"
+    );
+    assert_eq!(pg.psql("select count(*) from cctv.events"), "6");
+    assert_eq!(pg.psql("select count(*) from cctv.tracks where ended"), "3");
+    let objects: usize = (0..60)
+        .map(|f| SPANS.iter().filter(|s| (s.1..=s.2).contains(&f)).count())
+        .sum();
+    assert_eq!(
+        pg.psql("select count(*) from cctv.detections"),
+        objects.to_string(),
+        "every detection once"
+    );
+}
+
+#[test]
+fn database_down_at_start_then_up() {
+    let mut pg = common::Postgres::start();
+    pg.stop();
+    let mut h = sink(&pg, "flush-interval=50");
+    let element = h.find_element("pgsink").unwrap();
+    play_script(&mut h, 60, |i| {
+        if i == 30 {
+            let s = element.property::<gst::Structure>("stats");
+            assert!(!s.get::<bool>("connected").unwrap(), "{s}");
+            pg.restart();
+        }
+    });
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(
+        pg.psql("select count(*) from cctv.events where kind = 'exit'"),
+        "3"
+    );
+}
+
+fn start_error(pipeline_props: &str) -> String {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! pgsink {pipeline_props}"
+    ))
+    .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(20),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
+        _ => panic!("{pipeline_props}: expected an error"),
+    }
+}
+
+#[test]
+fn wrong_credentials_and_bad_settings_are_clear_errors() {
+    let pg = common::Postgres::start();
+    let err = start_error(&format!(
+        "conninfo=\"host=127.0.0.1 port={} user=postgres password=not-the-password dbname=postgres\"",
+        pg.port
+    ));
+    assert!(
+        err.contains("password authentication failed for user \"postgres\""),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-password"),
+        "the password is never shown: {err}"
+    );
+    let err = start_error("conninfo=\"host=127.0.0.1 port=notaport password=hunter2\"");
+    assert!(
+        err.contains("Invalid conninfo") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let err = start_error(&format!("conninfo=\"{}\" schema=Bad-Name", pg.conninfo()));
+    assert!(err.contains("Invalid schema name"), "{err}");
+    let err = start_error(&format!(
+        "conninfo=\"host=127.0.0.1 port={} user=postgres password={} dbname=nosuchdb\"",
+        pg.port, pg.password
+    ));
+    assert!(
+        err.contains("database \"nosuchdb\" does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_permissions_and_schema_conflicts_are_clear_errors() {
+    let pg = common::Postgres::start();
+    pg.psql("create role viewer login password 'viewer-pw'");
+    let err = start_error(&format!(
+        "conninfo=\"host=127.0.0.1 port={} user=viewer password=viewer-pw dbname=postgres\" schema=cams",
+        pg.port
+    ));
+    assert!(err.contains("permission denied"), "{err}");
+
+    // A table of another layout where ours should be.
+    pg.psql("create schema other; create table other.schema_version (version integer); insert into other.schema_version values (7)");
+    let err = start_error(&format!("conninfo=\"{}\" schema=other", pg.conninfo()));
+    assert!(err.contains("schema other has version 7"), "{err}");
+    let err = start_error(&format!(
+        "conninfo=\"{}\" schema=absent create-schema=false",
+        pg.conninfo()
+    ));
+    assert!(err.contains("does not exist"), "{err}");
+}
