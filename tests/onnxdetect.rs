@@ -402,3 +402,169 @@ fn gst_launch_runs_the_bundled_model() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Frames whose pixels the reference tool decoded too: same bytes, or the comparison means nothing.
+fn reference_frames(fixture: &serde_json::Value) -> Vec<(gst::Buffer, &serde_json::Value)> {
+    use sha2::Digest;
+    let (w, h) = (
+        fixture["width"].as_u64().unwrap(),
+        fixture["height"].as_u64().unwrap(),
+    );
+    let frames = fixture["frames"].as_array().unwrap();
+    let indices: Vec<usize> = frames
+        .iter()
+        .map(|f| f["index"].as_u64().unwrap() as usize)
+        .collect();
+    let buffers = video_frames(
+        &format!("video/x-raw,format=RGB,width={w},height={h}"),
+        &indices,
+    );
+    buffers
+        .into_iter()
+        .zip(frames)
+        .map(|(b, f)| {
+            let map = b.map_readable().unwrap();
+            let digest = format!("{:x}", sha2::Sha256::digest(map.as_slice()));
+            assert_eq!(
+                digest,
+                f["rgb_sha256"].as_str().unwrap(),
+                "frame {} decodes to other pixels than the fixture's (GStreamer version?)",
+                f["index"]
+            );
+            drop(map);
+            (b, f)
+        })
+        .collect()
+}
+
+/// Our boxes against an independent decode of the same model's raw output
+/// (`tools/reference_decode.py`): same count, IoU >= 0.95, scores within 1e-3.
+fn compare_with_reference(fixture_file: &str, props: &str) {
+    let text =
+        std::fs::read_to_string(common::repo().join("tests/fixtures").join(fixture_file)).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (w, h) = (
+        fixture["width"].as_u64().unwrap(),
+        fixture["height"].as_u64().unwrap(),
+    );
+    let mut harness = harness(
+        &format!("{props} conf-threshold=0.25 iou-threshold=0.45"),
+        &format!("video/x-raw,format=RGB,width={w},height={h},framerate=10/1"),
+    );
+    for (buffer, reference) in reference_frames(&fixture) {
+        let ours = detect(&mut harness, buffer).objects;
+        let expected = reference["detections"].as_array().unwrap();
+        // Scores within 1e-3 of the threshold may fall either side of it.
+        let marginal = |s: f64| (s - 0.25).abs() < 1e-3;
+        let firm: Vec<_> = expected
+            .iter()
+            .filter(|d| !marginal(d["score"].as_f64().unwrap()))
+            .collect();
+        let ours_firm = ours
+            .iter()
+            .filter(|o| !marginal(o.confidence as f64))
+            .count();
+        assert_eq!(
+            ours_firm,
+            firm.len(),
+            "frame {}: {ours:?}",
+            reference["index"]
+        );
+        for d in firm {
+            let b = cctv::bbox::BBox::new(
+                d["x"].as_f64().unwrap() as f32,
+                d["y"].as_f64().unwrap() as f32,
+                d["w"].as_f64().unwrap() as f32,
+                d["h"].as_f64().unwrap() as f32,
+            );
+            let class = d["class_id"].as_u64().unwrap() as u32;
+            let best = ours
+                .iter()
+                .filter(|o| o.class_id == class)
+                .max_by(|a, c| a.bbox.iou(&b).total_cmp(&c.bbox.iou(&b)))
+                .unwrap_or_else(|| panic!("frame {}: no class {class} box", reference["index"]));
+            assert!(
+                best.bbox.iou(&b) >= 0.95,
+                "frame {}: {b:?} vs {:?}",
+                reference["index"],
+                best.bbox
+            );
+            let score = d["score"].as_f64().unwrap() as f32;
+            assert!(
+                (best.confidence - score).abs() <= 1e-3,
+                "frame {}: score {} vs {score}",
+                reference["index"],
+                best.confidence
+            );
+        }
+    }
+}
+
+#[test]
+fn yolox_matches_the_reference_decode() {
+    compare_with_reference("reference_yolox_nano.json", "");
+}
+
+#[test]
+fn yolov8_matches_the_reference_decode() {
+    let model = common::assets().join("models/yolov8_fall_fp16.onnx");
+    compare_with_reference(
+        "reference_yolov8_fall.json",
+        &format!("model={}", model.display()),
+    );
+}
+
+/// The synthetic layout models of `tests/models` on a 64x64 frame, against
+/// the detections their generator placed (`tests/models/expected.json`).
+#[test]
+fn each_output_layout_decodes_as_its_generator_expects() {
+    common::init();
+    let text = std::fs::read_to_string(common::repo().join("tests/models/expected.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let caps = "video/x-raw,format=RGB,width=64,height=64,framerate=10/1";
+    let frame = gst::Buffer::from_mut_slice(vec![128u8; 64 * 64 * 3]);
+    for (file, model) in expected["models"].as_object().unwrap() {
+        let Some(detections) = model["detections"].as_array() else {
+            continue;
+        };
+        let path = common::repo().join("tests/models").join(file);
+        let mut h = harness(&format!("model={}", path.display()), caps);
+        let ours = detect(&mut h, frame.clone()).objects;
+        assert_eq!(ours.len(), detections.len(), "{file}: {ours:?}");
+        for (o, d) in ours.iter().zip(detections) {
+            assert_eq!(o.class_id as u64, d["class_id"].as_u64().unwrap(), "{file}");
+            assert!(
+                (o.confidence as f64 - d["score"].as_f64().unwrap()).abs() < 1e-5,
+                "{file}: {o:?}"
+            );
+            for (got, key) in [
+                (o.bbox.x, "x"),
+                (o.bbox.y, "y"),
+                (o.bbox.w, "w"),
+                (o.bbox.h, "h"),
+            ] {
+                assert!(
+                    (got as f64 - d[key].as_f64().unwrap()).abs() < 1e-3,
+                    "{file} {key}: {o:?} vs {d}"
+                );
+            }
+        }
+        if let Some(labels) = model["labels_from_metadata"].as_array() {
+            let names: Vec<&str> = labels.iter().map(|l| l.as_str().unwrap()).collect();
+            assert_eq!(
+                ours[0].label, names[ours[0].class_id as usize],
+                "{file}: labels from the model's metadata"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_classifier_is_refused_as_not_a_detector() {
+    let model = common::repo().join("tests/models/classifier_synth.onnx");
+    let err = start_error(&format!("model={}", model.display()));
+    assert!(
+        err.contains("is not a usable detector") && err.contains("logits"),
+        "{err}"
+    );
+}

@@ -760,13 +760,15 @@ impl OnnxDetect {
         frame.objects = state
             .candidates
             .iter()
-            .map(|d| {
+            .filter_map(|d| {
+                // Empty boxes (degenerate rows, boxes wholly in the padding) are not objects.
+                let bbox = letterbox.to_frame(&d.bbox);
                 let label = state
                     .labels
                     .get(d.class_id as usize)
                     .map(String::as_str)
                     .unwrap_or("");
-                Object::new(letterbox.to_frame(&d.bbox), d.class_id, label, d.score)
+                (bbox.area() > 0.0).then(|| Object::new(bbox, d.class_id, label, d.score))
             })
             .collect();
         let t3 = Instant::now();
