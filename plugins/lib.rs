@@ -5,6 +5,7 @@
 use gst::glib;
 
 mod assets;
+pub mod bytetrack;
 pub mod inference;
 pub mod mqttsink;
 pub mod onnxdetect;
@@ -13,6 +14,7 @@ pub mod pgsink;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
+    bytetrack::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
     Ok(())

@@ -14,3 +14,4 @@ pub mod meta;
 pub mod nms;
 pub mod preprocess;
 pub mod summary;
+pub mod track;
