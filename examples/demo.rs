@@ -1,0 +1,361 @@
+//! The README's main command (`./run demo`): the core data path on the
+//! bundled video with real servers, then a report read back from them.
+//!
+//! Starts a throwaway mosquitto and PostgreSQL on free loopback ports (or
+//! uses yours), prints and runs the pipeline of `pipelines/demo.txt`
+//! (video -> onnxdetect -> bytetrack -> tee -> mqttsink + pgsink), shows
+//! progress, and on EOS or Ctrl+C (which sends EOS so the sinks flush)
+//! prints what the database and an MQTT subscriber received.
+//!
+//! ```text
+//! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
+//!      [--pg CONNINFO] [--keep-servers]
+//! ```
+
+#[path = "../tests/support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+struct Options {
+    frames: Option<u64>,
+    video: String,
+    camera: String,
+    mqtt: Option<(String, u16)>,
+    pg: Option<String>,
+    keep_servers: bool,
+}
+
+fn usage() -> String {
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers]".into()
+}
+
+fn parse_options() -> Result<Options, String> {
+    let assets = std::env::var("CCTV_ASSETS")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.assets").into());
+    let mut o = Options {
+        frames: None,
+        video: format!("{assets}/media/vtest.avi"),
+        camera: "plaza".into(),
+        mqtt: None,
+        pg: None,
+        keep_servers: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n{}", usage()))
+        };
+        match arg.as_str() {
+            "--frames" => {
+                o.frames = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--frames: not a number".to_string())?,
+                )
+            }
+            "--video" => o.video = value()?,
+            "--camera" => o.camera = value()?,
+            "--mqtt" => {
+                let v = value()?;
+                let (host, port) = v.rsplit_once(':').ok_or("--mqtt wants HOST:PORT")?;
+                o.mqtt = Some((
+                    host.to_string(),
+                    port.parse().map_err(|_| "--mqtt: bad port".to_string())?,
+                ));
+            }
+            "--pg" => o.pg = Some(value()?),
+            "--keep-servers" => o.keep_servers = true,
+            "-h" | "--help" => return Err(usage()),
+            _ => return Err(format!("unknown option {arg}\n{}", usage())),
+        }
+    }
+    if !std::path::Path::new(&o.video).exists() {
+        return Err(format!("video {} not found: run ./run setup", o.video));
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    match parse_options().and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Counts MQTT messages by kind (track messages by event).
+fn subscribe(
+    host: &str,
+    port: u16,
+) -> Result<(Arc<Mutex<BTreeMap<String, u64>>>, rumqttc::Client), String> {
+    let mut options =
+        rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
+    options.set_keep_alive(Duration::from_secs(10));
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = rumqttc::Client::new(options, 100);
+    client
+        .subscribe("cctv/#", rumqttc::QoS::AtLeastOnce)
+        .map_err(|e| format!("MQTT subscribe: {e}"))?;
+    let counts = Arc::new(Mutex::new(BTreeMap::new()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let c = counts.clone();
+    std::thread::spawn(move || {
+        for event in connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    ready_tx.send(Ok(())).ok();
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&p.payload).unwrap_or_default();
+                    let kind = match (v["kind"].as_str(), v["event"].as_str()) {
+                        (Some("track"), Some(e)) => format!("track {e}"),
+                        (Some(k), _) => k.to_string(),
+                        _ => "other".into(),
+                    };
+                    *c.lock().unwrap().entry(kind).or_insert(0) += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    ready_tx.send(Err(e.to_string())).ok();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    });
+    match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok((counts, client)),
+        Ok(Err(e)) => Err(format!(
+            "cannot subscribe to MQTT broker {host}:{port}: {e}"
+        )),
+        Err(_) => Err(format!("MQTT broker {host}:{port} did not answer")),
+    }
+}
+
+const SIGINT: i32 = 2;
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" {
+    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    fn _exit(status: i32) -> !;
+}
+
+/// Only async-signal-safe work here: a flag the main loop polls.
+extern "C" fn on_sigint(_: i32) {
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        unsafe { _exit(130) };
+    }
+}
+
+/// Progress figures updated by a pad probe.
+#[derive(Default)]
+struct Progress {
+    frames: AtomicU64,
+    in_view: AtomicU64,
+    tracks: AtomicU64,
+}
+
+fn run(o: Options) -> Result<(), String> {
+    gst::init().map_err(|e| e.to_string())?;
+    gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
+
+    // Servers: yours, or throwaway ones on free loopback ports.
+    let mosquitto = if o.mqtt.is_none() {
+        Some(servers::Mosquitto::start())
+    } else {
+        None
+    };
+    let postgres = if o.pg.is_none() {
+        Some(servers::Postgres::start())
+    } else {
+        None
+    };
+    let (mqtt_host, mqtt_port) = o
+        .mqtt
+        .clone()
+        .unwrap_or_else(|| ("127.0.0.1".into(), mosquitto.as_ref().unwrap().port));
+    let conninfo =
+        o.pg.clone()
+            .unwrap_or_else(|| postgres.as_ref().unwrap().conninfo());
+    if let Some(m) = &mosquitto {
+        println!("mosquitto on 127.0.0.1:{}", m.port);
+    }
+    if let Some(p) = &postgres {
+        println!(
+            "PostgreSQL on 127.0.0.1:{} (conninfo: {})",
+            p.port,
+            p.conninfo()
+        );
+    }
+    let (counts, subscriber) = subscribe(&mqtt_host, mqtt_port)?;
+
+    let template = include_str!("../pipelines/demo.txt").trim();
+    let launch = template
+        .replace("{video}", &o.video)
+        .replace(
+            "{limit}",
+            &o.frames
+                .map(|n| format!("identity eos-after={n} ! "))
+                .unwrap_or_default(),
+        )
+        .replace("{mqtt_host}", &mqtt_host)
+        .replace("{mqtt_port}", &mqtt_port.to_string())
+        .replace("{camera}", &o.camera)
+        .replace("{conninfo}", &conninfo);
+    println!("pipeline (GST_PLUGIN_PATH=target/release gst-launch-1.0 ...):\n  {launch}\n");
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| format!("pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+
+    let progress = Arc::new(Progress::default());
+    let tracker = pipeline
+        .by_name("tracker")
+        .ok_or("no element named tracker")?;
+    let p = progress.clone();
+    tracker.static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    p.frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(Ok(f)) = cctv::meta::Frame::from_buffer(b) {
+                        p.in_view.store(f.objects.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                Some(gst::PadProbeData::Event(e)) => {
+                    if cctv::lifecycle::TrackEvent::from_event(e)
+                        .is_some_and(|t| t.kind == cctv::lifecycle::Kind::New)
+                    {
+                        p.tracks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+
+    // Ctrl+C sends EOS once, so the sinks flush; a second one stops at once.
+    unsafe { signal(SIGINT, on_sigint) };
+
+    let terminal = std::io::stdout().is_terminal();
+    let start = Instant::now();
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start the pipeline: {e}"))?;
+    let bus = pipeline.bus().unwrap();
+    let mut eos_sent = false;
+    let mut last_line = Instant::now();
+    let result = loop {
+        if INTERRUPTED.load(Ordering::SeqCst) && !eos_sent {
+            eos_sent = true;
+            println!("\ninterrupted: sending EOS so the sinks flush what they have");
+            pipeline.send_event(gst::event::Eos::new());
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(e) => {
+                    break Err(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        let frames = progress.frames.load(Ordering::Relaxed);
+        let line = format!(
+            "frames {frames}  {:.1} fps  people in view {}  tracks so far {}",
+            frames as f64 / start.elapsed().as_secs_f64(),
+            progress.in_view.load(Ordering::Relaxed),
+            progress.tracks.load(Ordering::Relaxed)
+        );
+        if terminal {
+            print!("\r\x1b[2K{line}");
+            std::io::stdout().flush().ok();
+        } else if last_line.elapsed() >= Duration::from_secs(2) {
+            println!("{line}");
+            last_line = Instant::now();
+        }
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    pipeline.set_state(gst::State::Null).ok();
+    if terminal {
+        println!();
+    }
+    result?;
+
+    // The report, read back from the servers.
+    let frames = progress.frames.load(Ordering::Relaxed);
+    println!("\nreport for camera {}", o.camera);
+    println!(
+        "  frames processed: {frames} in {elapsed:.1} s ({:.1} fps)",
+        frames as f64 / elapsed
+    );
+    let mut db = postgres::Config::from_str_checked(&conninfo)?
+        .connect(postgres::NoTls)
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let row = db
+        .query_one(
+            "SELECT count(*), coalesce(max(duration_s), 0), coalesce(avg(duration_s), 0) \
+             FROM cctv.tracks WHERE camera_id = $1",
+            &[&o.camera],
+        )
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let (tracks, longest, mean): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
+    println!("  PostgreSQL tracks stored: {tracks} (longest {longest:.1} s, mean {mean:.1} s)");
+    // Everything was acknowledged before EOS; the subscriber may still be reading.
+    let mut settled = counts.lock().unwrap().clone();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = counts.lock().unwrap().clone();
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    let listed: Vec<String> = settled.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    println!(
+        "  MQTT messages received: {} ({})",
+        settled.values().sum::<u64>(),
+        listed.join(", ")
+    );
+    subscriber.try_disconnect().ok();
+
+    if o.keep_servers {
+        if let Some(m) = mosquitto {
+            println!("  mosquitto keeps running; stop it with: {}", m.keep());
+        }
+        if let Some(p) = postgres {
+            println!(
+                "  PostgreSQL keeps running ({conninfo}); stop it with: {}",
+                p.keep()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `FromStr` with the error as a message that never echoes the conninfo.
+trait ConninfoExt: Sized {
+    fn from_str_checked(conninfo: &str) -> Result<Self, String>;
+}
+
+impl ConninfoExt for postgres::Config {
+    fn from_str_checked(conninfo: &str) -> Result<Self, String> {
+        conninfo
+            .parse()
+            .map_err(|e| format!("invalid conninfo: {e}"))
+    }
+}

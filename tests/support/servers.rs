@@ -1,0 +1,361 @@
+//! Throwaway servers on loopback for the tests and the demo: mosquitto and
+//! a PostgreSQL cluster, each on a free port in its own temporary directory,
+//! stopped when dropped (even when a test fails).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port below the kernel's ephemeral range (so outgoing
+/// connections of other tests cannot take it meanwhile), never handed out
+/// twice in one process; test binaries start at different offsets.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 97) % 10_000;
+    loop {
+        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port}");
+}
+
+/// A fresh directory under the system temp dir, unique per process and call.
+pub fn tempdir(prefix: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A mosquitto broker on a free loopback port.
+pub struct Mosquitto {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    /// `user:password` when the broker requires authentication.
+    pub credentials: Option<(String, String)>,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Self::start_on(free_port(), None)
+    }
+
+    /// A broker that accepts only `user`/`password`.
+    pub fn start_with_password(user: &str, password: &str) -> Mosquitto {
+        Self::start_on(free_port(), Some((user.to_string(), password.to_string())))
+    }
+
+    /// A broker that is not running yet (start it with `restart`).
+    pub fn reserved() -> Mosquitto {
+        let dir = tempdir("cctv-mosquitto");
+        Mosquitto {
+            port: free_port(),
+            dir,
+            child: None,
+            credentials: None,
+        }
+    }
+
+    fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
+        let dir = tempdir("cctv-mosquitto");
+        let mut m = Mosquitto {
+            port,
+            dir,
+            child: None,
+            credentials,
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let conf = self.dir.join("mosquitto.conf");
+        // Persistence keeps subscribers' sessions across a restart, so a test
+        // subscriber misses nothing published while it reconnects.
+        let mut text = format!(
+            "listener {} 127.0.0.1\npersistence true\npersistence_location {}/\nuser {}\n",
+            self.port,
+            self.dir.display(),
+            // Started as root, mosquitto would switch to its own user and could
+            // not write the session file into our directory.
+            std::env::var("USER").unwrap_or_else(|_| "root".into())
+        );
+        match &self.credentials {
+            None => text.push_str("allow_anonymous true\n"),
+            Some((user, password)) => {
+                let file = self.dir.join("passwd");
+                std::fs::write(&file, "").unwrap();
+                let status = Command::new("mosquitto_passwd")
+                    .args(["-b", file.to_str().unwrap(), user, password])
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("mosquitto_passwd runs");
+                assert!(status.success());
+                text.push_str(&format!(
+                    "allow_anonymous false\npassword_file {}\n",
+                    file.display()
+                ));
+            }
+        }
+        std::fs::write(&conf, text).unwrap();
+        let mut child = Command::new(mosquitto_binary())
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts (apt-get install mosquitto)");
+        wait_for_port(self.port, &mut child, "mosquitto");
+        self.child = Some(child);
+    }
+
+    /// Kills the broker (no clean shutdown), as a crash or network loss would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Stops the broker as a service restart would (SIGTERM): clients are
+    /// cut off, sessions are saved.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts the broker (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// A throwaway PostgreSQL cluster on a free loopback port.
+pub struct Postgres {
+    pub port: u16,
+    dir: PathBuf,
+    running: bool,
+    /// The `postgres` user's password over TCP (scram-sha-256).
+    pub password: String,
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    let debian = Path::new("/usr/lib/postgresql/15/bin").join(tool);
+    if debian.exists() {
+        debian
+    } else {
+        PathBuf::from(tool)
+    }
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
+fn pg_command(tool: &str) -> Command {
+    let is_root = unsafe { libc_geteuid() } == 0;
+    if is_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_bin(tool));
+        c
+    } else {
+        Command::new(pg_bin(tool))
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+impl Postgres {
+    /// A cluster whose TCP connections need the password `postgres-test`.
+    pub fn start() -> Postgres {
+        let dir = tempdir("cctv-postgres");
+        if unsafe { libc_geteuid() } == 0 {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of the cluster dir");
+        }
+        let password = "postgres-test".to_string();
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &password).unwrap();
+        if unsafe { libc_geteuid() } == 0 {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&pwfile)
+                .status()
+                .unwrap();
+        }
+        let out = pg_command("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .expect("initdb runs (apt-get install postgresql)");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = Postgres {
+            port: free_port(),
+            dir,
+            running: false,
+            password,
+        };
+        pg.start_server();
+        pg
+    }
+
+    fn start_server(&mut self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let out = pg_command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-w", "start"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.running = true;
+    }
+
+    pub fn stop(&mut self) {
+        if self.running {
+            pg_command("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"])
+                .output()
+                .ok();
+            self.running = false;
+        }
+    }
+
+    /// Stops the server abruptly and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_server();
+    }
+
+    /// libpq-style connection string for the `postgres` superuser.
+    pub fn conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres password={} dbname=postgres",
+            self.port, self.password
+        )
+    }
+
+    /// Runs SQL through `psql` and returns its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-c", sql])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+impl Mosquitto {
+    /// Leaves the broker running after this process; returns how to stop it.
+    pub fn keep(mut self) -> String {
+        let pid = self.child.take().map(|c| c.id()).unwrap_or_default();
+        std::mem::forget(self);
+        format!("kill {pid}")
+    }
+}
+
+impl Postgres {
+    /// Leaves the cluster running after this process; returns how to stop it.
+    pub fn keep(mut self) -> String {
+        self.running = false;
+        let data = self.dir.join("data");
+        std::mem::forget(self);
+        format!(
+            "runuser -u postgres -- {} -D {} stop",
+            pg_bin("pg_ctl").display(),
+            data.display()
+        )
+    }
+}
