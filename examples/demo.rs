@@ -235,12 +235,11 @@ fn run(o: Options) -> Result<(), String> {
                         p.in_view.store(f.objects.len() as u64, Ordering::Relaxed);
                     }
                 }
-                Some(gst::PadProbeData::Event(e)) => {
+                Some(gst::PadProbeData::Event(e))
                     if cctv::lifecycle::TrackEvent::from_event(e)
-                        .is_some_and(|t| t.kind == cctv::lifecycle::Kind::New)
-                    {
-                        p.tracks.fetch_add(1, Ordering::Relaxed);
-                    }
+                        .is_some_and(|t| t.kind == cctv::lifecycle::Kind::New) =>
+                {
+                    p.tracks.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}
             }
