@@ -95,11 +95,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Counts MQTT messages by kind (track messages by event).
-fn subscribe(
-    host: &str,
-    port: u16,
-) -> Result<(Arc<Mutex<BTreeMap<String, u64>>>, rumqttc::Client), String> {
+/// MQTT messages received, by kind (track messages by event).
+type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+
+/// Subscribes to everything the demo publishes.
+fn subscribe(host: &str, port: u16) -> Result<(Counts, rumqttc::Client), String> {
     let mut options =
         rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
     options.set_keep_alive(Duration::from_secs(10));
