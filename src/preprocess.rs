@@ -103,21 +103,34 @@ fn taps(src: u32, dst: u32) -> Vec<Tap> {
         .collect()
 }
 
-/// Precomputed sampling for one source size, format and tensor.
+/// Chroma is sampled at the nearest half-resolution site: it carries little
+/// detail and this halves the gathers per pixel.
+fn nearest(taps: &[Tap]) -> Vec<u32> {
+    taps.iter()
+        .map(|t| if t.w >= 64 { t.i1 } else { t.i0 })
+        .collect()
+}
+
+/// A vertically and horizontally interpolated sample is x16384 (128 x 128).
+const INTERPOLATED: f32 = 1.0 / 16384.0;
+
+/// Precomputed sampling for one source size, format and tensor, and the
+/// per-row working memory reused across frames.
 pub struct Packer {
     pub letterbox: Letterbox,
     format: PixelFormat,
     tensor: TensorFormat,
     xs: Vec<Tap>,
     ys: Vec<Tap>,
-    /// Taps on the half-size chroma planes of YUV formats.
-    cxs: Vec<Tap>,
-    cys: Vec<Tap>,
+    /// Nearest sites on the half-size chroma planes of YUV formats.
+    cxs: Vec<u32>,
+    cys: Vec<u32>,
     /// Per tensor channel: value = byte * k + m.
     coefficients: [(f32, f32); 3],
     /// Source RGB channel (0 = R) feeding each tensor channel.
     channel_source: [usize; 3],
-    yuv: Box<YuvTables>,
+    yuv: YuvCoefficients,
+    scratch: Scratch,
 }
 
 impl Packer {
@@ -135,17 +148,24 @@ impl Packer {
                 -tensor.mean[c] / tensor.std[c],
             )
         });
+        let bpp = format.packed().map_or(1, |(bpp, _)| bpp);
+        let row = || vec![0.0f32; letterbox.w as usize];
         Packer {
             xs: taps(sw, letterbox.w),
             ys: taps(sh, letterbox.h),
-            cxs: taps(sw.div_ceil(2), letterbox.w),
-            cys: taps(sh.div_ceil(2), letterbox.h),
+            cxs: nearest(&taps(sw.div_ceil(2), letterbox.w)),
+            cys: nearest(&taps(sh.div_ceil(2), letterbox.h)),
             letterbox,
             format,
             tensor,
             coefficients,
             channel_source,
-            yuv: YuvTables::new(matrix),
+            yuv: YuvCoefficients::new(matrix),
+            scratch: Scratch {
+                vrow: vec![0; sw as usize * bpp],
+                yuv: [row(), row(), row()],
+                rgb: [row(), row(), row()],
+            },
         }
     }
 
@@ -203,115 +223,85 @@ impl Packer {
         Ok(())
     }
 
-    /// Fills the planar scratch rows `rgb` (R, G, B, each `w` bytes) for row
-    /// `y` of the placed region. The vertical blend runs over contiguous
-    /// source bytes (vectorised); only the horizontal taps gather.
-    fn sample_row(&self, img: &Image<'_>, y: usize, scratch: &mut Scratch) {
-        let ty = self.ys[y];
+    /// Fills `scratch.rgb` (R, G, B as 0-255 floats, `letterbox.w` each)
+    /// for row `y` of the placed region. The vertical blend and the colour
+    /// arithmetic run over contiguous rows (vectorised); only the
+    /// horizontal taps gather.
+    fn sample_row(&mut self, img: &Image<'_>, y: usize) {
         let row = |plane: usize, i: u32| &img.planes[plane][i as usize * img.strides[plane]..];
-        let row_bytes = match self.format.packed() {
-            Some((bpp, _)) => img.width as usize * bpp,
-            None => img.width as usize,
-        };
+        let ty = self.ys[y];
+        let s = &mut self.scratch;
+        let vrow = &mut s.vrow[..];
         blend_rows(
-            &row(0, ty.i0)[..row_bytes],
-            &row(0, ty.i1)[..row_bytes],
+            &row(0, ty.i0)[..vrow.len()],
+            &row(0, ty.i1)[..vrow.len()],
             ty.w,
-            &mut scratch.vrow,
+            vrow,
         );
-        let v = &scratch.vrow[..];
-        let [r, g, b] = &mut scratch.rgb;
-        let (r, g, b) = (
-            &mut r[..self.xs.len()],
-            &mut g[..self.xs.len()],
-            &mut b[..self.xs.len()],
-        );
-        // SAFETY (all `get_unchecked` below): taps index at most the last
-        // source pixel (see `taps`), `vrow` holds a whole source row, and
-        // `check` verified that every chroma row read holds `cw` samples.
+        let v = &*vrow;
+        let [r, g, b] = &mut s.rgb;
         match self.format.packed() {
             Some((bpp, [ro, go, bo])) => {
-                debug_assert!(self.xs.iter().all(|t| (t.i1 as usize + 1) * bpp <= v.len()));
-                for (i, &tx) in self.xs.iter().enumerate() {
-                    let (a, c) = (tx.i0 as usize * bpp, tx.i1 as usize * bpp);
-                    unsafe {
-                        r[i] = hlerp(*v.get_unchecked(a + ro), *v.get_unchecked(c + ro), tx.w);
-                        g[i] = hlerp(*v.get_unchecked(a + go), *v.get_unchecked(c + go), tx.w);
-                        b[i] = hlerp(*v.get_unchecked(a + bo), *v.get_unchecked(c + bo), tx.w);
-                    }
+                for (((r, g), b), t) in r
+                    .iter_mut()
+                    .zip(g.iter_mut())
+                    .zip(b.iter_mut())
+                    .zip(&self.xs)
+                {
+                    let (p0, p1) = (&v[t.i0 as usize * bpp..], &v[t.i1 as usize * bpp..]);
+                    *r = hlerp(p0[ro], p1[ro], t.w) * INTERPOLATED;
+                    *g = hlerp(p0[go], p1[go], t.w) * INTERPOLATED;
+                    *b = hlerp(p0[bo], p1[bo], t.w) * INTERPOLATED;
                 }
             }
             None => {
-                // Chroma is sampled at the nearest half-resolution site: it
-                // carries little detail and this halves the work per pixel.
-                let cy = self.cys[y];
-                let ci = if cy.w >= 64 { cy.i1 } else { cy.i0 };
+                let ci = self.cys[y];
                 let (u_row, v_row, step, v_offset) = match self.format {
                     PixelFormat::I420 => (row(1, ci), row(2, ci), 1, 0),
                     _ => (row(1, ci), row(1, ci), 2, 1),
                 };
-                let chroma_width = img.width.div_ceil(2) as usize;
-                assert!(u_row.len() >= (chroma_width - 1) * step + 1 + v_offset);
-                assert!(v_row.len() >= (chroma_width - 1) * step + 1 + v_offset);
-                debug_assert!(self.xs.iter().all(|t| (t.i1 as usize) < v.len()));
-                let t = &self.yuv;
-                for (i, (&tx, &cx)) in self.xs.iter().zip(&self.cxs).enumerate() {
-                    let c = if cx.w >= 64 { cx.i1 } else { cx.i0 } as usize * step;
-                    let (luma, cu, cv) = unsafe {
-                        (
-                            hlerp(
-                                *v.get_unchecked(tx.i0 as usize),
-                                *v.get_unchecked(tx.i1 as usize),
-                                tx.w,
-                            ),
-                            *u_row.get_unchecked(c) as usize,
-                            *v_row.get_unchecked(c + v_offset) as usize,
-                        )
-                    };
-                    let l = t.y[luma as usize];
-                    r[i] = clip(l + t.rv[cv]);
-                    g[i] = clip(l - t.gu[cu] - t.gv[cv]);
-                    b[i] = clip(l + t.bu[cu]);
+                let [luma, cu, cv] = &mut s.yuv;
+                for ((((l, u), w), t), &c) in luma
+                    .iter_mut()
+                    .zip(cu.iter_mut())
+                    .zip(cv.iter_mut())
+                    .zip(&self.xs)
+                    .zip(&self.cxs)
+                {
+                    let c = c as usize * step;
+                    *l = hlerp(v[t.i0 as usize], v[t.i1 as usize], t.w);
+                    *u = u_row[c] as f32;
+                    *w = v_row[c + v_offset] as f32;
                 }
+                self.yuv.convert([luma, cu, cv], [r, g, b]);
             }
         }
     }
 
-    fn scratch(&self, img: &Image<'_>) -> Scratch {
-        let bpp = self.format.packed().map_or(1, |(bpp, _)| bpp);
-        let w = self.letterbox.w as usize;
-        Scratch {
-            vrow: vec![0; img.width as usize * bpp],
-            rgb: [vec![0; w], vec![0; w], vec![0; w]],
-        }
-    }
-
     /// Packs into a `[1, 3, H, W]` float tensor.
-    pub fn pack_planar(&self, img: &Image<'_>, out: &mut [f32]) -> Result<(), PackError> {
+    pub fn pack_planar(&mut self, img: &Image<'_>, out: &mut [f32]) -> Result<(), PackError> {
         self.check(img, out.len())?;
-        let lb = &self.letterbox;
+        let lb = self.letterbox;
         let (dw, dh) = (lb.dst_w as usize, lb.dst_h as usize);
         let plane = dw * dh;
         let (x0, x1) = (lb.x as usize, (lb.x + lb.w) as usize);
-        let mut scratch = self.scratch(img);
-        for c in 0..3 {
-            let pad = self.affine(c, self.tensor.pad);
+        let pads: [f32; 3] = std::array::from_fn(|c| self.affine(c, self.tensor.pad));
+        for (c, &pad) in pads.iter().enumerate() {
             let p = &mut out[c * plane..(c + 1) * plane];
             p[..lb.y as usize * dw].fill(pad);
             p[(lb.y + lb.h) as usize * dw..].fill(pad);
         }
         for y in 0..lb.h as usize {
-            self.sample_row(img, y, &mut scratch);
+            self.sample_row(img, y);
             let row = (lb.y as usize + y) * dw;
-            for c in 0..3 {
+            for (c, &pad) in pads.iter().enumerate() {
                 let (k, m) = self.coefficients[c];
                 let p = &mut out[c * plane + row..c * plane + row + dw];
-                let pad = self.affine(c, self.tensor.pad);
                 p[..x0].fill(pad);
                 p[x1..].fill(pad);
-                let src = &scratch.rgb[self.channel_source[c]];
+                let src = &self.scratch.rgb[self.channel_source[c]];
                 for (o, &v) in p[x0..x1].iter_mut().zip(src) {
-                    *o = v as f32 * k + m;
+                    *o = v * k + m;
                 }
             }
         }
@@ -319,26 +309,30 @@ impl Packer {
     }
 
     /// Packs into a `[1, H, W, 3]` uint8 tensor.
-    pub fn pack_interleaved(&self, img: &Image<'_>, out: &mut [u8]) -> Result<(), PackError> {
+    pub fn pack_interleaved(&mut self, img: &Image<'_>, out: &mut [u8]) -> Result<(), PackError> {
         self.check(img, out.len())?;
-        let lb = &self.letterbox;
+        let lb = self.letterbox;
         let dw = lb.dst_w as usize;
         let pad = self.tensor.pad;
-        let mut scratch = self.scratch(img);
         out[..lb.y as usize * dw * 3].fill(pad);
         out[(lb.y + lb.h) as usize * dw * 3..].fill(pad);
         let [s0, s1, s2] = self.channel_source;
         for y in 0..lb.h as usize {
-            self.sample_row(img, y, &mut scratch);
+            self.sample_row(img, y);
             let row = &mut out[(lb.y as usize + y) * dw * 3..(lb.y as usize + y + 1) * dw * 3];
             row[..lb.x as usize * 3].fill(pad);
             row[(lb.x + lb.w) as usize * 3..].fill(pad);
             let region = &mut row[lb.x as usize * 3..(lb.x + lb.w) as usize * 3];
-            let rgb = &scratch.rgb;
-            for (i, o) in region.chunks_exact_mut(3).enumerate() {
-                o[0] = rgb[s0][i];
-                o[1] = rgb[s1][i];
-                o[2] = rgb[s2][i];
+            let rgb = &self.scratch.rgb;
+            for (((o, &a), &b), &c) in region
+                .chunks_exact_mut(3)
+                .zip(&rgb[s0])
+                .zip(&rgb[s1])
+                .zip(&rgb[s2])
+            {
+                o[0] = (a + 0.5) as u8;
+                o[1] = (b + 0.5) as u8;
+                o[2] = (c + 0.5) as u8;
             }
         }
         Ok(())
@@ -355,8 +349,10 @@ impl Packer {
 struct Scratch {
     /// Vertically blended source row, x128.
     vrow: Vec<u16>,
-    /// Planar R, G, B bytes of one placed row.
-    rgb: [Vec<u8>; 3],
+    /// Luma (x16384) and chroma samples of one placed row (YUV formats).
+    yuv: [Vec<f32>; 3],
+    /// R, G, B of one placed row, 0-255, unrounded.
+    rgb: [Vec<f32>; 3],
 }
 
 /// `out = a * (128 - w) + b * w` over whole rows: contiguous, so it vectorises.
@@ -367,44 +363,64 @@ fn blend_rows(a: &[u8], b: &[u8], w: u32, out: &mut [u16]) {
     }
 }
 
-/// YUV to RGB terms x 1024, per byte value, for the frame's matrix.
-struct YuvTables {
-    y: [i32; 256],
-    rv: [i32; 256],
-    gu: [i32; 256],
-    gv: [i32; 256],
-    bu: [i32; 256],
+/// Horizontal tap over two vertically blended (x128) samples, x16384.
+#[inline(always)]
+fn hlerp(a: u16, b: u16, w: u32) -> f32 {
+    // At most 255 x 16384: exact in i32 and in f32; i32 converts in one instruction.
+    (a as i32 * (128 - w as i32) + b as i32 * w as i32) as f32
 }
 
-impl YuvTables {
-    fn new(matrix: YuvMatrix) -> Box<YuvTables> {
-        // Limited range: 1.164 (Y-16) and the matrix's chroma coefficients.
-        let (ry, rv, gu, gv, bu) = match matrix {
-            YuvMatrix::Bt601 => (1192, 1634, 401, 832, 2066),
-            YuvMatrix::Bt709 => (1192, 1836, 218, 546, 2163),
+/// Limited-range YUV to RGB for the frame's matrix.
+#[derive(Debug, Clone, Copy)]
+struct YuvCoefficients {
+    /// R = y * (L - 16) + rv * (V - 128), and so on.
+    y: f32,
+    rv: f32,
+    gu: f32,
+    gv: f32,
+    bu: f32,
+}
+
+impl YuvCoefficients {
+    fn new(matrix: YuvMatrix) -> Self {
+        let (rv, gu, gv, bu) = match matrix {
+            YuvMatrix::Bt601 => (1.596_027, 0.391_762, 0.812_968, 2.017_232),
+            YuvMatrix::Bt709 => (1.792_741, 0.213_249, 0.532_909, 2.112_402),
         };
-        let table = |k: i32, offset: i32, bias: i32| {
-            std::array::from_fn(|v| k * (v as i32 - offset) + bias)
-        };
-        Box::new(YuvTables {
-            y: table(ry, 16, 512),
-            rv: table(rv, 128, 0),
-            gu: table(gu, 128, 0),
-            gv: table(gv, 128, 0),
-            bu: table(bu, 128, 0),
-        })
+        YuvCoefficients {
+            y: 255.0 / 219.0,
+            rv,
+            gu,
+            gv,
+            bu,
+        }
+    }
+
+    /// Converts rows of interpolated luma (x16384) and chroma samples.
+    fn convert(&self, [l, u, v]: [&mut Vec<f32>; 3], [r, g, b]: [&mut Vec<f32>; 3]) {
+        let ky = self.y * INTERPOLATED;
+        let y0 = -16.0 * self.y;
+        for (((((r, g), b), &l), &u), &v) in r
+            .iter_mut()
+            .zip(g.iter_mut())
+            .zip(b.iter_mut())
+            .zip(l.iter())
+            .zip(u.iter())
+            .zip(v.iter())
+        {
+            let (y, u, v) = (l * ky + y0, u - 128.0, v - 128.0);
+            *r = clamp255(y + self.rv * v);
+            *g = clamp255(y - self.gu * u - self.gv * v);
+            *b = clamp255(y + self.bu * u);
+        }
     }
 }
 
+/// Clamps to 0..=255 with plain comparisons, which vectorise (no NaN here).
 #[inline(always)]
-fn clip(v: i32) -> u8 {
-    (v >> 10).clamp(0, 255) as u8
-}
-
-/// Horizontal tap over two vertically blended (x128) samples.
-#[inline(always)]
-fn hlerp(a: u16, b: u16, w: u32) -> u8 {
-    ((a as u32 * (128 - w) + b as u32 * w + (1 << 13)) >> 14) as u8
+fn clamp255(v: f32) -> f32 {
+    let v = if v > 0.0 { v } else { 0.0 };
+    if v < 255.0 { v } else { 255.0 }
 }
 
 #[cfg(test)]
@@ -438,7 +454,7 @@ mod tests {
             strides: [8, 0, 0],
         };
         let lb = Letterbox::new(2, 2, 2, 2, Fit::Stretch);
-        let packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
+        let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
         let mut out = vec![0.0; 12];
         packer.pack_planar(&img, &mut out).unwrap();
         assert_eq!(
@@ -466,7 +482,7 @@ mod tests {
             scale: 1.0 / 255.0,
             ..float_rgb()
         };
-        let packer = Packer::new(lb, PixelFormat::Bgrx, YuvMatrix::Bt601, tensor);
+        let mut packer = Packer::new(lb, PixelFormat::Bgrx, YuvMatrix::Bt601, tensor);
         let mut out = vec![0.0; 12];
         packer.pack_planar(&img, &mut out).unwrap();
         let pad = 114.0 / 255.0;
@@ -491,7 +507,7 @@ mod tests {
             strides: [12, 0, 0],
         };
         let lb = Letterbox::new(4, 1, 2, 1, Fit::Stretch);
-        let packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
+        let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
         let mut out = vec![0.0; 6];
         packer.pack_planar(&img, &mut out).unwrap();
         assert_eq!(&out[..2], &[50.0, 225.0]);
@@ -517,7 +533,7 @@ mod tests {
                 planes,
                 strides,
             };
-            let packer = Packer::new(lb, format, YuvMatrix::Bt601, tensor);
+            let mut packer = Packer::new(lb, format, YuvMatrix::Bt601, tensor);
             let mut out = vec![0u8; 12];
             packer.pack_interleaved(&img, &mut out).unwrap();
             for px in out.chunks_exact(3) {
@@ -540,7 +556,7 @@ mod tests {
             strides: [6, 0, 0],
         };
         let lb = Letterbox::new(2, 2, 2, 2, Fit::Stretch);
-        let packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
+        let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
         let err = packer.pack_planar(&img, &mut [0.0; 12]).unwrap_err();
         assert!(err.0.contains("too small"), "{err}");
         assert!(packer.pack_planar(&img, &mut [0.0; 3]).is_err());

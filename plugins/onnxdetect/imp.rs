@@ -607,7 +607,7 @@ impl OnnxDetect {
         buf: &gst::BufferRef,
         frame: &mut Frame,
     ) -> Result<(), gst::FlowError> {
-        let packer = state.packer.as_ref().expect("checked by the caller");
+        let packer = state.packer.as_mut().expect("checked by the caller");
         let info = state.info.as_ref().expect("set with the packer");
         let t0 = Instant::now();
         let video =

@@ -35,7 +35,7 @@ fn main() {
         ),
     ];
     for (name, format, planes, strides) in cases {
-        let packer = Packer::new(lb, format, YuvMatrix::Bt601, tensor);
+        let mut packer = Packer::new(lb, format, YuvMatrix::Bt601, tensor);
         let img = Image {
             format,
             width: w,
