@@ -3,6 +3,8 @@
 //!
 //! The algorithm modules (`bbox`, `track`, ...) use no GStreamer types.
 
+#[cfg(feature = "analytics")]
+pub mod analytics;
 pub mod backoff;
 pub mod bbox;
 pub mod detect;

@@ -119,12 +119,21 @@ impl Frame {
     /// Attaches the metadata to `buffer`, replacing what it had.
     pub fn attach(&self, buffer: &mut gst::BufferRef) {
         register();
-        let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
-            Ok(meta) => meta,
-            Err(_) => gst::meta::CustomMeta::add(buffer, META_NAME)
-                .expect("the meta is registered just above"),
-        };
-        self.write_into(meta.mut_structure());
+        {
+            let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+                Ok(meta) => meta,
+                Err(_) => gst::meta::CustomMeta::add(buffer, META_NAME)
+                    .expect("the meta is registered just above"),
+            };
+            self.write_into(meta.mut_structure());
+        }
+        #[cfg(feature = "analytics")]
+        if let Err(e) = crate::analytics::mirror(self, buffer) {
+            gst::warning!(
+                gst::CAT_RUST,
+                "cannot mirror objects into GstAnalyticsRelationMeta: {e}"
+            );
+        }
     }
 
     /// Removes the metadata from `buffer`, if it has any.
