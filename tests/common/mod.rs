@@ -10,6 +10,7 @@ mod servers;
 #[allow(unused_imports)]
 pub use servers::{Mosquitto, Postgres, free_port, tempdir, wait_for_port};
 
+use gst::prelude::*;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -36,6 +37,46 @@ pub fn assets() -> PathBuf {
 
 pub fn video() -> PathBuf {
     assets().join("media/vtest.avi")
+}
+
+/// The first `frames` frames of the bundled clip as raw I420 in a file, and
+/// the launch fragment that plays it with exact timestamps. A decoder stopped
+/// early (`identity eos-after`) drains a last frame with a guessed timestamp;
+/// raw frames make short runs the same in every process.
+pub fn short_clip(frames: usize) -> String {
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("vtest-{frames}.i420"));
+    let _writing = WRITING.lock().unwrap();
+    if !path.exists() {
+        init();
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 \
+             ! appsink name=sink sync=false",
+            video().display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut bytes = Vec::new();
+        for _ in 0..frames {
+            let sample = sink.pull_sample().expect("the clip has enough frames");
+            bytes.extend_from_slice(&sample.buffer().unwrap().map_readable().unwrap());
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        let partial = path.with_extension(format!("{}.part", std::process::id()));
+        std::fs::write(&partial, bytes).unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    format!(
+        "filesrc location={} ! rawvideoparse format=i420 width=768 height=576 framerate=10/1",
+        path.display()
+    )
 }
 
 /// Directory holding the built `libgstcctv.so`, for `GST_PLUGIN_PATH`.
