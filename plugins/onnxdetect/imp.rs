@@ -110,6 +110,14 @@ impl Default for Settings {
     }
 }
 
+/// The decoding settings of one frame, copied out of the settings lock.
+#[derive(Debug, Clone, Copy)]
+struct Thresholds {
+    conf: f32,
+    iou: f32,
+    max_detections: u32,
+}
+
 /// Time spent per stage, for the `stats` property and the benchmark.
 #[derive(Debug, Default, Clone)]
 struct Stats {
@@ -433,10 +441,21 @@ impl BaseTransformImpl for OnnxDetect {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        // Only the settings a running stream may change; no allocation per frame.
+        let (interval, thresholds) = {
+            let s = self.settings.lock().unwrap();
+            (
+                s.interval,
+                Thresholds {
+                    conf: s.conf_threshold,
+                    iou: s.iou_threshold,
+                    max_detections: s.max_detections,
+                },
+            )
+        };
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let infer = state.frame_count % settings.interval as u64 == 0;
+        let infer = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
         state.stats.frames += 1;
 
@@ -457,7 +476,7 @@ impl BaseTransformImpl for OnnxDetect {
         frame.width = packer.letterbox.src_w;
         frame.height = packer.letterbox.src_h;
         if infer {
-            self.detect(state, &settings, buf, &mut frame)?;
+            self.detect(state, thresholds, buf, &mut frame)?;
         }
         frame.attach(buf);
         Ok(gst::FlowSuccess::Ok)
@@ -603,7 +622,7 @@ impl OnnxDetect {
     fn detect(
         &self,
         state: &mut State,
-        settings: &Settings,
+        thresholds: Thresholds,
         buf: &gst::BufferRef,
         frame: &mut Frame,
     ) -> Result<(), gst::FlowError> {
@@ -727,7 +746,7 @@ impl OnnxDetect {
             &decoded,
             state.input.width,
             state.input.height,
-            settings.conf_threshold,
+            thresholds.conf,
             &mut state.candidates,
         );
         drop(decoded);
@@ -747,9 +766,9 @@ impl OnnxDetect {
                 .candidates
                 .retain(|d| wanted.get(d.class_id as usize).copied().unwrap_or(false));
         }
-        let max = settings.max_detections as usize;
+        let max = thresholds.max_detections as usize;
         if state.decoder.needs_nms() {
-            cctv::nms::nms(&mut state.candidates, settings.iou_threshold, max);
+            cctv::nms::nms(&mut state.candidates, thresholds.iou, max);
         } else {
             state
                 .candidates
