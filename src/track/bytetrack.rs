@@ -333,7 +333,7 @@ impl ByteTracker {
             self.tracks.swap_remove(i);
         }
         self.expire_lost(&mut events);
-        self.remove_duplicates();
+        self.remove_duplicates(&mut events);
         TrackerOutput {
             objects: self.output(false),
             events,
@@ -417,8 +417,10 @@ impl ByteTracker {
     }
 
     /// A tracked and a lost track on the same object (IoU > 0.85): keep the
-    /// one tracked longer, as the authors' code does.
-    fn remove_duplicates(&mut self) {
+    /// one tracked longer, as the authors' code does. A dropped confirmed
+    /// track ends with `Removed`, unless it was confirmed on this very frame:
+    /// then its `New` is withdrawn and, for consumers, it never existed.
+    fn remove_duplicates(&mut self, events: &mut Vec<TrackEvent>) {
         let mut drop = vec![false; self.tracks.len()];
         for i in 0..self.tracks.len() {
             for j in 0..self.tracks.len() {
@@ -439,6 +441,22 @@ impl ByteTracker {
                         drop[i] = true
                     }
                 }
+            }
+        }
+        for (t, _) in self
+            .tracks
+            .iter()
+            .zip(&drop)
+            .filter(|(t, d)| **d && t.activated)
+        {
+            let new_now = events
+                .iter()
+                .position(|e| matches!(e, TrackEvent::New { track_id, .. } if *track_id == t.id));
+            match new_now {
+                Some(pos) => {
+                    events.remove(pos);
+                }
+                None => events.push(t.removed_event()),
             }
         }
         let mut k = 0;
@@ -489,6 +507,48 @@ mod tests {
         frames
             .map(|f| t.update(&[det(10.0 + 3.0 * f as f32, 100.0, score, 0)], f))
             .collect()
+    }
+
+    /// Puts a confirmed lost track (seen on frames 0-9) and a confirmed tracked
+    /// one (seen on frames 8-10) on the same spot, as happens when a person's
+    /// detections split and merge again; returns the tracker on frame 10.
+    fn duplicates() -> ByteTracker {
+        let mut t = ByteTracker::new(ByteTrackConfig::default());
+        t.update(&[det(10.0, 10.0, 0.9, 0), det(200.0, 10.0, 0.9, 0)], 0);
+        t.frame = 10;
+        t.tracks[0].state = State::Lost;
+        t.tracks[0].end_frame = 9;
+        t.tracks[0].hits = 10;
+        t.tracks[1].mean = t.tracks[0].mean;
+        t.tracks[1].end_frame = 10;
+        t.tracks[1].hits = 3;
+        t
+    }
+
+    #[test]
+    fn a_dropped_duplicate_ends_with_removed() {
+        let mut t = duplicates();
+        let mut events = vec![];
+        t.remove_duplicates(&mut events);
+        assert_eq!(t.tracks.len(), 1);
+        assert_eq!(t.tracks[0].id, 1, "the older track stays");
+        assert!(
+            matches!(events[..], [TrackEvent::Removed { track_id: 2, .. }]),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_confirmed_on_this_frame_never_existed() {
+        let mut t = duplicates();
+        let mut events = vec![TrackEvent::New {
+            track_id: 2,
+            class_id: 0,
+            timestamp: 8,
+        }];
+        t.remove_duplicates(&mut events);
+        assert_eq!(t.tracks.len(), 1);
+        assert!(events.is_empty(), "{events:?}");
     }
 
     #[test]
