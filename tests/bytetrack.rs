@@ -127,6 +127,39 @@ fn tracks_walkers_with_stable_ids_and_complete_life_cycles() {
     assert!(removed.last_seen >= removed.first_seen && removed.bbox.area() > 0.0);
 }
 
+/// Over the whole clip (crowds crossing, splits and merges of detections):
+/// every id output was announced first, and every track ends exactly once.
+#[test]
+fn every_track_of_the_whole_clip_enters_and_exits_once() {
+    let seen = run(
+        &format!(
+            "filesrc location={} ! decodebin ! queue ! onnxdetect conf-threshold=0.1 classes=person \
+             ! bytetrack ! fakesink name=sink sync=false",
+            common::video().display()
+        ),
+        &["sink"],
+    );
+    let seen = seen[0].lock().unwrap();
+    assert_eq!(seen.frames.len(), 795);
+    let mut life: BTreeMap<u64, Vec<Kind>> = BTreeMap::new();
+    for e in &seen.events {
+        life.entry(e.track_id).or_default().push(e.kind);
+    }
+    assert!(life.len() >= 20, "{} tracks", life.len());
+    for (id, kinds) in &life {
+        assert_eq!(kinds.first(), Some(&Kind::New), "track {id}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&Kind::Removed), "track {id}: {kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::New).count(), 1);
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Removed).count(), 1);
+    }
+    for frame in &seen.frames {
+        for o in &frame.objects {
+            let id = o.track_id.expect("only tracked objects are output");
+            assert!(life.contains_key(&id), "track {id} was never announced");
+        }
+    }
+}
+
 #[test]
 fn interval_frames_carry_predicted_boxes_of_live_tracks() {
     let seen = run(
