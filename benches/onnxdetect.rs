@@ -1,11 +1,17 @@
 //! Benchmark: ONNX Runtime inference alone vs the whole
 //! `filesrc ! decodebin ! onnxdetect ! fakesink` pipeline on the bundled
-//! video and model, plus the element's own pre/post-processing time.
+//! video and model, plus the element's own pre/post-processing time. The
+//! same pipeline with a `queue` after `decodebin` (decoding in parallel with
+//! inference, as `pipelines/` do) is measured too.
 //! Run with `./run bench` or `cargo bench --bench onnxdetect`.
 //!
-//! This shared VM's speed drifts by up to 2x within a minute, so each round
-//! measures inference alone right before and right after one pipeline run and
-//! compares the pipeline with their mean; the median round is the result.
+//! This shared VM's speed drifts by up to 2x within seconds, so two figures:
+//! - `ratio`: pipeline throughput over inference-alone throughput, the latter
+//!   measured right before and right after the pipelines (a round whose two
+//!   measurements differ by more than 10 % is marked drifted);
+//! - `model share`: the part of the pipeline's wall time spent in inference,
+//!   from the element's own timings in the same run, immune to the drift.
+//!
 //! `BENCH_ROUNDS` (3), `BENCH_FRAMES` (inferences per measurement, 200) and
 //! `BENCH_THREADS` (intra-op threads, 0 = ONNX Runtime's choice) tune it.
 
@@ -27,16 +33,63 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-struct Round {
-    /// Seconds per inference alone, before and after the pipeline.
-    before: f64,
-    after: f64,
+/// One pipeline run to EOS.
+struct Run {
+    secs: f64,
     frames: f64,
-    pipeline_secs: f64,
     /// Mean per-frame milliseconds inside the element.
     pre: f64,
     inference: f64,
     post: f64,
+}
+
+impl Run {
+    fn fps(&self) -> f64 {
+        self.frames / self.secs
+    }
+
+    fn model_share(&self) -> f64 {
+        self.inference * self.frames / 1e3 / self.secs
+    }
+}
+
+fn play(launch: &str) -> Result<Run, Box<dyn std::error::Error>> {
+    let pipeline = gst::parse::launch(launch)?
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Paused)?;
+    let _ = pipeline.state(gst::ClockTime::from_seconds(30));
+    let bus = pipeline.bus().unwrap();
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Playing)?;
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => return Err(format!("pipeline: {}", e.error()).into()),
+            _ => {}
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let stats = pipeline
+        .by_name("d")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null)?;
+    Ok(Run {
+        secs,
+        frames: stats.get::<u64>("frames")? as f64,
+        pre: stats.get::<f64>("preprocess-ms")?,
+        inference: stats.get::<f64>("inference-ms")?,
+        post: stats.get::<f64>("postprocess-ms")?,
+    })
+}
+
+struct Round {
+    /// Seconds per inference alone, before and after the pipelines.
+    before: f64,
+    after: f64,
+    plain: Run,
+    queued: Run,
 }
 
 impl Round {
@@ -44,8 +97,12 @@ impl Round {
         (self.before + self.after) / 2.0
     }
 
-    fn ratio(&self) -> f64 {
-        self.frames / self.pipeline_secs * self.infer_secs()
+    fn ratio(&self, run: &Run) -> f64 {
+        run.fps() * self.infer_secs()
+    }
+
+    fn drifted(&self) -> bool {
+        (self.before - self.after).abs() / self.infer_secs() > 0.1
     }
 }
 
@@ -79,80 +136,91 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(start.elapsed().as_secs_f64() / frames as f64)
     };
-    let launch = format!(
-        "filesrc location={} ! decodebin ! onnxdetect name=d threads={threads} ! fakesink sync=false",
-        video.display()
-    );
+    let launch = |queue: &str| {
+        format!(
+            "filesrc location={} ! decodebin ! {queue}onnxdetect name=d threads={threads} \
+             ! fakesink sync=false",
+            video.display()
+        )
+    };
 
     println!("onnxdetect benchmark (YOLOX-Nano 416x416, vtest.avi 768x576, threads={threads})");
     let mut results = Vec::new();
     for round in 1..=rounds {
         let before = inference_alone()?;
-        let pipeline = gst::parse::launch(&launch)?
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-        pipeline.set_state(gst::State::Paused)?;
-        let _ = pipeline.state(gst::ClockTime::from_seconds(30));
-        let bus = pipeline.bus().unwrap();
-        let start = Instant::now();
-        pipeline.set_state(gst::State::Playing)?;
-        for msg in bus.iter_timed(gst::ClockTime::NONE) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => break,
-                gst::MessageView::Error(e) => {
-                    return Err(format!("pipeline: {}", e.error()).into());
-                }
-                _ => {}
-            }
-        }
-        let pipeline_secs = start.elapsed().as_secs_f64();
-        let stats = pipeline
-            .by_name("d")
-            .unwrap()
-            .property::<gst::Structure>("stats");
-        pipeline.set_state(gst::State::Null)?;
+        let plain = play(&launch(""))?;
+        let queued = play(&launch("queue ! "))?;
         let r = Round {
             before,
             after: inference_alone()?,
-            frames: stats.get::<u64>("frames")? as f64,
-            pipeline_secs,
-            pre: stats.get::<f64>("preprocess-ms")?,
-            inference: stats.get::<f64>("inference-ms")?,
-            post: stats.get::<f64>("postprocess-ms")?,
+            plain,
+            queued,
         };
         println!(
-            "  round {round}: inference alone {:.2} ms ({:.2} before, {:.2} after), \
-             pipeline {:.1} frames/s, ratio {:.2}",
+            "  round {round}: inference alone {:.2} ms ({:.2} before, {:.2} after{})",
             r.infer_secs() * 1e3,
             r.before * 1e3,
             r.after * 1e3,
-            r.frames / r.pipeline_secs,
-            r.ratio()
+            if r.drifted() { ", drifted" } else { "" }
         );
+        for (name, run) in [("pipeline", &r.plain), ("with queue", &r.queued)] {
+            println!(
+                "    {name:10} {:6.1} frames/s, ratio {:.2}, model share {:.2}, \
+                 pre {:.3} ms, inference {:.2} ms, post {:.3} ms",
+                run.fps(),
+                r.ratio(run),
+                run.model_share(),
+                run.pre,
+                run.inference,
+                run.post
+            );
+        }
         results.push(r);
     }
-    results.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
-    let r = &results[results.len() / 2];
-    println!("median round:");
+    // The median round by model share, preferring rounds without drift.
+    let steady: Vec<&Round> = results.iter().filter(|r| !r.drifted()).collect();
+    let mut pool = if steady.is_empty() {
+        results.iter().collect()
+    } else {
+        steady
+    };
+    pool.sort_by(|a, b| a.plain.model_share().total_cmp(&b.plain.model_share()));
+    let r = pool[pool.len() / 2];
+    let p = &r.plain;
     println!(
-        "  inference alone:      {:8.1} frames/s ({:.2} ms)",
+        "median round{}:",
+        if r.drifted() {
+            " (all rounds drifted)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  inference alone:        {:6.1} frames/s ({:.2} ms)",
         1.0 / r.infer_secs(),
         r.infer_secs() * 1e3
     );
     println!(
-        "  full pipeline:        {:8.1} frames/s ({} frames in {:.2} s)",
-        r.frames / r.pipeline_secs,
-        r.frames,
-        r.pipeline_secs
+        "  full pipeline:          {:6.1} frames/s ({} frames in {:.2} s), ratio {:.2}, model share {:.2}",
+        p.fps(),
+        p.frames,
+        p.secs,
+        r.ratio(p),
+        p.model_share()
     );
-    println!("  ratio pipeline/infer: {:8.2}", r.ratio());
+    println!(
+        "  with decodebin ! queue: {:6.1} frames/s, ratio {:.2}, model share {:.2}",
+        r.queued.fps(),
+        r.ratio(&r.queued),
+        r.queued.model_share()
+    );
     println!(
         "  in the element, per frame: pre {:.3} ms, inference {:.2} ms, post {:.3} ms",
-        r.pre, r.inference, r.post
+        p.pre, p.inference, p.post
     );
     println!(
-        "  pre+post / inference: {:8.1} %",
-        (r.pre + r.post) / r.inference * 100.0
+        "  pre+post / inference:   {:6.1} %",
+        (p.pre + p.post) / p.inference * 100.0
     );
     Ok(())
 }
