@@ -108,6 +108,19 @@ fn stat(h: &mut Harness, element: &str, field: &str) -> u64 {
         .unwrap()
 }
 
+fn report(sink: &str, done: &str, rate: f64, unit: &str, times: (Duration, Duration, u64)) {
+    let (streaming, total, frames) = times;
+    println!("  {sink}:");
+    println!(
+        "    {done} in {:.2} s: {rate:.0} {unit}",
+        total.as_secs_f64()
+    );
+    println!(
+        "    streaming thread: {:.1} us per buffer",
+        streaming.as_secs_f64() * 1e6 / frames as f64
+    );
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames: u64 = std::env::var("BENCH_FRAMES")
         .ok()
@@ -126,15 +139,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let acked = stat(&mut h, "mqttsink", "acked");
     let published = stat(&mut h, "mqttsink", "published");
     drop(h);
-    println!("  mqttsink (QoS 1, local mosquitto):");
-    println!(
-        "    {acked} of {published} messages acknowledged in {:.2} s: {:.0} messages/s",
-        total.as_secs_f64(),
-        acked as f64 / total.as_secs_f64()
-    );
-    println!(
-        "    streaming thread: {:.1} us per buffer",
-        streaming.as_secs_f64() * 1e6 / frames as f64
+    report(
+        "mqttsink (QoS 1, local mosquitto)",
+        &format!("{acked} of {published} messages acknowledged"),
+        acked as f64 / total.as_secs_f64(),
+        "messages/s",
+        (streaming, total, frames),
     );
 
     let pg = servers::Postgres::start();
@@ -145,15 +155,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (streaming, total) = play(&mut h, frames);
     let rows = stat(&mut h, "pgsink", "rows");
     drop(h);
-    println!("  pgsink (every frame's detections, local PostgreSQL):");
-    println!(
-        "    {rows} rows committed in {:.2} s: {:.0} rows/s",
-        total.as_secs_f64(),
-        rows as f64 / total.as_secs_f64()
-    );
-    println!(
-        "    streaming thread: {:.1} us per buffer",
-        streaming.as_secs_f64() * 1e6 / frames as f64
+    report(
+        "pgsink (every frame's detections, local PostgreSQL)",
+        &format!("{rows} rows committed"),
+        rows as f64 / total.as_secs_f64(),
+        "rows/s",
+        (streaming, total, frames),
     );
     Ok(())
 }

@@ -53,19 +53,11 @@ fn rtsp_server_streams_to_rtspsrc_and_onnxdetect() {
         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 \
          ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=1 )",
     );
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, sink) = common::with_appsink(&format!(
         "rtspsrc location={} protocols=tcp latency=100 ! rtph264depay ! h264parse ! avdec_h264 \
          ! videoconvert ! onnxdetect ! appsink name=sink max-buffers=5 drop=true sync=false",
         server.url()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     for _ in 0..5 {

@@ -30,14 +30,10 @@ fn sample(width: u32, height: u32) -> Frame {
 /// every buffer leaving the source, and returns the meta of the buffers that
 /// reach the sink.
 fn run_through(middle: &str) -> Vec<Option<Frame>> {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, sink) = common::with_appsink(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=320,height=240 ! identity name=tag \
          ! {middle} ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let tag = pipeline.by_name("tag").unwrap();
     tag.static_pad("src")
         .unwrap()
@@ -47,11 +43,6 @@ fn run_through(middle: &str) -> Vec<Option<Frame>> {
             }
             gst::PadProbeReturn::Ok
         });
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {

@@ -15,19 +15,10 @@ fn video_frames(caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
 
 /// Like `video_frames`, with `crop` (an element) applied before scaling.
 fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, sink) = common::with_appsink(&format!(
         "filesrc location={} ! decodebin ! {crop} ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
         common::video().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     let last = *indices.iter().max().unwrap();
     let mut frames = Vec::new();

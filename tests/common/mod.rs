@@ -39,6 +39,21 @@ pub fn video() -> PathBuf {
     assets().join("media/vtest.avi")
 }
 
+/// Parses `launch`, a pipeline with an `appsink name=sink`, with the plugin registered.
+pub fn with_appsink(launch: &str) -> (gst::Pipeline, gst_app::AppSink) {
+    init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    (pipeline, sink)
+}
+
 /// The first `frames` frames of the bundled clip as raw I420 in a file, and
 /// the launch fragment that plays it with exact timestamps. A decoder stopped
 /// early (`identity eos-after`) drains a last frame with a guessed timestamp;
@@ -48,20 +63,11 @@ pub fn short_clip(frames: usize) -> String {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("vtest-{frames}.i420"));
     let _writing = WRITING.lock().unwrap();
     if !path.exists() {
-        init();
-        let pipeline = gst::parse::launch(&format!(
+        let (pipeline, sink) = with_appsink(&format!(
             "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 \
              ! appsink name=sink sync=false",
             video().display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        ));
         pipeline.set_state(gst::State::Playing).unwrap();
         let mut bytes = Vec::new();
         for _ in 0..frames {
