@@ -316,8 +316,7 @@ fn missing_model_is_a_clear_error() {
 
 #[test]
 fn corrupt_model_is_a_clear_error() {
-    let dir = common::tempdir("cctv-onnx");
-    let path = dir.join("corrupt.onnx");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("corrupt.onnx");
     std::fs::write(&path, b"this is not an onnx model").unwrap();
     let err = start_error(&format!("model={}", path.display()));
     assert!(
@@ -328,8 +327,7 @@ fn corrupt_model_is_a_clear_error() {
 
 #[test]
 fn mismatched_labels_and_unknown_classes_are_clear_errors() {
-    let dir = common::tempdir("cctv-labels");
-    let labels = dir.join("three.txt");
+    let labels = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("three-labels.txt");
     std::fs::write(&labels, "a\nb\nc\n").unwrap();
     let err = start_error(&format!("labels={}", labels.display()));
     assert!(
