@@ -69,19 +69,12 @@ fn run(launch: &str, sinks: &[&str]) -> Vec<Arc<Mutex<Seen>>> {
     seen
 }
 
-fn video(frames: u32) -> String {
-    format!(
-        "filesrc location={} ! decodebin ! identity eos-after={frames}",
-        common::video().display()
-    )
-}
-
 #[test]
 fn tracks_walkers_with_stable_ids_and_complete_life_cycles() {
     let seen = run(
         &format!(
             "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! fakesink name=sink",
-            video(120)
+            common::short_clip(120)
         ),
         &["sink"],
     );
@@ -165,7 +158,7 @@ fn interval_frames_carry_predicted_boxes_of_live_tracks() {
     let seen = run(
         &format!(
             "{} ! onnxdetect interval=3 conf-threshold=0.1 classes=person ! bytetrack ! fakesink name=sink",
-            video(60)
+            common::short_clip(60)
         ),
         &["sink"],
     );
@@ -192,7 +185,7 @@ fn every_tee_branch_gets_the_events_in_order_with_the_buffers() {
             "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! tee name=t \
              t. ! queue ! videoconvert ! videoscale ! video/x-raw,width=384,height=288 ! fakesink name=a \
              t. ! queue ! fakesink name=b",
-            video(60)
+            common::short_clip(60)
         ),
         &["a", "b"],
     );
@@ -323,7 +316,7 @@ fn life_cycle_events_are_also_posted_on_the_bus() {
     common::init();
     let pipeline = gst::parse::launch(&format!(
         "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! fakesink",
-        video(30)
+        common::short_clip(30)
     ))
     .unwrap();
     let bus = pipeline.bus().unwrap();

@@ -54,13 +54,19 @@ pub fn with_appsink(launch: &str) -> (gst::Pipeline, gst_app::AppSink) {
     (pipeline, sink)
 }
 
-/// The first `frames` frames of the bundled clip as raw I420 in a file, and
-/// the launch fragment that plays it with exact timestamps. A decoder stopped
-/// early (`identity eos-after`) drains a last frame with a guessed timestamp;
-/// raw frames make short runs the same in every process.
+/// Frames of the bundled clip that [`short_clip`] can play.
+pub const SHORT_CLIP_MAX: usize = 120;
+
+/// The first `frames` frames (at most [`SHORT_CLIP_MAX`]) of the bundled clip
+/// as a launch fragment playing raw I420 with exact timestamps. A decoder
+/// stopped early (`identity eos-after`) drains a last frame with a guessed
+/// timestamp, or not, from run to run; raw frames make short runs exact. The
+/// raw file is written once per test binary, in cargo's test temp dir.
 pub fn short_clip(frames: usize) -> String {
+    const FRAME_BYTES: usize = 768 * 576 * 3 / 2;
+    assert!(frames <= SHORT_CLIP_MAX, "short_clip holds {SHORT_CLIP_MAX} frames");
     static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("vtest-{frames}.i420"));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vtest-short.i420");
     let _writing = WRITING.lock().unwrap();
     if !path.exists() {
         let (pipeline, sink) = with_appsink(&format!(
@@ -69,18 +75,20 @@ pub fn short_clip(frames: usize) -> String {
             video().display()
         ));
         pipeline.set_state(gst::State::Playing).unwrap();
-        let mut bytes = Vec::new();
-        for _ in 0..frames {
+        let mut bytes = Vec::with_capacity(SHORT_CLIP_MAX * FRAME_BYTES);
+        for _ in 0..SHORT_CLIP_MAX {
             let sample = sink.pull_sample().expect("the clip has enough frames");
             bytes.extend_from_slice(&sample.buffer().unwrap().map_readable().unwrap());
         }
         pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(bytes.len(), SHORT_CLIP_MAX * FRAME_BYTES);
         let partial = path.with_extension(format!("{}.part", std::process::id()));
         std::fs::write(&partial, bytes).unwrap();
         std::fs::rename(&partial, &path).unwrap();
     }
     format!(
-        "filesrc location={} ! rawvideoparse format=i420 width=768 height=576 framerate=10/1",
+        "filesrc location={} blocksize={FRAME_BYTES} num-buffers={frames} \
+         ! rawvideoparse format=i420 width=768 height=576 framerate=10/1",
         path.display()
     )
 }
