@@ -63,6 +63,8 @@ struct Queues {
     frames: VecDeque<(u64, Message)>,
     lifecycle: VecDeque<(u64, Message)>,
     next_seq: u64,
+    /// Popped by the publisher and not yet counted as published.
+    in_hand: usize,
     closed: bool,
 }
 
@@ -83,8 +85,9 @@ impl Queues {
         queue.pop_front().map(|(_, m)| m)
     }
 
+    /// Messages not yet handed to rumqttc, counting the one being handed.
     fn len(&self) -> usize {
-        self.frames.len() + self.lifecycle.len()
+        self.frames.len() + self.lifecycle.len() + self.in_hand
     }
 }
 
@@ -265,6 +268,7 @@ fn publish_loop(client: &Client, shared: &Shared, qos: QoS, retain: bool) {
                 if shared.connected.load(Ordering::SeqCst)
                     && let Some(m) = q.pop()
                 {
+                    q.in_hand += 1;
                     break m;
                 }
                 q = shared
@@ -275,13 +279,17 @@ fn publish_loop(client: &Client, shared: &Shared, qos: QoS, retain: bool) {
             }
         };
         // Blocks while rumqttc's request channel is full (e.g. broker down).
-        if client
+        let handed = client
             .publish(message.topic, qos, retain, message.payload)
-            .is_err()
-        {
+            .is_ok();
+        if handed {
+            shared.stats.published.fetch_add(1, Ordering::SeqCst);
+        }
+        // `queued()` reads `published` after this, under the same lock.
+        shared.queues.lock().unwrap().in_hand -= 1;
+        if !handed {
             return;
         }
-        shared.stats.published.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -351,8 +359,10 @@ fn network_loop(
                     let why = format!(
                         "MQTT broker {endpoint} refused the connection: wrong credentials or not authorised ({code:?})"
                     );
-                    *shared.fatal.lock().unwrap() = Some(why.clone());
+                    // The element error goes first: once `fatal` is set,
+                    // rendering fails, and that must not be the first error.
                     on_fatal(&why);
+                    *shared.fatal.lock().unwrap() = Some(why.clone());
                     return;
                 }
                 let delay = backoff.next_delay();
