@@ -127,9 +127,11 @@ impl Writer {
                 .name("pgsink-writer".into())
                 .spawn(move || {
                     if let Err(why) = run(&config, &shared) {
+                        // The element error goes first: once `fatal` is set,
+                        // rendering fails, and that must not be the first error.
+                        on_fatal(&why);
                         *shared.fatal.lock().unwrap() = Some(why.clone());
                         shared.wake.notify_all();
-                        on_fatal(&why);
                     }
                 })
                 .map_err(|e| format!("cannot start the writer thread: {e}"))?
