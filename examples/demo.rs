@@ -204,12 +204,6 @@ fn run(o: Options) -> Result<(), String> {
     let template = include_str!("../pipelines/demo.txt").trim();
     let launch = template
         .replace("{video}", &o.video)
-        .replace(
-            "{limit}",
-            &o.frames
-                .map(|n| format!("identity eos-after={n} ! "))
-                .unwrap_or_default(),
-        )
         .replace("{mqtt_host}", &mqtt_host)
         .replace("{mqtt_port}", &mqtt_port.to_string())
         .replace("{camera}", &o.camera)
@@ -247,6 +241,30 @@ fn run(o: Options) -> Result<(), String> {
         },
     );
 
+    // `--frames N`: the detector sees exactly N frames; the first one past
+    // the limit asks the main loop for EOS, as Ctrl+C does, and later ones
+    // are dropped. (`identity eos-after` after a decoder lets through one
+    // frame more or less from run to run.)
+    let limit_reached = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = o.frames {
+        let detector = pipeline
+            .by_name("detector")
+            .ok_or("no element named detector")?;
+        let seen = AtomicU64::new(0);
+        let reached = limit_reached.clone();
+        detector
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if seen.fetch_add(1, Ordering::Relaxed) < limit {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    reached.store(true, Ordering::SeqCst);
+                    gst::PadProbeReturn::Drop
+                }
+            });
+    }
+
     // Ctrl+C sends EOS once, so the sinks flush; a second one stops at once.
     unsafe { signal(SIGINT, on_sigint) };
 
@@ -262,6 +280,10 @@ fn run(o: Options) -> Result<(), String> {
         if INTERRUPTED.load(Ordering::SeqCst) && !eos_sent {
             eos_sent = true;
             println!("\ninterrupted: sending EOS so the sinks flush what they have");
+            pipeline.send_event(gst::event::Eos::new());
+        }
+        if limit_reached.load(Ordering::SeqCst) && !eos_sent {
+            eos_sent = true;
             pipeline.send_event(gst::event::Eos::new());
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
@@ -289,6 +311,12 @@ fn run(o: Options) -> Result<(), String> {
         }
     };
     let elapsed = start.elapsed().as_secs_f64();
+    // What the broker acknowledged to mqttsink (all of it: EOS waited).
+    let acked = pipeline
+        .by_name("mqtt")
+        .map(|m| m.property::<gst::Structure>("stats"))
+        .and_then(|s| s.get::<u64>("acked").ok())
+        .unwrap_or(0);
     pipeline.set_state(gst::State::Null).ok();
     if terminal {
         println!();
@@ -314,9 +342,15 @@ fn run(o: Options) -> Result<(), String> {
         .map_err(|e| format!("PostgreSQL: {e}"))?;
     let (tracks, longest, mean): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
     println!("  PostgreSQL tracks stored: {tracks} (longest {longest:.1} s, mean {mean:.1} s)");
-    // Everything was acknowledged before EOS; the subscriber may still be reading.
+    // The broker acknowledged `acked` messages before EOS; the subscriber
+    // may still be reading them.
+    let received = || counts.lock().unwrap().values().sum::<u64>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received() < acked && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut settled = counts.lock().unwrap().clone();
-    for _ in 0..20 {
+    for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(100));
         let now = counts.lock().unwrap().clone();
         if now == settled {
