@@ -64,7 +64,10 @@ pub const SHORT_CLIP_MAX: usize = 120;
 /// raw file is written once per test binary, in cargo's test temp dir.
 pub fn short_clip(frames: usize) -> String {
     const FRAME_BYTES: usize = 768 * 576 * 3 / 2;
-    assert!(frames <= SHORT_CLIP_MAX, "short_clip holds {SHORT_CLIP_MAX} frames");
+    assert!(
+        frames <= SHORT_CLIP_MAX,
+        "short_clip holds {SHORT_CLIP_MAX} frames"
+    );
     static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vtest-short.i420");
     let _writing = WRITING.lock().unwrap();

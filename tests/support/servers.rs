@@ -65,17 +65,6 @@ impl Mosquitto {
         Self::start_on(free_port(), Some((user.to_string(), password.to_string())))
     }
 
-    /// A broker that is not running yet (start it with `restart`).
-    pub fn reserved() -> Mosquitto {
-        let dir = tempdir("cctv-mosquitto");
-        Mosquitto {
-            port: free_port(),
-            dir,
-            child: None,
-            credentials: None,
-        }
-    }
-
     fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
         let dir = tempdir("cctv-mosquitto");
         let mut m = Mosquitto {
