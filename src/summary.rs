@@ -75,6 +75,11 @@ impl TrackBook {
         self.tracks.remove(&track_id)
     }
 
+    /// The tracks not ended yet, in no particular order.
+    pub fn live(&self) -> impl Iterator<Item = &TrackSummary> {
+        self.tracks.values()
+    }
+
     pub fn len(&self) -> usize {
         self.tracks.len()
     }

@@ -83,6 +83,36 @@ fn rows_match_the_stream() {
     assert_eq!(pg.psql("select count(*) from cctv.cameras"), "2");
 }
 
+/// Sinks of several cameras starting together on an empty database: one
+/// creates the schema, the others wait for it; none fails.
+#[test]
+fn cameras_starting_together_create_the_schema_once() {
+    let pg = common::Postgres::start();
+    let conninfo = pg.conninfo();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let sinks: Vec<_> = (0..4)
+        .map(|camera| {
+            let (conninfo, start) = (conninfo.clone(), start.clone());
+            std::thread::spawn(move || {
+                common::init();
+                start.wait();
+                let mut h = Harness::new_parse(&format!(
+                    "pgsink sync=false conninfo=\"{conninfo}\" schema=site camera-id=cam{camera}"
+                ));
+                h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+                play_script(&mut h, 60, |_| {});
+                h.push_event(gst::event::Eos::new())
+            })
+        })
+        .collect();
+    for sink in sinks {
+        assert!(sink.join().unwrap(), "EOS went through every sink");
+    }
+    assert_eq!(pg.psql("select count(*) from site.schema_version"), "1");
+    assert_eq!(pg.psql("select count(*) from site.cameras"), "4");
+    assert_eq!(pg.psql("select count(*) from site.tracks"), "12");
+}
+
 #[test]
 fn postgres_restart_mid_stream_writes_everything_exactly_once() {
     let mut pg = common::Postgres::start();
@@ -133,6 +163,21 @@ fn database_down_at_start_then_up() {
         pg.psql("select count(*) from cctv.events where kind = 'exit'"),
         "3"
     );
+}
+
+/// Stopped in PLAYING (no EOS, so no exit events): what is queued is
+/// written, and live tracks are stored as far as they got, still open.
+#[test]
+fn stopping_without_eos_stores_live_tracks_as_far_as_they_got() {
+    let pg = common::Postgres::start();
+    let mut h = sink(&pg, "camera-id=yard flush-interval=100000 batch-size=1000");
+    play_script(&mut h, 20, |_| {});
+    drop(h);
+    assert_eq!(
+        pg.psql("select track_id, frames, duration_s, ended from cctv.tracks order by track_id"),
+        "1|20|1.9|f\n2|10|0.9|f"
+    );
+    assert_eq!(pg.psql("select count(*) from cctv.events"), "2");
 }
 
 fn start_error(pipeline_props: &str) -> String {

@@ -368,7 +368,15 @@ impl BaseSinkImpl for PgSink {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let state = self.state.lock().unwrap().take();
-        if let Some(state) = state {
+        if let Some(mut state) = state {
+            // Stopped without EOS (no exit events): live tracks are stored as
+            // far as they got, still open.
+            let live: Vec<TrackSummary> = state.book.live().cloned().collect();
+            let rows: Vec<Row> = live
+                .into_iter()
+                .map(|summary| state.track_row(summary, false))
+                .collect();
+            state.writer.push(rows);
             let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
             if !state.writer.flush(timeout) && state.writer.fatal_error().is_none() {
                 gst::element_imp_warning!(

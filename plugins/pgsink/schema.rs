@@ -3,6 +3,9 @@
 /// Current schema version, stored in `<schema>.schema_version`.
 pub const VERSION: i32 = 1;
 
+/// Advisory lock held while creating or checking the schema ("cctvpg").
+pub const LOCK_KEY: i64 = 0x6363_7476_7067;
+
 /// Statements creating version 1 in schema `s` (an already validated identifier).
 pub fn create_v1(s: &str) -> String {
     format!(

@@ -361,15 +361,21 @@ fn connect(config: &Config) -> Result<Client, Failure> {
     let mut client = config.pg.connect(NoTls).map_err(pg)?;
     let s = &config.schema;
     if config.create_schema {
-        client.batch_execute(&schema::create_v1(s)).map_err(pg)?;
-        client
-            .execute(
-                &format!(
-                    r#"INSERT INTO "{s}".schema_version SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM "{s}".schema_version)"#
-                ),
-                &[&schema::VERSION],
-            )
+        // One transaction under a database-wide lock: sinks of several
+        // cameras starting together would otherwise race on the
+        // `IF NOT EXISTS` statements (unique violations in the catalog).
+        let mut tx = client.transaction().map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::LOCK_KEY])
             .map_err(pg)?;
+        tx.batch_execute(&schema::create_v1(s)).map_err(pg)?;
+        tx.execute(
+            &format!(
+                r#"INSERT INTO "{s}".schema_version SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM "{s}".schema_version)"#
+            ),
+            &[&schema::VERSION],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)?;
     }
     // Fails with a clear "does not exist" when the schema is missing.
     let version: Option<i32> = client
