@@ -14,8 +14,9 @@ pub const SCHEMA: &str = "cctv/1";
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub camera: &'a str,
-    /// Identifies one run of the pipeline, so track ids restarting at 1
-    /// after a restart do not reuse message ids.
+    /// Identifies one run of the pipeline (and one segment: a seek starts a
+    /// new run), so track ids restarting at 1 after a restart, or stream
+    /// times repeating after a seek, do not reuse message ids.
     pub run: u64,
 }
 

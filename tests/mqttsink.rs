@@ -275,6 +275,8 @@ fn bad_settings_are_clear_errors() {
     assert!(err.contains("unknown placeholder {nope}"), "{err}");
     let err = start_error("topic=cctv/#");
     assert!(err.contains("wildcard"), "{err}");
+    let err = start_error("camera-id=gate+1");
+    assert!(err.contains("Invalid camera-id \"gate+1\""), "{err}");
     let err = start_error("ca-file=/nonexistent/ca.pem");
     assert!(
         err.contains("Cannot read ca-file /nonexistent/ca.pem"),

@@ -165,15 +165,24 @@ impl Topic {
         Ok(Topic(parts))
     }
 
+    /// The topic for one message. `camera` was checked at start; a label
+    /// comes from the model's labels, so wildcards and NUL in it become `_`
+    /// (a broker refuses topics holding them).
     fn render(&self, camera: &str, kind: &str, label: &str) -> String {
         let mut out = String::new();
         for p in &self.0 {
-            out.push_str(match p {
-                TopicPart::Text(t) => t,
-                TopicPart::Camera => camera,
-                TopicPart::Kind => kind,
-                TopicPart::Label => label,
-            });
+            match p {
+                TopicPart::Text(t) => out.push_str(t),
+                TopicPart::Camera => out.push_str(camera),
+                TopicPart::Kind => out.push_str(kind),
+                TopicPart::Label => out.extend(label.chars().map(|c| {
+                    if matches!(c, '+' | '#' | '\0') {
+                        '_'
+                    } else {
+                        c
+                    }
+                })),
+            }
         }
         out
     }
@@ -449,6 +458,15 @@ impl BaseSinkImpl for MqttSink {
         let settings = self.settings.lock().unwrap().clone();
         let topic = Topic::parse(&settings.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["Invalid topic: {}", e]))?;
+        if settings.camera_id.contains(['+', '#', '\0']) {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "Invalid camera-id \"{}\": it goes into MQTT topics, which cannot hold + # or NUL",
+                    settings.camera_id
+                ]
+            ));
+        }
         let port = settings.port as u16;
         (settings.host.as_str(), port)
             .to_socket_addrs()
@@ -611,6 +629,9 @@ impl BaseSinkImpl for MqttSink {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.book.clear();
                     state.last_update.clear();
+                    // After a seek, stream times repeat with other content:
+                    // a new run keeps message ids unique.
+                    state.run += 1;
                 }
             }
             _ => {}
@@ -717,5 +738,10 @@ mod tests {
         for bad in ["", "a/+/b", "a/#", "{cam}", "a/{kind", "a}b"] {
             assert!(Topic::parse(bad).is_err(), "{bad} accepted");
         }
+        assert_eq!(
+            t.render("lobby", "detections", "a+b#c"),
+            "cctv/lobby/detections/a_b_c",
+            "labels cannot put wildcards into topics"
+        );
     }
 }
