@@ -423,29 +423,36 @@ fn wanted_classes(spec: &str) -> Option<Wanted> {
 }
 
 fn lifecycle(state: &State, labels: &HashMap<u32, String>, e: &TrackEvent) -> LifecycleEvent {
-    let (kind, track_id, class_id, first_seen, last_seen) = match *e {
+    // A live track's first and last match; `timestamp` is when it changed.
+    let seen = |id: u64, timestamp: u64| state.tracker.seen(id).unwrap_or((timestamp, timestamp));
+    let (kind, track_id, class_id, (first_seen, last_seen)) = match *e {
         TrackEvent::New {
             track_id,
             class_id,
             timestamp,
-        } => (Kind::New, track_id, class_id, timestamp, timestamp),
+        } => (Kind::New, track_id, class_id, seen(track_id, timestamp)),
         TrackEvent::Lost {
             track_id,
             class_id,
             timestamp,
-        } => (Kind::Lost, track_id, class_id, timestamp, timestamp),
+        } => (Kind::Lost, track_id, class_id, seen(track_id, timestamp)),
         TrackEvent::Recovered {
             track_id,
             class_id,
             timestamp,
-        } => (Kind::Recovered, track_id, class_id, timestamp, timestamp),
+        } => (
+            Kind::Recovered,
+            track_id,
+            class_id,
+            seen(track_id, timestamp),
+        ),
         TrackEvent::Removed {
             track_id,
             class_id,
             first_seen,
             last_seen,
             ..
-        } => (Kind::Removed, track_id, class_id, first_seen, last_seen),
+        } => (Kind::Removed, track_id, class_id, (first_seen, last_seen)),
     };
     let info = state.tracks.get(&track_id);
     LifecycleEvent {

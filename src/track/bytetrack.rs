@@ -118,6 +118,8 @@ struct Track {
     score: f32,
     state: State,
     activated: bool,
+    /// Frame the track was created on.
+    start_frame: u64,
     /// Frame of the last match.
     end_frame: u64,
     first_seen: u64,
@@ -186,6 +188,15 @@ impl ByteTracker {
 
     /// Forgets every track (after a seek). Ids keep increasing, so a
     /// downstream consumer never sees an id reused within the process.
+    /// When a live track was first and last matched to a detection (the
+    /// timestamps given to `update`), for its life-cycle events.
+    pub fn seen(&self, track_id: u64) -> Option<(u64, u64)> {
+        self.tracks
+            .iter()
+            .find(|t| t.id == track_id)
+            .map(|t| (t.first_seen, t.last_seen))
+    }
+
     pub fn reset(&mut self) {
         self.tracks.clear();
         self.frame = 0;
@@ -321,6 +332,7 @@ impl ByteTracker {
                 score: d.score,
                 state: State::Tracked,
                 activated,
+                start_frame: self.frame,
                 end_frame: self.frame,
                 first_seen: timestamp,
                 last_seen: timestamp,
@@ -429,13 +441,8 @@ impl ByteTracker {
                     continue;
                 }
                 if 1.0 - a.bbox().iou(&b.bbox()) < 0.15 {
-                    let age_a = a
-                        .end_frame
-                        .saturating_sub(self.frame.saturating_sub(a.hits));
-                    let age_b = b
-                        .end_frame
-                        .saturating_sub(self.frame.saturating_sub(b.hits));
-                    if age_a > age_b {
+                    let age = |t: &Track| t.end_frame - t.start_frame;
+                    if age(a) > age(b) {
                         drop[j] = true
                     } else {
                         drop[i] = true
@@ -517,9 +524,11 @@ mod tests {
         t.update(&[det(10.0, 10.0, 0.9, 0), det(200.0, 10.0, 0.9, 0)], 0);
         t.frame = 10;
         t.tracks[0].state = State::Lost;
+        // Track 1: frames 1-9, now lost; track 2: frames 8-10 on the same spot.
         t.tracks[0].end_frame = 9;
-        t.tracks[0].hits = 10;
+        t.tracks[0].hits = 9;
         t.tracks[1].mean = t.tracks[0].mean;
+        t.tracks[1].start_frame = 8;
         t.tracks[1].end_frame = 10;
         t.tracks[1].hits = 3;
         t
@@ -609,6 +618,7 @@ mod tests {
             class_id: 0,
             timestamp: 15
         }));
+        assert_eq!(t.seen(1), Some((0, 15)), "first and last match");
     }
 
     #[test]
