@@ -382,53 +382,14 @@ impl BaseTransformImpl for OnnxDetect {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
-        if info.width() == 0 || info.height() == 0 {
-            return Err(gst::loggable_error!(
-                CAT,
-                "zero-sized frames ({}x{})",
-                info.width(),
-                info.height()
-            ));
-        }
-        let format = pixel_format(info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", info.format()))?;
-        let matrix = match info.colorimetry().matrix() {
-            gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-            _ => YuvMatrix::Bt601,
-        };
-        let mut guard = self.state.lock().unwrap();
-        let state = guard
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before the model was loaded"))?;
-        let letterbox = Letterbox::new(
-            info.width(),
-            info.height(),
-            state.input.width,
-            state.input.height,
-            state.layout.fit(),
-        );
-        let tensor = TensorFormat {
-            planar: state.input.planar,
-            bgr: state.layout.bgr(),
-            scale: state.layout.pixel_scale(),
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            pad: 114,
-        };
-        gst::debug!(
-            CAT,
-            imp = self,
-            "frames {}x{} {:?} placed as {:?}",
-            info.width(),
-            info.height(),
-            format,
-            letterbox
-        );
-        state.packer = Some(Packer::new(letterbox, format, matrix, tensor));
-        state.info = Some(info);
-        Ok(())
+        self.configure(incaps).map_err(|why| {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["Cannot detect on {}: {}", incaps, why]
+            );
+            gst::loggable_error!(CAT, "caps {} refused: {}", incaps, why)
+        })
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -503,6 +464,56 @@ fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
 }
 
 impl OnnxDetect {
+    /// Sets up packing for negotiated caps; the reason when they cannot be handled.
+    fn configure(&self, incaps: &gst::Caps) -> Result<(), String> {
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| "not video caps".to_string())?;
+        if info.width() == 0 || info.height() == 0 {
+            return Err(format!(
+                "zero-sized frames ({}x{})",
+                info.width(),
+                info.height()
+            ));
+        }
+        let format = pixel_format(info.format())
+            .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
+        let matrix = match info.colorimetry().matrix() {
+            gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+            _ => YuvMatrix::Bt601,
+        };
+        let mut guard = self.state.lock().unwrap();
+        let state = guard
+            .as_mut()
+            .ok_or("caps set before the model was loaded")?;
+        let letterbox = Letterbox::new(
+            info.width(),
+            info.height(),
+            state.input.width,
+            state.input.height,
+            state.layout.fit(),
+        );
+        let tensor = TensorFormat {
+            planar: state.input.planar,
+            bgr: state.layout.bgr(),
+            scale: state.layout.pixel_scale(),
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            pad: 114,
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "frames {}x{} {:?} placed as {:?}",
+            info.width(),
+            info.height(),
+            format,
+            letterbox
+        );
+        state.packer = Some(Packer::new(letterbox, format, matrix, tensor));
+        state.info = Some(info);
+        Ok(())
+    }
+
     /// Loads the model and everything derived from it; errors name the cause.
     fn open(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
         let path = settings
