@@ -19,7 +19,7 @@ mod servers;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,14 +99,14 @@ fn main() -> ExitCode {
 type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
 
 /// Subscribes to everything the demo publishes.
-fn subscribe(host: &str, port: u16) -> Result<(Counts, rumqttc::Client), String> {
+fn subscribe(host: &str, port: u16, camera: &str) -> Result<(Counts, rumqttc::Client), String> {
     let mut options =
         rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
     options.set_keep_alive(Duration::from_secs(10));
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = rumqttc::Client::new(options, 100);
     client
-        .subscribe("cctv/#", rumqttc::QoS::AtLeastOnce)
+        .subscribe(format!("cctv/{camera}/#"), rumqttc::QoS::AtLeastOnce)
         .map_err(|e| format!("MQTT subscribe: {e}"))?;
     let counts = Arc::new(Mutex::new(BTreeMap::new()));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -145,17 +145,34 @@ fn subscribe(host: &str, port: u16) -> Result<(Counts, rumqttc::Client), String>
 }
 
 const SIGINT: i32 = 2;
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+const SIGQUIT: i32 = 3;
+const SIGTERM: i32 = 15;
+/// Ctrl+C presses so far.
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+/// Our throwaway servers, for a third Ctrl+C.
+static MOSQUITTO_PID: AtomicI32 = AtomicI32::new(0);
+static POSTGRES_PID: AtomicI32 = AtomicI32::new(0);
 
 unsafe extern "C" {
     fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    fn kill(pid: i32, sig: i32) -> i32;
     fn _exit(status: i32) -> !;
 }
 
-/// Only async-signal-safe work here: a flag the main loop polls.
+/// Only async-signal-safe work here. The first Ctrl+C asks the main loop for
+/// EOS, the second makes it stop without waiting for the sinks (servers are
+/// still stopped and removed), the third stops our servers and exits at once.
 extern "C" fn on_sigint(_: i32) {
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        unsafe { _exit(130) };
+    if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+        unsafe {
+            for (pid, sig) in [(&MOSQUITTO_PID, SIGTERM), (&POSTGRES_PID, SIGQUIT)] {
+                let pid = pid.load(Ordering::SeqCst);
+                if pid > 0 {
+                    kill(pid, sig);
+                }
+            }
+            _exit(130)
+        };
     }
 }
 
@@ -168,6 +185,8 @@ struct Progress {
 }
 
 fn run(o: Options) -> Result<(), String> {
+    // Ctrl+C from here on ends the run cleanly (see `on_sigint`).
+    unsafe { signal(SIGINT, on_sigint) };
     gst::init().map_err(|e| e.to_string())?;
     gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
 
@@ -189,6 +208,12 @@ fn run(o: Options) -> Result<(), String> {
     let conninfo =
         o.pg.clone()
             .unwrap_or_else(|| postgres.as_ref().unwrap().conninfo());
+    for (server, pid) in [
+        (mosquitto.as_ref().and_then(|m| m.pid()), &MOSQUITTO_PID),
+        (postgres.as_ref().and_then(|p| p.pid()), &POSTGRES_PID),
+    ] {
+        pid.store(server.unwrap_or(0) as i32, Ordering::SeqCst);
+    }
     if let Some(m) = &mosquitto {
         println!("mosquitto on 127.0.0.1:{}", m.port);
     }
@@ -199,7 +224,7 @@ fn run(o: Options) -> Result<(), String> {
             p.conninfo()
         );
     }
-    let (counts, subscriber) = subscribe(&mqtt_host, mqtt_port)?;
+    let (counts, subscriber) = subscribe(&mqtt_host, mqtt_port, &o.camera)?;
 
     let template = include_str!("../pipelines/demo.txt").trim();
     let launch = template
@@ -265,11 +290,10 @@ fn run(o: Options) -> Result<(), String> {
             });
     }
 
-    // Ctrl+C sends EOS once, so the sinks flush; a second one stops at once.
-    unsafe { signal(SIGINT, on_sigint) };
-
     let terminal = std::io::stdout().is_terminal();
     let start = Instant::now();
+    // Rows of this run only, when the database is yours and holds older ones.
+    let started_at = std::time::SystemTime::now() - Duration::from_secs(1);
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| format!("cannot start the pipeline: {e}"))?;
@@ -277,7 +301,11 @@ fn run(o: Options) -> Result<(), String> {
     let mut eos_sent = false;
     let mut last_line = Instant::now();
     let result = loop {
-        if INTERRUPTED.load(Ordering::SeqCst) && !eos_sent {
+        let interrupts = INTERRUPTS.load(Ordering::SeqCst);
+        if interrupts >= 2 {
+            break Err("interrupted twice: stopped without waiting for the sinks".to_string());
+        }
+        if interrupts == 1 && !eos_sent {
             eos_sent = true;
             println!("\ninterrupted: sending EOS so the sinks flush what they have");
             pipeline.send_event(gst::event::Eos::new());
@@ -335,13 +363,19 @@ fn run(o: Options) -> Result<(), String> {
         .map_err(|e| format!("PostgreSQL: {e}"))?;
     let row = db
         .query_one(
-            "SELECT count(*), coalesce(max(duration_s), 0), coalesce(avg(duration_s), 0) \
-             FROM cctv.tracks WHERE camera_id = $1",
-            &[&o.camera],
+            "SELECT count(*), count(*) FILTER (WHERE NOT ended), \
+             coalesce(max(duration_s), 0), coalesce(avg(duration_s), 0) \
+             FROM cctv.tracks WHERE camera_id = $1 AND first_seen >= $2",
+            &[&o.camera, &started_at],
         )
         .map_err(|e| format!("PostgreSQL: {e}"))?;
-    let (tracks, longest, mean): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
-    println!("  PostgreSQL tracks stored: {tracks} (longest {longest:.1} s, mean {mean:.1} s)");
+    let (tracks, open, longest, mean): (i64, i64, f64, f64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    println!(
+        "  PostgreSQL tracks stored: {tracks} (tracker started {}, not ended {open}, \
+         longest {longest:.1} s, mean {mean:.1} s)",
+        progress.tracks.load(Ordering::Relaxed)
+    );
     // The broker acknowledged `acked` messages before EOS; the subscriber
     // may still be reading them.
     let received = || counts.lock().unwrap().values().sum::<u64>();

@@ -3,7 +3,8 @@
 //! stopped when dropped (even when a test fails).
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,11 @@ impl Mosquitto {
             }
         }
         std::fs::write(&conf, text).unwrap();
+        // Its own process group: a Ctrl+C on the terminal goes to the demo,
+        // which still needs the broker to flush. (pg_ctl detaches PostgreSQL
+        // the same way.)
         let mut child = Command::new(mosquitto_binary())
+            .process_group(0)
             .args(["-c", conf.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,6 +120,11 @@ impl Mosquitto {
             .expect("mosquitto starts (apt-get install mosquitto)");
         wait_for_port(self.port, &mut child, "mosquitto");
         self.child = Some(child);
+    }
+
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the broker (no clean shutdown), as a crash or network loss would.
@@ -168,13 +178,20 @@ pub struct Postgres {
     pub password: String,
 }
 
+/// A PostgreSQL server tool: Debian keeps them out of PATH, under
+/// /usr/lib/postgresql/<version>/bin (the newest installed version wins).
 fn pg_bin(tool: &str) -> PathBuf {
-    let debian = Path::new("/usr/lib/postgresql/15/bin").join(tool);
-    if debian.exists() {
-        debian
-    } else {
-        PathBuf::from(tool)
-    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version: u32 = e.file_name().to_str()?.parse().ok()?;
+            let path = e.path().join("bin").join(tool);
+            path.exists().then_some((version, path))
+        })
+        .max_by_key(|(version, _)| *version);
+    newest.map_or_else(|| PathBuf::from(tool), |(_, path)| path)
 }
 
 /// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
@@ -282,6 +299,12 @@ impl Postgres {
     pub fn restart(&mut self) {
         self.stop();
         self.start_server();
+    }
+
+    /// The postmaster's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 
     /// libpq-style connection string for the `postgres` superuser.
