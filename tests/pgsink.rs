@@ -27,7 +27,12 @@ fn stats(h: &mut Harness) -> gst::Structure {
 #[test]
 fn rows_match_the_stream() {
     let pg = common::Postgres::start();
-    let mut h = sink(&pg, "camera-id=lobby detections-interval=10 batch-size=7");
+    // A long flush-interval: no live-track rows (written every interval) on
+    // a slow machine, so the row count below is exact.
+    let mut h = sink(
+        &pg,
+        "camera-id=lobby detections-interval=10 batch-size=7 flush-interval=3600000",
+    );
     play_script(&mut h, 60, |_| {});
     assert!(
         h.push_event(gst::event::Eos::new()),
@@ -180,6 +185,33 @@ fn stopping_without_eos_stores_live_tracks_as_far_as_they_got() {
     assert_eq!(pg.psql("select count(*) from cctv.events"), "2");
 }
 
+/// While tracks live, their rows follow them every `flush-interval`.
+#[test]
+fn live_tracks_are_kept_up_to_date() {
+    let pg = common::Postgres::start();
+    let mut h = sink(&pg, "flush-interval=50");
+    play_script(&mut h, 20, |_| {
+        std::thread::sleep(Duration::from_millis(15))
+    });
+    // Frames 10-19 took over 150 ms: track 1 was written after frame 10.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let frames = loop {
+        let frames: u64 = pg
+            .psql("select coalesce(max(frames), 0) from cctv.tracks where track_id = 1")
+            .parse()
+            .unwrap();
+        if frames > 10 || std::time::Instant::now() >= deadline {
+            break frames;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        frames > 10,
+        "track 1 stored with {frames} frames while live"
+    );
+    assert_eq!(pg.psql("select count(*) from cctv.tracks where ended"), "0");
+}
+
 fn start_error(pipeline_props: &str) -> String {
     common::init();
     let pipeline = gst::parse::launch(&format!(
@@ -220,6 +252,12 @@ fn wrong_credentials_and_bad_settings_are_clear_errors() {
     let err = start_error("conninfo=\"host=127.0.0.1 port=notaport password=hunter2\"");
     assert!(
         err.contains("Invalid conninfo") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let err = start_error("conninfo=\"host=no-such-host.invalid user=postgres password=hunter2\"");
+    assert!(
+        err.contains("Cannot resolve PostgreSQL host no-such-host.invalid")
+            && !err.contains("hunter2"),
         "{err}"
     );
     let err = start_error(&format!("conninfo=\"{}\" schema=Bad-Name", pg.conninfo()));

@@ -21,10 +21,11 @@
 //! Wall-clock times are the time the first buffer arrived plus its stream
 //! time offset, so durations follow the video.
 
+use std::net::ToSocketAddrs;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use gst::glib;
 use gst::prelude::*;
@@ -89,6 +90,8 @@ struct State {
     settings: Settings,
     book: TrackBook,
     frames: u64,
+    /// When live tracks were last written (every `flush-interval`).
+    live_written: Instant,
     /// Wall clock and stream time of the first buffer.
     origin: Option<(SystemTime, u64)>,
 }
@@ -101,6 +104,16 @@ impl State {
         } else {
             wall - Duration::from_nanos(pts - stream_ns)
         }
+    }
+
+    /// Queues the current rows of the tracks not ended yet.
+    fn write_live_tracks(&mut self) {
+        let live: Vec<TrackSummary> = self.book.live().cloned().collect();
+        let rows: Vec<Row> = live
+            .into_iter()
+            .map(|summary| self.track_row(summary, false))
+            .collect();
+        self.writer.push(rows);
     }
 
     fn track_row(&mut self, summary: TrackSummary, ended: bool) -> Row {
@@ -306,6 +319,20 @@ impl BaseSinkImpl for PgSink {
         let mut pg = postgres::Config::from_str(&settings.conninfo).map_err(|e| {
             gst::error_msg!(gst::ResourceError::Settings, ["Invalid conninfo: {}", e])
         })?;
+        // A host name that cannot be resolved is a setting error, not an
+        // outage to wait out.
+        let ports = pg.get_ports().to_vec();
+        for (i, host) in pg.get_hosts().iter().enumerate() {
+            if let postgres::config::Host::Tcp(name) = host {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                (name.as_str(), port).to_socket_addrs().map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        ["Cannot resolve PostgreSQL host {}: {}", name, e]
+                    )
+                })?;
+            }
+        }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(Duration::from_secs(5));
         }
@@ -361,6 +388,7 @@ impl BaseSinkImpl for PgSink {
             settings,
             book: TrackBook::default(),
             frames: 0,
+            live_written: Instant::now(),
             origin: None,
         });
         Ok(())
@@ -371,12 +399,7 @@ impl BaseSinkImpl for PgSink {
         if let Some(mut state) = state {
             // Stopped without EOS (no exit events): live tracks are stored as
             // far as they got, still open.
-            let live: Vec<TrackSummary> = state.book.live().cloned().collect();
-            let rows: Vec<Row> = live
-                .into_iter()
-                .map(|summary| state.track_row(summary, false))
-                .collect();
-            state.writer.push(rows);
+            state.write_live_tracks();
             let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
             if !state.writer.flush(timeout) && state.writer.fatal_error().is_none() {
                 gst::element_imp_warning!(
@@ -429,6 +452,13 @@ impl BaseSinkImpl for PgSink {
             state.writer.push(rows);
         }
         state.frames += 1;
+        // Live tracks' rows follow them (last seen, duration, best
+        // confidence, attributes) at most every `flush-interval`.
+        let interval = Duration::from_millis(state.settings.flush_interval as u64);
+        if state.live_written.elapsed() >= interval {
+            state.live_written = Instant::now();
+            state.write_live_tracks();
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 
