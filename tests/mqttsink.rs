@@ -146,6 +146,95 @@ fn run_with_outage(outage: bool) -> Vec<(String, String)> {
     messages
 }
 
+/// A broker that accepts one connection and takes publishes without
+/// acknowledging any until `count` life-cycle messages came, then drops the
+/// connection: a crash with messages in flight. Returns the (topic, payload)
+/// pairs it got.
+fn silent_broker(port: u16, count: usize) -> std::thread::JoinHandle<Vec<(String, String)>> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut messages = Vec::new();
+        while lifecycle(&messages).len() < count {
+            let mut head = [0u8; 1];
+            conn.read_exact(&mut head).unwrap();
+            // Remaining length: up to four 7-bit groups, low first.
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let mut b = [0u8; 1];
+                conn.read_exact(&mut b).unwrap();
+                len |= ((b[0] & 0x7f) as usize) << shift;
+                shift += 7;
+                if b[0] & 0x80 == 0 {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            conn.read_exact(&mut body).unwrap();
+            match head[0] >> 4 {
+                1 => conn.write_all(&[0x20, 2, 0, 0]).unwrap(), // CONNECT: CONNACK
+                3 => {
+                    // PUBLISH: topic, packet id (QoS > 0), payload; no PUBACK.
+                    let topic_len = u16::from_be_bytes([body[0], body[1]]) as usize;
+                    let id_len = if head[0] & 0x06 != 0 { 2 } else { 0 };
+                    let topic = String::from_utf8_lossy(&body[2..2 + topic_len]).into_owned();
+                    let payload = &body[2 + topic_len + id_len..];
+                    messages.push((topic, String::from_utf8_lossy(payload).into_owned()));
+                }
+                12 => conn.write_all(&[0xd0, 0]).unwrap(), // PINGREQ: PINGRESP
+                _ => {}
+            }
+        }
+        messages
+    })
+}
+
+/// Messages handed to a broker that never acknowledged them are sent again
+/// after reconnecting, with their ids: the subscriber gets every life-cycle
+/// event, those in flight included.
+#[test]
+fn unacknowledged_messages_are_sent_again_with_their_ids() {
+    let mut broker = common::Mosquitto::start();
+    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    broker.stop();
+    // Takes the enters of tracks 1 and 2 (frames 0 and 10), acknowledges neither.
+    let mut silent = Some(silent_broker(broker.port, 2));
+    let mut h = sink(&format!(
+        "port={} messages=tracks update-interval=100000",
+        broker.port
+    ));
+    let mut in_flight = Vec::new();
+    play_script(&mut h, 60, |i| {
+        std::thread::sleep(Duration::from_millis(15));
+        if i == 30
+            && let Some(silent) = silent.take()
+        {
+            in_flight = silent.join().unwrap();
+            broker.restart();
+        }
+    });
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(15), |m| {
+        by_kind(m).get("track/exit") >= Some(&3)
+    });
+    let got = lifecycle(&messages);
+    let lost = lifecycle(&in_flight);
+    assert_eq!(lost.len(), 2, "{in_flight:?}");
+    for message in &lost {
+        assert!(
+            got.contains(message),
+            "{message:?} was not sent again: {got:?}"
+        );
+    }
+    let mut events: Vec<_> = got.iter().map(|e| (e.0.clone(), e.1)).collect();
+    events.sort();
+    events.dedup();
+    assert_eq!(events.len(), 6, "3 enters and 3 exits: {got:?}");
+}
+
 #[test]
 fn broker_restart_mid_stream_loses_no_lifecycle_event() {
     let calm = lifecycle(&run_with_outage(false));
