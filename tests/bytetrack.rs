@@ -267,6 +267,45 @@ fn a_flush_resets_the_tracker_without_ending_tracks() {
     );
 }
 
+/// A DISCONT buffer (the stream jumped, e.g. packets lost on a camera link):
+/// live tracks end with `removed` before it, and its people get new ids.
+#[test]
+fn a_discontinuity_ends_every_track() {
+    common::init();
+    let mut h = Harness::new("bytetrack");
+    h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+    for i in 0..5u64 {
+        h.push(scripted_frame(i * 100, &[(10.0 + i as f32, 10.0)]))
+            .unwrap();
+    }
+    while h.try_pull_event().is_some() {}
+    while h.try_pull().is_some() {}
+    let mut jump = scripted_frame(5000, &[(15.0, 10.0)]);
+    jump.make_mut().set_flags(gst::BufferFlags::DISCONT);
+    let out = h.push_and_pull(jump).unwrap();
+    let mut removed = Vec::new();
+    while let Some(e) = h.try_pull_event() {
+        if let Some(t) = TrackEvent::from_event(&e)
+            && t.kind == Kind::Removed
+        {
+            removed.push((t.track_id, t.first_seen, t.last_seen));
+        }
+    }
+    assert_eq!(
+        removed,
+        vec![(1, 0, 400_000_000)],
+        "track 1 ended at its last match"
+    );
+    let ids: Vec<u64> = Frame::from_buffer(&out)
+        .unwrap()
+        .unwrap()
+        .objects
+        .iter()
+        .filter_map(|o| o.track_id)
+        .collect();
+    assert_eq!(ids, vec![2], "a new id after the jump");
+}
+
 #[test]
 fn untracked_classes_pass_through_and_state_changes_repeat() {
     common::init();
