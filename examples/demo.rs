@@ -305,13 +305,11 @@ fn run(o: Options) -> Result<(), String> {
         if interrupts >= 2 {
             break Err("interrupted twice: stopped without waiting for the sinks".to_string());
         }
-        if interrupts == 1 && !eos_sent {
+        if !eos_sent && (interrupts == 1 || limit_reached.load(Ordering::SeqCst)) {
             eos_sent = true;
-            println!("\ninterrupted: sending EOS so the sinks flush what they have");
-            pipeline.send_event(gst::event::Eos::new());
-        }
-        if limit_reached.load(Ordering::SeqCst) && !eos_sent {
-            eos_sent = true;
+            if interrupts == 1 {
+                println!("\ninterrupted: sending EOS so the sinks flush what they have");
+            }
             pipeline.send_event(gst::event::Eos::new());
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {

@@ -9,10 +9,13 @@ use gst::prelude::*;
 use gst_check::Harness;
 
 fn sink(pg: &common::Postgres, props: &str) -> Harness {
+    sink_at(&pg.conninfo(), props)
+}
+
+fn sink_at(conninfo: &str, props: &str) -> Harness {
     common::init();
     let mut h = Harness::new_parse(&format!(
-        "pgsink sync=false conninfo=\"{}\" {props}",
-        pg.conninfo()
+        "pgsink sync=false conninfo=\"{conninfo}\" {props}"
     ));
     h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
     h
@@ -99,12 +102,8 @@ fn cameras_starting_together_create_the_schema_once() {
         .map(|camera| {
             let (conninfo, start) = (conninfo.clone(), start.clone());
             std::thread::spawn(move || {
-                common::init();
                 start.wait();
-                let mut h = Harness::new_parse(&format!(
-                    "pgsink sync=false conninfo=\"{conninfo}\" schema=site camera-id=cam{camera}"
-                ));
-                h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+                let mut h = sink_at(&conninfo, &format!("schema=site camera-id=cam{camera}"));
                 play_script(&mut h, 60, |_| {});
                 h.push_event(gst::event::Eos::new())
             })

@@ -113,6 +113,9 @@ impl Default for Settings {
     }
 }
 
+/// What an MQTT topic name cannot hold: the wildcards and NUL.
+const NOT_IN_TOPICS: [char; 3] = ['+', '#', '\0'];
+
 /// A parsed topic template: literal text and `{camera}`, `{kind}`, `{label}`.
 #[derive(Debug, Clone)]
 struct Topic(Vec<TopicPart>);
@@ -130,7 +133,7 @@ impl Topic {
         if template.is_empty() {
             return Err("topic is empty".into());
         }
-        if template.contains(['+', '#', '\0']) {
+        if template.contains(NOT_IN_TOPICS) {
             return Err(format!(
                 "topic \"{template}\" contains an MQTT wildcard (+ or #) or NUL"
             ));
@@ -175,13 +178,11 @@ impl Topic {
                 TopicPart::Text(t) => out.push_str(t),
                 TopicPart::Camera => out.push_str(camera),
                 TopicPart::Kind => out.push_str(kind),
-                TopicPart::Label => out.extend(label.chars().map(|c| {
-                    if matches!(c, '+' | '#' | '\0') {
-                        '_'
-                    } else {
-                        c
-                    }
-                })),
+                TopicPart::Label => out.extend(
+                    label
+                        .chars()
+                        .map(|c| if NOT_IN_TOPICS.contains(&c) { '_' } else { c }),
+                ),
             }
         }
         out
@@ -458,7 +459,7 @@ impl BaseSinkImpl for MqttSink {
         let settings = self.settings.lock().unwrap().clone();
         let topic = Topic::parse(&settings.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["Invalid topic: {}", e]))?;
-        if settings.camera_id.contains(['+', '#', '\0']) {
+        if settings.camera_id.contains(NOT_IN_TOPICS) {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 [

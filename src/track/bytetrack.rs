@@ -186,8 +186,6 @@ impl ByteTracker {
         self.config = config;
     }
 
-    /// Forgets every track (after a seek). Ids keep increasing, so a
-    /// downstream consumer never sees an id reused within the process.
     /// When a live track was first and last matched to a detection (the
     /// timestamps given to `update`), for its life-cycle events.
     pub fn seen(&self, track_id: u64) -> Option<(u64, u64)> {
@@ -197,6 +195,8 @@ impl ByteTracker {
             .map(|t| (t.first_seen, t.last_seen))
     }
 
+    /// Forgets every track (after a seek). Ids keep increasing, so a
+    /// downstream consumer never sees an id reused within the process.
     pub fn reset(&mut self) {
         self.tracks.clear();
         self.frame = 0;
