@@ -136,8 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         broker.port
     ));
     let (streaming, total) = play(&mut h, frames);
-    let acked = stat(&mut h, "mqttsink", "acked");
-    let published = stat(&mut h, "mqttsink", "published");
+    let acked = stat(&mut h, "mqttsink", "delivered");
+    let published = acked + stat(&mut h, "mqttsink", "queued");
     drop(h);
     report(
         "mqttsink (QoS 1, local mosquitto)",
@@ -153,7 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pg.conninfo()
     ));
     let (streaming, total) = play(&mut h, frames);
-    let rows = stat(&mut h, "pgsink", "rows");
+    let rows = stat(&mut h, "pgsink", "delivered");
     drop(h);
     report(
         "pgsink (every frame's detections, local PostgreSQL)",

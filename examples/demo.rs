@@ -341,7 +341,7 @@ fn run(o: Options) -> Result<(), String> {
     let acked = pipeline
         .by_name("mqtt")
         .map(|m| m.property::<gst::Structure>("stats"))
-        .and_then(|s| s.get::<u64>("acked").ok())
+        .and_then(|s| s.get::<u64>("delivered").ok())
         .unwrap_or(0);
     pipeline.set_state(gst::State::Null).ok();
     if terminal {

@@ -8,6 +8,7 @@ mod assets;
 pub mod bytetrack;
 pub mod inference;
 pub mod mqttsink;
+mod net;
 pub mod onnxdetect;
 pub mod pgsink;
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bbox::BBox;
+use crate::lifecycle::TrackEvent;
 use crate::meta::{Attribute, Frame};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,24 @@ pub struct TrackSummary {
     pub attributes: Vec<Attribute>,
     /// Frames on which the track had a detection.
     pub frames: u64,
+}
+
+impl TrackSummary {
+    /// What a life-cycle event alone says about a track.
+    pub fn from_event(e: &TrackEvent) -> TrackSummary {
+        TrackSummary {
+            track_id: e.track_id,
+            class_id: e.class_id,
+            label: e.label.clone(),
+            first_seen_ns: e.first_seen,
+            last_seen_ns: e.last_seen,
+            duration_s: e.duration_ns() as f64 / 1e9,
+            best_confidence: 0.0,
+            bbox: e.bbox,
+            attributes: Vec::new(),
+            frames: 0,
+        }
+    }
 }
 
 /// Live tracks of one stream, keyed by track id.
@@ -64,6 +83,15 @@ impl TrackBook {
                 t.duration_s = (t.last_seen_ns - t.first_seen_ns) as f64 / 1e9;
             }
         }
+    }
+
+    /// Starts a track from its `new` event, so that its first sighting is
+    /// the tracker's (which may be frames before it was confirmed), whatever
+    /// frames the sink sees.
+    pub fn begin(&mut self, e: &TrackEvent) -> &TrackSummary {
+        self.tracks
+            .entry(e.track_id)
+            .or_insert_with(|| TrackSummary::from_event(e))
     }
 
     pub fn get(&self, track_id: u64) -> Option<&TrackSummary> {

@@ -78,7 +78,11 @@ fn rows_match_the_stream() {
         (50 * FRAME_NS).to_string()
     );
     let s = stats(&mut h);
-    assert_eq!(s.get::<u64>("rows").unwrap(), 12 + expected as u64, "{s}");
+    assert_eq!(
+        s.get::<u64>("delivered").unwrap(),
+        12 + expected as u64,
+        "{s}"
+    );
     assert!(s.get::<u64>("batches").unwrap() >= 2, "{s}");
     assert_eq!(s.get::<u64>("queued").unwrap(), 0);
     // The schema is versioned and creating it again is harmless.
@@ -290,4 +294,103 @@ fn missing_permissions_and_schema_conflicts_are_clear_errors() {
         pg.conninfo()
     ));
     assert!(err.contains("does not exist"), "{err}");
+}
+
+/// A track the tracker matched from frame 5 but confirmed (`new`) on frame
+/// 8: its row starts at frame 5 however the rows fall into batches, and its
+/// duration is its last sighting minus its first.
+#[test]
+fn stored_times_do_not_depend_on_batching() {
+    let pg = common::Postgres::start();
+    for (camera, props) in [
+        ("one-by-one", "batch-size=1 flush-interval=10"),
+        ("all-at-once", "batch-size=1000 flush-interval=100000"),
+    ] {
+        let mut h = sink(&pg, &format!("camera-id={camera} {props}"));
+        for i in 0..=20u64 {
+            if i == 8 {
+                assert!(h.push_event(common::script::event(
+                    cctv::lifecycle::Kind::New,
+                    7,
+                    5 * FRAME_NS,
+                    8 * FRAME_NS
+                )));
+            }
+            let live: &[u64] = if i >= 8 { &[7] } else { &[] };
+            h.push(common::script::frame_buffer(i, live)).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(h.push_event(common::script::event(
+            cctv::lifecycle::Kind::Removed,
+            7,
+            5 * FRAME_NS,
+            20 * FRAME_NS
+        )));
+        assert!(h.push_event(gst::event::Eos::new()));
+        let row = pg.psql(&format!(
+            "select extract(epoch from t.first_seen - e.ts), duration_s, \
+             extract(epoch from t.last_seen - t.first_seen), frames, round(best_confidence::numeric, 2) \
+             from cctv.tracks t join cctv.events e using (camera_id, run_id, track_id) \
+             where camera_id = '{camera}' and e.kind = 'enter'"
+        ));
+        assert_eq!(row, "0.000000|1.5|1.500000|13|0.80", "{camera}");
+    }
+}
+
+#[test]
+fn tls_with_the_usual_conninfo_keys() {
+    let mut pg = common::Postgres::start();
+    let certs = pg.enable_tls(true);
+    let base = format!("{} connect_timeout=5", pg.conninfo());
+    for mode in [
+        format!("sslmode=verify-full sslrootcert={}", certs.ca.display()),
+        format!("sslmode=verify-ca sslrootcert={}", certs.ca.display()),
+        "sslmode=require".to_string(),
+    ] {
+        let camera = mode
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .replace("sslmode=", "");
+        let mut h = sink_at(&format!("{base} {mode}"), &format!("camera-id={camera}"));
+        play_script(&mut h, 60, |_| {});
+        assert!(h.push_event(gst::event::Eos::new()), "{mode}");
+        assert_eq!(
+            pg.psql(&format!(
+                "select count(*) from cctv.tracks where camera_id = '{camera}' and ended"
+            )),
+            "3",
+            "{mode}"
+        );
+    }
+    let seen = pg.psql(
+        "select count(*) from pg_stat_ssl s join pg_stat_activity a using (pid) \
+         where a.application_name = 'gst-cctv pgsink' and not s.ssl",
+    );
+    assert_eq!(seen, "0", "no pgsink connection without TLS");
+
+    // The server refuses plain connections; a certificate that does not
+    // verify is refused by us. Both are errors at once, not retries.
+    let err = start_error(&format!("conninfo=\"{base} sslmode=disable\""));
+    assert!(err.contains("no encryption"), "{err}");
+    let started = std::time::Instant::now();
+    let err = start_error(&format!(
+        "conninfo=\"{base} sslmode=verify-full sslrootcert={}\"",
+        certs.other_ca.display()
+    ));
+    assert!(err.contains("TLS"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = start_error(&format!(
+        "conninfo=\"{base} sslmode=verify-full sslrootcert=/nonexistent/ca.pem\""
+    ));
+    assert!(err.contains("cannot read sslrootcert"), "{err}");
+}
+
+#[test]
+fn tls_required_by_us_but_not_offered_is_an_error_at_once() {
+    let pg = common::Postgres::start();
+    let started = std::time::Instant::now();
+    let err = start_error(&format!("conninfo=\"{} sslmode=require\"", pg.conninfo()));
+    assert!(err.contains("server does not support TLS"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

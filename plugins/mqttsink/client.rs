@@ -1,23 +1,26 @@
-//! The MQTT side of `mqttsink`, off the streaming thread: a bounded queue
-//! filled by the element, a publisher thread handing messages to rumqttc, and
-//! a network thread driving the connection with reconnection and backoff.
-//!
-//! rumqttc forgets unacknowledged publishes when the broker comes back
-//! without the old session; the network thread stashes them when the
-//! connection drops and queues them first after the next CONNACK, so QoS 1
-//! and 2 lose nothing (at the cost of duplicates, which keep their ids).
+//! The MQTT protocol of `mqttsink` for the shared network worker: connect
+//! with rumqttc, publish a batch and wait for its acknowledgements (PUBACK
+//! for QoS 1, PUBCOMP for QoS 2, the write for QoS 0). A failed batch is
+//! published again whole on a new connection, so QoS 1 and 2 lose nothing
+//! (duplicates keep their message ids).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cctv::backoff::Backoff;
 use rumqttc::{
-    Client, ConnectReturnCode, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS, Request,
+    Client, ConnectReturnCode, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS,
     TlsConfiguration, Transport,
 };
+use serde::{Deserialize, Serialize};
+
+use crate::net::{Class, Failure, Item, Protocol};
+
+/// The most a topic, client id, user name or password may hold (a 16-bit length).
+pub const MAX_STRING: usize = 65_535;
+/// Messages per batch: what is published before waiting for acknowledgements.
+pub const BATCH: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connection settings, copied from the element's properties.
 #[derive(Debug, Clone)]
@@ -31,211 +34,215 @@ pub struct Config {
     pub qos: QoS,
     pub retain: bool,
     pub tls: Option<Tls>,
-    pub max_queued: usize,
+    pub max_packet: usize,
 }
 
-/// PEM files for TLS; `cert` and `key` together enable client authentication.
+/// PEM files for TLS; `client` (certificate, key) enables client authentication.
 #[derive(Debug, Clone)]
 pub struct Tls {
     pub ca: Vec<u8>,
     pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     pub topic: String,
     pub payload: String,
-    /// Life-cycle events are never dropped when the queue is full.
+    /// Life-cycle events are records (spooled, never dropped first);
+    /// per-frame messages are samples.
     pub lifecycle: bool,
 }
 
-/// Counters readable as the element's `stats`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub published: AtomicU64,
-    pub acked: AtomicU64,
-    pub dropped: AtomicU64,
-    pub reconnects: AtomicU64,
-}
-
-#[derive(Default)]
-struct Queues {
-    /// Per-frame messages (detections, updates, summaries), bounded.
-    frames: VecDeque<(u64, Message)>,
-    lifecycle: VecDeque<(u64, Message)>,
-    next_seq: u64,
-    /// Popped by the publisher and not yet counted as published.
-    in_hand: usize,
-    closed: bool,
-}
-
-impl Queues {
-    /// The oldest message of either queue.
-    fn pop(&mut self) -> Option<Message> {
-        let take_frame = match (self.frames.front(), self.lifecycle.front()) {
-            (Some((a, _)), Some((b, _))) => a < b,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        let queue = if take_frame {
-            &mut self.frames
+impl Item for Message {
+    fn class(&self) -> Class {
+        if self.lifecycle {
+            Class::Record
         } else {
-            &mut self.lifecycle
-        };
-        queue.pop_front().map(|(_, m)| m)
-    }
-
-    /// Messages not yet handed to rumqttc, counting the one being handed.
-    fn len(&self) -> usize {
-        self.frames.len() + self.lifecycle.len() + self.in_hand
+            Class::Sample
+        }
     }
 }
 
-struct Shared {
-    queues: Mutex<Queues>,
-    wake: Condvar,
-    stats: Stats,
-    connected: AtomicBool,
-    stop: AtomicBool,
-    /// Why the broker refused us, once it did.
-    fatal: Mutex<Option<String>>,
+pub struct Mqtt {
+    config: Config,
+    tls: Option<TlsConfiguration>,
+    endpoint: String,
 }
 
-pub struct Worker {
-    shared: Arc<Shared>,
+pub struct Connection {
     client: Client,
-    threads: Vec<JoinHandle<()>>,
-    qos: QoS,
-    max_queued: usize,
+    connection: rumqttc::Connection,
 }
 
-impl Worker {
-    /// Starts connecting in the background; `on_fatal` is called once if the
-    /// broker refuses us for good (bad credentials, not authorised).
-    pub fn start(
-        config: Config,
-        on_fatal: impl Fn(&str) + Send + 'static,
-    ) -> Result<Worker, String> {
-        let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
-        options.set_keep_alive(config.keep_alive);
+impl Mqtt {
+    /// Checks what can be checked before connecting (TLS files, lengths).
+    pub fn new(config: Config) -> Result<Mqtt, String> {
+        for (what, value) in [
+            ("client-id", Some(&config.client_id)),
+            ("username", config.username.as_ref()),
+            ("password", config.password.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.len() > MAX_STRING) {
+                return Err(format!(
+                    "{what} is longer than MQTT's limit of {MAX_STRING} bytes"
+                ));
+            }
+        }
+        if config.client_id.is_empty() {
+            return Err("client-id is empty".into());
+        }
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
+        Ok(Mqtt {
+            endpoint: format!("{}:{}", config.host, config.port),
+            config,
+            tls,
+        })
+    }
+}
+
+impl Protocol for Mqtt {
+    type Item = Message;
+    type Connection = Connection;
+
+    fn connect(&mut self, cancel: &AtomicBool) -> Result<Connection, Failure> {
+        let c = &self.config;
+        let mut options = MqttOptions::new(&c.client_id, &c.host, c.port);
+        options.set_keep_alive(c.keep_alive);
         options.set_clean_session(true);
-        options.set_max_packet_size(1 << 20, 1 << 20);
-        if let Some(user) = &config.username {
-            options.set_credentials(user, config.password.clone().unwrap_or_default());
+        options.set_max_packet_size(c.max_packet, c.max_packet);
+        if let Some(user) = &c.username {
+            options.set_credentials(user, c.password.clone().unwrap_or_default());
         }
-        if let Some(tls) = &config.tls {
-            options.set_transport(Transport::tls_with_config(tls_config(tls)?));
+        if let Some(tls) = &self.tls {
+            options.set_transport(Transport::tls_with_config(tls.clone()));
         }
-        let (client, mut connection) = Client::new(options, 64);
+        let (client, mut connection) = Client::new(options, BATCH + 16);
         connection
             .eventloop
             .network_options
-            .set_connection_timeout(3);
-        let shared = Arc::new(Shared {
-            queues: Mutex::new(Queues::default()),
-            wake: Condvar::new(),
-            stats: Stats::default(),
-            connected: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            fatal: Mutex::new(None),
-        });
-
-        let net = {
-            let shared = Arc::clone(&shared);
-            let qos = config.qos;
-            let endpoint = format!("{}:{}", config.host, config.port);
-            std::thread::Builder::new()
-                .name("mqttsink-net".into())
-                .spawn(move || network_loop(&mut connection, &shared, qos, &endpoint, &on_fatal))
-                .map_err(|e| format!("cannot start the MQTT thread: {e}"))?
-        };
-        let publisher = {
-            let shared = Arc::clone(&shared);
-            let client = client.clone();
-            let (qos, retain) = (config.qos, config.retain);
-            std::thread::Builder::new()
-                .name("mqttsink-pub".into())
-                .spawn(move || publish_loop(&client, &shared, qos, retain))
-                .map_err(|e| format!("cannot start the MQTT thread: {e}"))?
-        };
-        Ok(Worker {
-            shared,
-            client,
-            threads: vec![net, publisher],
-            qos: config.qos,
-            max_queued: config.max_queued,
-        })
-    }
-
-    /// Queues a message without blocking. When the per-frame queue is full,
-    /// its oldest message is dropped; life-cycle messages always fit.
-    pub fn push(&self, message: Message) {
-        let mut q = self.shared.queues.lock().unwrap();
-        let seq = q.next_seq;
-        q.next_seq += 1;
-        if message.lifecycle {
-            q.lifecycle.push_back((seq, message));
-        } else {
-            if q.frames.len() >= self.max_queued {
-                q.frames.pop_front();
-                self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            q.frames.push_back((seq, message));
-        }
-        drop(q);
-        self.shared.wake.notify_one();
-    }
-
-    /// The broker's refusal, once it happened.
-    pub fn fatal_error(&self) -> Option<String> {
-        self.shared.fatal.lock().unwrap().clone()
-    }
-
-    pub fn stats(&self) -> &Stats {
-        &self.shared.stats
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Relaxed)
-    }
-
-    /// Messages queued here or handed to rumqttc and not yet acknowledged.
-    pub fn queued(&self) -> u64 {
-        let waiting = self.shared.queues.lock().unwrap().len() as u64;
-        let s = &self.shared.stats;
-        waiting
-            + s.published
-                .load(Ordering::Relaxed)
-                .saturating_sub(s.acked.load(Ordering::Relaxed))
-    }
-
-    /// Waits until everything queued was acknowledged (QoS 1/2) or written
-    /// (QoS 0), or `timeout` passed; returns whether all was delivered.
-    pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+            .set_connection_timeout(CONNECT_TIMEOUT.as_secs());
+        let deadline = Instant::now() + CONNECT_TIMEOUT + Duration::from_secs(1);
         loop {
-            let done = self.queued() == 0
-                || (self.qos == QoS::AtMostOnce && self.shared.queues.lock().unwrap().len() == 0);
-            if done {
-                return true;
+            if cancel.load(Ordering::SeqCst) {
+                return Err(Failure::Transient("stopping".into()));
             }
-            if Instant::now() >= deadline || self.fatal_error().is_some() {
-                return false;
+            if Instant::now() >= deadline {
+                return Err(Failure::Transient(format!(
+                    "MQTT broker {}: no CONNACK",
+                    self.endpoint
+                )));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            match connection.recv_timeout(Duration::from_millis(100)) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                    return Ok(Connection { client, connection });
+                }
+                Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+                Ok(Err(e)) => return Err(self.failure(e)),
+                Err(rumqttc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure::Transient("MQTT client closed".into()));
+                }
+            }
         }
     }
 
-    /// Disconnects and joins the threads; what is still queued is discarded
-    /// (call `flush` first).
-    pub fn stop(self) {
+    fn deliver(
+        &mut self,
+        conn: &mut Connection,
+        batch: &[Message],
+        cancel: &AtomicBool,
+    ) -> Result<(), Failure> {
+        let (qos, retain) = (self.config.qos, self.config.retain);
+        for m in batch {
+            conn.client
+                .try_publish(m.topic.as_str(), qos, retain, m.payload.as_bytes())
+                .map_err(|e| Failure::Transient(format!("MQTT publish: {e}")))?;
+        }
+        let mut acked = 0;
+        let deadline = Instant::now() + ACK_TIMEOUT;
+        while acked < batch.len() {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(Failure::Transient("stopping".into()));
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::Transient(format!(
+                    "MQTT broker {}: {} of {} messages not acknowledged within {} s",
+                    self.endpoint,
+                    batch.len() - acked,
+                    batch.len(),
+                    ACK_TIMEOUT.as_secs()
+                )));
+            }
+            match conn.connection.recv_timeout(Duration::from_millis(100)) {
+                Ok(Ok(event)) => {
+                    let ack = match event {
+                        Event::Incoming(Packet::PubAck(_)) => qos == QoS::AtLeastOnce,
+                        Event::Incoming(Packet::PubComp(_)) => qos == QoS::ExactlyOnce,
+                        Event::Outgoing(Outgoing::Publish(_)) => qos == QoS::AtMostOnce,
+                        _ => false,
+                    };
+                    acked += ack as usize;
+                }
+                Err(rumqttc::RecvTimeoutError::Timeout) => {}
+                Ok(Err(e)) => return Err(self.failure(e)),
+                Err(rumqttc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure::Transient("MQTT client closed".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        // Answers pings and sends ours; never waits.
+        loop {
+            match conn.connection.try_recv() {
+                Ok(Ok(_)) => {}
+                Err(rumqttc::TryRecvError::Empty) => return Ok(()),
+                Ok(Err(e)) => return Err(self.failure(e)),
+                Err(rumqttc::TryRecvError::Disconnected) => {
+                    return Err(Failure::Transient("MQTT client closed".into()));
+                }
+            }
+        }
+    }
+}
+
+impl Mqtt {
+    fn failure(&self, e: ConnectionError) -> Failure {
+        match &e {
+            // Refusals other than "server unavailable" repeat on every attempt.
+            ConnectionError::ConnectionRefused(code)
+                if *code != ConnectReturnCode::ServiceUnavailable =>
+            {
+                let why = match code {
+                    ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+                        "wrong credentials or not authorised"
+                    }
+                    ConnectReturnCode::BadClientId => "client id refused",
+                    _ => "refused",
+                };
+                Failure::Fatal(format!(
+                    "MQTT broker {} refused the connection: {why} ({code:?})",
+                    self.endpoint
+                ))
+            }
+            ConnectionError::Tls(_) => {
+                Failure::Fatal(format!("MQTT broker {}: TLS failed: {e}", self.endpoint))
+            }
+            _ => Failure::Transient(format!("MQTT broker {}: {e}", self.endpoint)),
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
         self.client.try_disconnect().ok();
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.queues.lock().unwrap().closed = true;
-        self.shared.wake.notify_all();
-        drop(self.client);
-        for t in self.threads {
-            t.join().ok();
+        // Lets the DISCONNECT out before the socket closes.
+        for _ in 0..4 {
+            match self.connection.try_recv() {
+                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(_)) => {}
+            }
         }
     }
 }
@@ -254,126 +261,4 @@ fn tls_config(tls: &Tls) -> Result<TlsConfiguration, String> {
         .build()
         .map_err(|e| format!("cannot set up TLS: {e}"))?;
     Ok(TlsConfiguration::NativeConnector(connector))
-}
-
-fn publish_loop(client: &Client, shared: &Shared, qos: QoS, retain: bool) {
-    loop {
-        let message = {
-            let mut q = shared.queues.lock().unwrap();
-            loop {
-                if q.closed {
-                    return;
-                }
-                // While disconnected, messages stay here where `max-queued` applies.
-                if shared.connected.load(Ordering::SeqCst)
-                    && let Some(m) = q.pop()
-                {
-                    q.in_hand += 1;
-                    break m;
-                }
-                q = shared
-                    .wake
-                    .wait_timeout(q, Duration::from_millis(100))
-                    .unwrap()
-                    .0;
-            }
-        };
-        // Blocks while rumqttc's request channel is full (e.g. broker down).
-        let handed = client
-            .publish(message.topic, qos, retain, message.payload)
-            .is_ok();
-        if handed {
-            shared.stats.published.fetch_add(1, Ordering::SeqCst);
-        }
-        // `queued()` reads `published` after this, under the same lock.
-        shared.queues.lock().unwrap().in_hand -= 1;
-        if !handed {
-            return;
-        }
-    }
-}
-
-fn network_loop(
-    connection: &mut rumqttc::Connection,
-    shared: &Shared,
-    qos: QoS,
-    endpoint: &str,
-    on_fatal: &dyn Fn(&str),
-) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut stash: VecDeque<Request> = VecDeque::new();
-    let mut ever_connected = false;
-    loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        // A timeout only to notice `stop`: the event loop keeps a request
-        // sender of its own, so dropping the clients never ends `recv`.
-        let event = match connection.recv_timeout(Duration::from_secs(1)) {
-            Ok(event) => event,
-            Err(rumqttc::RecvTimeoutError::Timeout) => continue,
-            Err(rumqttc::RecvTimeoutError::Disconnected) => return,
-        };
-        match event {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                shared.connected.store(true, Ordering::SeqCst);
-                shared.wake.notify_all();
-                if ever_connected {
-                    shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                ever_connected = true;
-                backoff.reset();
-                // Unacknowledged publishes of the dropped connection go first.
-                let pending = &mut connection.eventloop.pending;
-                stash.extend(pending.drain(..));
-                *pending = std::mem::take(&mut stash);
-            }
-            Ok(Event::Incoming(Packet::PubAck(_))) if qos == QoS::AtLeastOnce => {
-                shared.stats.acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Event::Incoming(Packet::PubComp(_))) if qos == QoS::ExactlyOnce => {
-                shared.stats.acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(_))) if qos == QoS::AtMostOnce => {
-                shared.stats.acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                shared.connected.store(false, Ordering::SeqCst);
-                if shared.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                stash.extend(
-                    connection
-                        .eventloop
-                        .pending
-                        .drain(..)
-                        .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_))),
-                );
-                if let ConnectionError::ConnectionRefused(code) = &e
-                    && matches!(
-                        code,
-                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
-                    )
-                {
-                    let why = format!(
-                        "MQTT broker {endpoint} refused the connection: wrong credentials or not authorised ({code:?})"
-                    );
-                    // The element error goes first: once `fatal` is set,
-                    // rendering fails, and that must not be the first error.
-                    on_fatal(&why);
-                    *shared.fatal.lock().unwrap() = Some(why.clone());
-                    return;
-                }
-                let delay = backoff.next_delay();
-                let until = Instant::now() + delay;
-                while Instant::now() < until {
-                    if shared.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-    }
 }

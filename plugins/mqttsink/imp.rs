@@ -10,19 +10,17 @@
 //! ```
 //!
 //! Message kinds (`messages`): `detections` (per frame with objects),
-//! `tracks` (`enter` on a new track, `update` at most every
-//! `update-interval`, `exit` with duration and attributes when it ends) and
-//! `summary` (objects per label every `summary-interval`). Publishing never
-//! blocks the streaming thread: messages wait in a bounded queue
-//! (`max-queued` per-frame messages, oldest dropped first; life-cycle events
-//! are never dropped) while the broker is away, and reconnection uses
-//! capped exponential backoff. On EOS the sink waits up to `flush-timeout`
-//! for the broker's acknowledgements before posting EOS.
+//! `tracks` (`enter` on the first frame of a new track, `update` at most
+//! every `update-interval`, `exit` with duration and attributes when it
+//! ends) and `summary` (objects per label every `summary-interval`).
+//! Publishing never blocks the streaming thread: the shared network worker
+//! (`plugins/net`) queues, delivers in batches, waits for acknowledgements
+//! and reconnects; see there for the queue, spool and end-of-stream rules.
 
 use std::collections::HashMap;
 use std::net::ToSocketAddrs;
 use std::sync::atomic::Ordering;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use gst::glib;
@@ -35,7 +33,8 @@ use cctv::message::{self, Context, TrackPhase};
 use cctv::meta::Frame;
 use cctv::summary::{TrackBook, TrackSummary};
 
-use super::client::{Config, Message, Tls, Worker};
+use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
+use crate::net::{Flushed, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -63,6 +62,10 @@ const DEFAULT_QOS: u32 = 1;
 const DEFAULT_KEEP_ALIVE: u32 = 30;
 const DEFAULT_MAX_QUEUED: u32 = 10_000;
 const DEFAULT_FLUSH_TIMEOUT: u32 = 10_000;
+/// Largest MQTT packet sent; larger messages are dropped with a warning.
+const MAX_PACKET: usize = 16 << 20;
+/// Room left in topics for a label; longer labels are cut.
+const MAX_LABEL: usize = 1024;
 const DEFAULT_UPDATE_INTERVAL: u32 = 1_000;
 const DEFAULT_SUMMARY_INTERVAL: u32 = 10_000;
 
@@ -81,8 +84,7 @@ struct Settings {
     cert_file: Option<String>,
     key_file: Option<String>,
     keep_alive: u32,
-    max_queued: u32,
-    flush_timeout: u32,
+    net: NetSettings,
     messages: Messages,
     update_interval: u32,
     summary_interval: u32,
@@ -104,8 +106,7 @@ impl Default for Settings {
             cert_file: None,
             key_file: None,
             keep_alive: DEFAULT_KEEP_ALIVE,
-            max_queued: DEFAULT_MAX_QUEUED,
-            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            net: NetSettings::new(DEFAULT_MAX_QUEUED, DEFAULT_FLUSH_TIMEOUT),
             messages: Messages::all(),
             update_interval: DEFAULT_UPDATE_INTERVAL,
             summary_interval: DEFAULT_SUMMARY_INTERVAL,
@@ -178,11 +179,17 @@ impl Topic {
                 TopicPart::Text(t) => out.push_str(t),
                 TopicPart::Camera => out.push_str(camera),
                 TopicPart::Kind => out.push_str(kind),
-                TopicPart::Label => out.extend(
-                    label
-                        .chars()
-                        .map(|c| if NOT_IN_TOPICS.contains(&c) { '_' } else { c }),
-                ),
+                TopicPart::Label => {
+                    let mut end = label.len().min(MAX_LABEL);
+                    while !label.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    out.extend(
+                        label[..end]
+                            .chars()
+                            .map(|c| if NOT_IN_TOPICS.contains(&c) { '_' } else { c }),
+                    )
+                }
             }
         }
         out
@@ -190,26 +197,61 @@ impl Topic {
 }
 
 struct State {
-    worker: Worker,
+    link: Arc<Link<Message>>,
     topic: Topic,
     settings: Settings,
     run: u64,
     book: TrackBook,
     /// Stream time of each track's last `update` message.
     last_update: HashMap<u64, u64>,
+    /// New tracks whose `enter` waits for their first frame (it carries
+    /// the confidence and box the event does not).
+    entering: Vec<u64>,
     next_summary: Option<u64>,
-    /// The last frame's metadata, for the frame size of life-cycle messages.
-    last_frame: Frame,
 }
 
 impl State {
     fn publish(&self, kind: &str, label: &str, payload: String, lifecycle: bool) {
         let topic = self.topic.render(&self.settings.camera_id, kind, label);
-        self.worker.push(Message {
+        if topic.len() + payload.len() + 16 > MAX_PACKET {
+            gst::warning!(
+                CAT,
+                "dropping a {kind} message of {} bytes: over the {MAX_PACKET}-byte packet limit",
+                payload.len()
+            );
+            self.link
+                .worker()
+                .stats()
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.link.worker().push([Message {
             topic,
             payload,
             lifecycle,
-        });
+        }]);
+    }
+
+    /// Publishes the `enter` of a new track.
+    fn enter(&mut self, id: u64, width: u32, height: u32) {
+        let Some(track) = self.book.get(id) else {
+            return;
+        };
+        let frame = Frame {
+            width,
+            height,
+            ..Frame::default()
+        };
+        let payload = message::track(
+            &self.context(),
+            TrackPhase::Enter,
+            track.first_seen_ns,
+            &frame,
+            track,
+        );
+        let label = track.label.clone();
+        self.publish("track", &label, payload, true);
     }
 
     fn context(&self) -> Context<'_> {
@@ -236,18 +278,19 @@ impl ObjectSubclass for MqttSink {
 impl ObjectImpl for MqttSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut props = vec![
                 glib::ParamSpecString::builder("host")
                     .nick("Host")
                     .blurb("MQTT broker host name or address")
                     .default_value(Some(DEFAULT_HOST))
                     .mutable_ready()
                     .build(),
+                // Not limited to 65535 here: GLib would only print a warning
+                // and keep the default; start() refuses it with an error.
                 glib::ParamSpecUInt::builder("port")
                     .nick("Port")
-                    .blurb("MQTT broker port")
+                    .blurb("MQTT broker port (1-65535)")
                     .minimum(1)
-                    .maximum(65535)
                     .default_value(DEFAULT_PORT)
                     .mutable_ready()
                     .build(),
@@ -315,21 +358,6 @@ impl ObjectImpl for MqttSink {
                     .default_value(DEFAULT_KEEP_ALIVE)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("max-queued")
-                    .nick("Max queued")
-                    .blurb("Per-frame messages kept while the broker is unreachable; the oldest are dropped first, life-cycle events never")
-                    .minimum(1)
-                    .maximum(10_000_000)
-                    .default_value(DEFAULT_MAX_QUEUED)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("flush-timeout")
-                    .nick("Flush timeout")
-                    .blurb("At EOS and stop, wait up to this many ms for the broker to acknowledge everything")
-                    .maximum(3_600_000)
-                    .default_value(DEFAULT_FLUSH_TIMEOUT)
-                    .mutable_playing()
-                    .build(),
                 glib::ParamSpecFlags::builder::<Messages>("messages")
                     .nick("Messages")
                     .blurb("Message kinds to publish")
@@ -353,10 +381,12 @@ impl ObjectImpl for MqttSink {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("published, acked, dropped, queued, reconnects, connected")
+                    .blurb("delivered (acknowledged), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
                     .read_only()
                     .build(),
-            ]
+            ];
+            props.extend(Settings::default().net.properties("Messages"));
+            props
         });
         PROPERTIES.as_ref()
     }
@@ -382,12 +412,10 @@ impl ObjectImpl for MqttSink {
             "cert-file" => s.cert_file = string(),
             "key-file" => s.key_file = string(),
             "keep-alive" => s.keep_alive = value.get().expect("type checked upstream"),
-            "max-queued" => s.max_queued = value.get().expect("type checked upstream"),
-            "flush-timeout" => s.flush_timeout = value.get().expect("type checked upstream"),
             "messages" => s.messages = value.get().expect("type checked upstream"),
             "update-interval" => s.update_interval = value.get().expect("type checked upstream"),
             "summary-interval" => s.summary_interval = value.get().expect("type checked upstream"),
-            other => unreachable!("unknown property {other}"),
+            other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
         if pspec.name() != "password" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
@@ -409,8 +437,6 @@ impl ObjectImpl for MqttSink {
             "cert-file" => s.cert_file.to_value(),
             "key-file" => s.key_file.to_value(),
             "keep-alive" => s.keep_alive.to_value(),
-            "max-queued" => s.max_queued.to_value(),
-            "flush-timeout" => s.flush_timeout.to_value(),
             "messages" => s.messages.to_value(),
             "update-interval" => s.update_interval.to_value(),
             "summary-interval" => s.summary_interval.to_value(),
@@ -418,7 +444,10 @@ impl ObjectImpl for MqttSink {
                 drop(s);
                 self.stats().to_value()
             }
-            other => unreachable!("unknown property {other}"),
+            other => s
+                .net
+                .get(other)
+                .unwrap_or_else(|| unreachable!("unknown property {other}")),
         }
     }
 }
@@ -468,7 +497,23 @@ impl BaseSinkImpl for MqttSink {
                 ]
             ));
         }
-        let port = settings.port as u16;
+        let longest = topic.render(&settings.camera_id, "detections", "").len() + MAX_LABEL;
+        if longest > MAX_STRING {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "camera-id and topic make topics of up to {} bytes; MQTT allows {}",
+                    longest,
+                    MAX_STRING
+                ]
+            ));
+        }
+        let port = u16::try_from(settings.port).map_err(|_| {
+            gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["port {} is out of range (1-65535)", settings.port]
+            )
+        })?;
         (settings.host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -507,11 +552,13 @@ impl BaseSinkImpl for MqttSink {
                 ));
             }
         };
-        let config = Config {
+        let mqtt = Mqtt::new(Config {
             host: settings.host.clone(),
             port,
             client_id: settings.client_id.clone().unwrap_or_else(|| {
-                format!("gst-cctv-{}-{}", settings.camera_id, std::process::id())
+                let mut camera = settings.camera_id.clone();
+                camera.truncate(camera.floor_char_boundary(256));
+                format!("gst-cctv-{camera}-{}", std::process::id())
             }),
             username: settings.username.clone(),
             password: settings.password.clone(),
@@ -523,15 +570,22 @@ impl BaseSinkImpl for MqttSink {
             },
             retain: settings.retain,
             tls,
-            max_queued: settings.max_queued as usize,
-        };
+            max_packet: MAX_PACKET,
+        })
+        .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+        let config = settings.net.config(
+            "mqttsink",
+            &settings.camera_id,
+            client::BATCH,
+            Duration::ZERO,
+        )?;
         let element = self.obj().downgrade();
-        let worker = Worker::start(config, move |why| {
+        let worker = Worker::start(mqtt, config, move |why| {
             if let Some(element) = element.upgrade() {
                 gst::element_error!(element, gst::ResourceError::OpenWrite, ["{}", why]);
             }
         })
-        .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]))?;
         gst::info!(
             CAT,
             imp = self,
@@ -545,14 +599,18 @@ impl BaseSinkImpl for MqttSink {
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         *self.state.lock().unwrap() = Some(State {
-            worker,
+            link: Link::new(
+                worker,
+                self.target(&settings),
+                settings.net.spool_location.is_some(),
+            ),
             topic,
             settings,
             run,
             book: TrackBook::default(),
             last_update: HashMap::new(),
+            entering: Vec::new(),
             next_summary: None,
-            last_frame: Frame::default(),
         });
         Ok(())
     }
@@ -560,24 +618,42 @@ impl BaseSinkImpl for MqttSink {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let state = self.state.lock().unwrap().take();
         if let Some(state) = state {
-            let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
-            if !state.worker.flush(timeout) {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "stopping with {} messages not acknowledged",
-                    state.worker.queued()
-                );
-            }
-            state.worker.stop();
+            state
+                .link
+                .stop(&*self.obj(), state.settings.net.flush_timeout());
         }
         Ok(())
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            state.link.interrupt(true);
+        }
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            state.link.interrupt(false);
+        }
+        Ok(())
+    }
+
+    /// A sink whose server refused it must not preroll: waiting for PLAYING
+    /// after the error would keep an application (gst-launch-1.0) from ending.
+    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.state.lock().unwrap().as_ref() {
+            Some(state) if state.link.worker().fatal_error().is_some() => {
+                Err(gst::FlowError::Error)
+            }
+            _ => Ok(gst::FlowSuccess::Ok),
+        }
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if state.worker.fatal_error().is_some() {
+        if state.link.worker().fatal_error().is_some() {
             return Err(gst::FlowError::Error);
         }
         let frame = match Frame::from_buffer(buffer) {
@@ -590,6 +666,9 @@ impl BaseSinkImpl for MqttSink {
         };
         let pts = buffer.pts().map_or(0, |t| t.nseconds());
         state.book.observe(&frame, pts);
+        for id in std::mem::take(&mut state.entering) {
+            state.enter(id, frame.width, frame.height);
+        }
         let kinds = state.settings.messages;
         if kinds.contains(Messages::DETECTIONS) && !frame.objects.is_empty() {
             let payload = message::detections(&state.context(), pts, &frame);
@@ -616,7 +695,6 @@ impl BaseSinkImpl for MqttSink {
             state.publish("summary", "all", payload, false);
             state.next_summary = Some(pts + state.settings.summary_interval as u64 * 1_000_000);
         }
-        state.last_frame = frame;
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -625,11 +703,14 @@ impl BaseSinkImpl for MqttSink {
             self.track_event(&track_event);
         }
         match event.view() {
-            gst::EventView::Eos(_) => self.flush_on_eos(),
+            // After a fatal error, an EOS that prerolled the sink would leave
+            // the pipeline waiting in PAUSED instead of ending on the error.
+            gst::EventView::Eos(_) if !self.flush_on_eos() => return false,
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.book.clear();
                     state.last_update.clear();
+                    state.entering.clear();
                     // After a seek, stream times repeat with other content:
                     // a new run keeps message ids unique.
                     state.run += 1;
@@ -648,76 +729,73 @@ impl MqttSink {
         if !state.settings.messages.contains(Messages::TRACKS) {
             return;
         }
-        let (phase, summary) = match e.kind {
-            Kind::New => (TrackPhase::Enter, state.book.get(e.track_id).cloned()),
+        match e.kind {
+            Kind::New => {
+                state.book.begin(e);
+                state.entering.push(e.track_id);
+            }
             Kind::Removed => {
                 state.last_update.remove(&e.track_id);
-                (TrackPhase::Exit, state.book.remove(e.track_id))
+                // Ended before a frame showed it: its enter goes first.
+                if let Some(i) = state.entering.iter().position(|&id| id == e.track_id) {
+                    state.entering.remove(i);
+                    state.book.begin(e);
+                    state.enter(e.track_id, e.width, e.height);
+                }
+                let summary = state
+                    .book
+                    .remove(e.track_id)
+                    .unwrap_or_else(|| TrackSummary::from_event(e));
+                let frame = Frame {
+                    width: e.width,
+                    height: e.height,
+                    ..Frame::default()
+                };
+                let payload = message::track(
+                    &state.context(),
+                    TrackPhase::Exit,
+                    summary.last_seen_ns,
+                    &frame,
+                    &summary,
+                );
+                state.publish("track", &summary.label, payload, true);
             }
-            Kind::Lost | Kind::Recovered => return,
-        };
-        let summary = summary.unwrap_or_else(|| summary_from_event(e));
-        let frame = Frame {
-            width: e.width,
-            height: e.height,
-            ..Frame::default()
-        };
-        let pts = match phase {
-            TrackPhase::Enter => e.first_seen,
-            _ => e.last_seen,
-        };
-        let payload = message::track(&state.context(), phase, pts, &frame, &summary);
-        state.publish("track", &summary.label, payload, true);
+            Kind::Lost | Kind::Recovered => {}
+        }
     }
 
-    fn flush_on_eos(&self) {
-        let guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_ref() else { return };
-        let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
-        if state.worker.flush(timeout) {
-            gst::debug!(CAT, imp = self, "all messages acknowledged before EOS");
-        } else {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Write,
-                [
-                    "{} MQTT messages not acknowledged within flush-timeout",
-                    state.worker.queued()
-                ]
-            );
-        }
+    /// Waits for the server at EOS; false when the sink failed for good.
+    fn flush_on_eos(&self) -> bool {
+        let (link, timeout) = {
+            let guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_ref() else {
+                return true;
+            };
+            (Arc::clone(&state.link), state.settings.net.flush_timeout())
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "EOS: waiting up to {:?} for the server",
+            timeout
+        );
+        // Without the state lock: `unlock` and `stop` must get through.
+        let flushed = link.flush_on_eos(&*self.obj(), timeout);
+        gst::debug!(CAT, imp = self, "flush at EOS: {:?}", flushed);
+        !matches!(flushed, Flushed::Failed(_))
+    }
+
+    fn target(&self, settings: &Settings) -> String {
+        format!("MQTT broker {}:{}", settings.host, settings.port)
     }
 
     fn stats(&self) -> gst::Structure {
         let guard = self.state.lock().unwrap();
-        let mut s = gst::Structure::builder("mqttsink-stats");
-        if let Some(state) = guard.as_ref() {
-            let stats = state.worker.stats();
-            s = s
-                .field("published", stats.published.load(Ordering::Relaxed))
-                .field("acked", stats.acked.load(Ordering::Relaxed))
-                .field("dropped", stats.dropped.load(Ordering::Relaxed))
-                .field("queued", state.worker.queued())
-                .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
-                .field("connected", state.worker.is_connected());
+        let s = gst::Structure::builder("mqttsink-stats");
+        match guard.as_ref() {
+            Some(state) => state.link.worker().stats_fields(s).build(),
+            None => s.build(),
         }
-        s.build()
-    }
-}
-
-/// What a life-cycle event alone says about a track the sink never saw a frame of.
-fn summary_from_event(e: &TrackEvent) -> TrackSummary {
-    TrackSummary {
-        track_id: e.track_id,
-        class_id: e.class_id,
-        label: e.label.clone(),
-        first_seen_ns: e.first_seen,
-        last_seen_ns: e.last_seen,
-        duration_s: e.duration_ns() as f64 / 1e9,
-        best_confidence: 0.0,
-        bbox: e.bbox,
-        attributes: Vec::new(),
-        frames: 0,
     }
 }
 

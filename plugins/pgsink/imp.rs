@@ -13,18 +13,16 @@
 //!
 //! Rows are written off the streaming thread in batches (`batch-size` rows
 //! or `flush-interval`), as multi-row upserts with bound parameters in one
-//! transaction. When the server is down or restarts, the batch is kept and
-//! written again after reconnecting with capped exponential backoff; the
-//! upserts are idempotent, so a retry never duplicates rows. EOS waits for
-//! the last commit (up to `flush-timeout`) before it is posted.
+//! transaction, by the shared network worker (`plugins/net`: queue, spool,
+//! reconnection and end-of-stream rules). The upserts are idempotent, so a
+//! batch written again after a failure never duplicates rows. TLS follows
+//! libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`.
 //!
 //! Wall-clock times are the time the first buffer arrived plus its stream
 //! time offset, so durations follow the video.
 
 use std::net::ToSocketAddrs;
-use std::str::FromStr;
-use std::sync::atomic::Ordering;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gst::glib;
@@ -37,7 +35,9 @@ use cctv::meta::Frame;
 use cctv::summary::{TrackBook, TrackSummary};
 
 use super::schema;
-use super::writer::{Config, Row, Writer};
+use super::tls::Tls;
+use super::writer::{Config, Postgres, Queued, Row};
+use crate::net::{Flushed, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -63,10 +63,9 @@ struct Settings {
     schema: String,
     batch_size: u32,
     flush_interval: u32,
-    max_queued: u32,
     detections_interval: u32,
     create_schema: bool,
-    flush_timeout: u32,
+    net: NetSettings,
 }
 
 impl Default for Settings {
@@ -77,17 +76,17 @@ impl Default for Settings {
             schema: DEFAULT_SCHEMA.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
-            max_queued: DEFAULT_MAX_QUEUED,
+            net: NetSettings::new(DEFAULT_MAX_QUEUED, DEFAULT_FLUSH_TIMEOUT),
             detections_interval: DEFAULT_DETECTIONS_INTERVAL,
             create_schema: true,
-            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
         }
     }
 }
 
 struct State {
-    writer: Writer,
+    link: Arc<Link<Queued>>,
     settings: Settings,
+    run: i64,
     book: TrackBook,
     frames: u64,
     /// When live tracks were last written (every `flush-interval`).
@@ -106,22 +105,33 @@ impl State {
         }
     }
 
-    /// Queues the current rows of the tracks not ended yet.
-    fn write_live_tracks(&mut self) {
-        let live: Vec<TrackSummary> = self.book.live().cloned().collect();
-        let rows: Vec<Row> = live
+    /// Queues the current rows of the tracks not ended yet: as the latest
+    /// state of each (`live`, replacing the queued one), or as records to
+    /// keep when the sink stops.
+    fn write_live_tracks(&mut self, live: bool) {
+        let tracks: Vec<TrackSummary> = self.book.live().cloned().collect();
+        let rows: Vec<Queued> = tracks
             .into_iter()
-            .map(|summary| self.track_row(summary, false))
+            .map(|summary| self.track_row(summary, false, live))
             .collect();
-        self.writer.push(rows);
+        self.link.worker().push(rows);
     }
 
-    fn track_row(&mut self, summary: TrackSummary, ended: bool) -> Row {
-        Row::Track {
+    fn track_row(&mut self, summary: TrackSummary, ended: bool, live: bool) -> Queued {
+        let row = Row::Track {
             first_seen: self.wall(summary.first_seen_ns),
             last_seen: self.wall(summary.last_seen_ns),
             summary,
             ended,
+        };
+        self.queued(row, live)
+    }
+
+    fn queued(&self, row: Row, live: bool) -> Queued {
+        Queued {
+            run: self.run,
+            row,
+            live,
         }
     }
 }
@@ -142,7 +152,7 @@ impl ObjectSubclass for PgSink {
 impl ObjectImpl for PgSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut props = vec![
                 glib::ParamSpecString::builder("conninfo")
                     .nick("Connection")
                     .blurb("libpq-style \"host=... user=... dbname=...\" or postgresql:// URL (the password is never logged)")
@@ -177,14 +187,6 @@ impl ObjectImpl for PgSink {
                     .default_value(DEFAULT_FLUSH_INTERVAL)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("max-queued")
-                    .nick("Max queued")
-                    .blurb("Rows kept while the database is unreachable; beyond it the oldest detection rows are dropped, tracks and events never")
-                    .minimum(1)
-                    .maximum(100_000_000)
-                    .default_value(DEFAULT_MAX_QUEUED)
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecUInt::builder("detections-interval")
                     .nick("Detections interval")
                     .blurb("Store the detections of every N-th frame (0: none)")
@@ -198,19 +200,14 @@ impl ObjectImpl for PgSink {
                     .default_value(true)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("flush-timeout")
-                    .nick("Flush timeout")
-                    .blurb("At EOS and stop, wait up to this many ms for queued rows to be committed")
-                    .maximum(3_600_000)
-                    .default_value(DEFAULT_FLUSH_TIMEOUT)
-                    .mutable_playing()
-                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("rows written, batches, retries, queued, dropped, connected, last-error")
+                    .blurb("delivered (rows committed), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
                     .read_only()
                     .build(),
-            ]
+            ];
+            props.extend(Settings::default().net.properties("Rows"));
+            props
         });
         PROPERTIES.as_ref()
     }
@@ -229,13 +226,11 @@ impl ObjectImpl for PgSink {
             "schema" => s.schema = string(),
             "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
             "flush-interval" => s.flush_interval = value.get().expect("type checked upstream"),
-            "max-queued" => s.max_queued = value.get().expect("type checked upstream"),
             "detections-interval" => {
                 s.detections_interval = value.get().expect("type checked upstream")
             }
             "create-schema" => s.create_schema = value.get().expect("type checked upstream"),
-            "flush-timeout" => s.flush_timeout = value.get().expect("type checked upstream"),
-            other => unreachable!("unknown property {other}"),
+            other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
         if pspec.name() != "conninfo" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
@@ -250,15 +245,16 @@ impl ObjectImpl for PgSink {
             "schema" => s.schema.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "flush-interval" => s.flush_interval.to_value(),
-            "max-queued" => s.max_queued.to_value(),
             "detections-interval" => s.detections_interval.to_value(),
             "create-schema" => s.create_schema.to_value(),
-            "flush-timeout" => s.flush_timeout.to_value(),
             "stats" => {
                 drop(s);
                 self.stats().to_value()
             }
-            other => unreachable!("unknown property {other}"),
+            other => s
+                .net
+                .get(other)
+                .unwrap_or_else(|| unreachable!("unknown property {other}")),
         }
     }
 }
@@ -315,8 +311,7 @@ fn target(pg: &postgres::Config) -> String {
 impl BaseSinkImpl for PgSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        // The parser's messages never echo the input, so the password stays out of them.
-        let mut pg = postgres::Config::from_str(&settings.conninfo).map_err(|e| {
+        let (mut pg, tls) = Tls::parse(&settings.conninfo).map_err(|e| {
             gst::error_msg!(gst::ResourceError::Settings, ["Invalid conninfo: {}", e])
         })?;
         // A host name that cannot be resolved is a setting error, not an
@@ -357,24 +352,29 @@ impl BaseSinkImpl for PgSink {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        let config = Config {
-            pg,
-            target: target.clone(),
-            schema: settings.schema.clone(),
-            create_schema: settings.create_schema,
-            camera: settings.camera_id.clone(),
-            run,
-            batch_size: settings.batch_size as usize,
-            flush_interval: Duration::from_millis(settings.flush_interval as u64),
-            max_queued: settings.max_queued as usize,
+        let protocol = Postgres {
+            config: Config {
+                pg,
+                tls,
+                target: target.clone(),
+                schema: settings.schema.clone(),
+                create_schema: settings.create_schema,
+                camera: settings.camera_id.clone(),
+            },
         };
+        let config = settings.net.config(
+            "pgsink",
+            &settings.camera_id,
+            settings.batch_size as usize,
+            Duration::from_millis(settings.flush_interval as u64),
+        )?;
         let element = self.obj().downgrade();
-        let writer = Writer::start(config, move |why| {
+        let worker = Worker::start(protocol, config, move |why| {
             if let Some(element) = element.upgrade() {
                 gst::element_error!(element, gst::ResourceError::Write, ["{}", why]);
             }
         })
-        .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ["{}", e]))?;
+        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]))?;
         gst::info!(
             CAT,
             imp = self,
@@ -384,8 +384,13 @@ impl BaseSinkImpl for PgSink {
             settings.camera_id
         );
         *self.state.lock().unwrap() = Some(State {
-            writer,
+            link: Link::new(
+                worker,
+                format!("PostgreSQL {target}"),
+                settings.net.spool_location.is_some(),
+            ),
             settings,
+            run,
             book: TrackBook::default(),
             frames: 0,
             live_written: Instant::now(),
@@ -399,27 +404,43 @@ impl BaseSinkImpl for PgSink {
         if let Some(mut state) = state {
             // Stopped without EOS (no exit events): live tracks are stored as
             // far as they got, still open.
-            state.write_live_tracks();
-            let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
-            if !state.writer.flush(timeout) && state.writer.fatal_error().is_none() {
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::Write,
-                    [
-                        "Stopped with {} rows not written to the database",
-                        state.writer.queued()
-                    ]
-                );
-            }
-            state.writer.stop();
+            state.write_live_tracks(false);
+            state
+                .link
+                .stop(&*self.obj(), state.settings.net.flush_timeout());
         }
         Ok(())
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            state.link.interrupt(true);
+        }
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            state.link.interrupt(false);
+        }
+        Ok(())
+    }
+
+    /// A sink whose server refused it must not preroll: waiting for PLAYING
+    /// after the error would keep an application (gst-launch-1.0) from ending.
+    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.state.lock().unwrap().as_ref() {
+            Some(state) if state.link.worker().fatal_error().is_some() => {
+                Err(gst::FlowError::Error)
+            }
+            _ => Ok(gst::FlowSuccess::Ok),
+        }
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if state.writer.fatal_error().is_some() {
+        if state.link.worker().fatal_error().is_some() {
             return Err(gst::FlowError::Error);
         }
         let frame = match Frame::from_buffer(buffer) {
@@ -435,21 +456,27 @@ impl BaseSinkImpl for PgSink {
         state.book.observe(&frame, pts);
         let interval = state.settings.detections_interval as u64;
         if interval > 0 && state.frames % interval == 0 {
-            let rows = frame
+            let rows: Vec<Queued> = frame
                 .objects
                 .iter()
                 .enumerate()
-                .map(|(idx, o)| Row::Detection {
-                    stream_ns: pts,
-                    idx: idx as u32,
-                    ts,
-                    track_id: o.track_id,
-                    class_id: o.class_id,
-                    label: o.label.clone(),
-                    confidence: o.confidence,
-                    bbox: o.bbox,
-                });
-            state.writer.push(rows);
+                .map(|(idx, o)| {
+                    state.queued(
+                        Row::Detection {
+                            stream_ns: pts,
+                            idx: idx as u32,
+                            ts,
+                            track_id: o.track_id,
+                            class_id: o.class_id,
+                            label: o.label.clone(),
+                            confidence: o.confidence,
+                            bbox: o.bbox,
+                        },
+                        false,
+                    )
+                })
+                .collect();
+            state.link.worker().push(rows);
         }
         state.frames += 1;
         // Live tracks' rows follow them (last seen, duration, best
@@ -457,7 +484,7 @@ impl BaseSinkImpl for PgSink {
         let interval = Duration::from_millis(state.settings.flush_interval as u64);
         if state.live_written.elapsed() >= interval {
             state.live_written = Instant::now();
-            state.write_live_tracks();
+            state.write_live_tracks(true);
         }
         Ok(gst::FlowSuccess::Ok)
     }
@@ -467,7 +494,9 @@ impl BaseSinkImpl for PgSink {
             self.track_event(&track_event);
         }
         match event.view() {
-            gst::EventView::Eos(_) => self.flush_on_eos(),
+            // After a fatal error, an EOS that prerolled the sink would leave
+            // the pipeline waiting in PAUSED instead of ending on the error.
+            gst::EventView::Eos(_) if !self.flush_on_eos() => return false,
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.book.clear();
@@ -484,69 +513,59 @@ impl PgSink {
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else { return };
         let (kind, summary, ended, stream_ns) = match e.kind {
-            Kind::New => (
-                "enter",
-                state.book.get(e.track_id).cloned(),
-                false,
-                e.first_seen,
-            ),
-            Kind::Removed => ("exit", state.book.remove(e.track_id), true, e.last_seen),
+            Kind::New => ("enter", state.book.begin(e).clone(), false, e.first_seen),
+            Kind::Removed => {
+                let summary = state
+                    .book
+                    .remove(e.track_id)
+                    .unwrap_or_else(|| TrackSummary::from_event(e));
+                let last_seen = summary.last_seen_ns;
+                ("exit", summary, true, last_seen)
+            }
             Kind::Lost | Kind::Recovered => return,
         };
-        let summary = summary.unwrap_or_else(|| TrackSummary {
-            track_id: e.track_id,
-            class_id: e.class_id,
-            label: e.label.clone(),
-            first_seen_ns: e.first_seen,
-            last_seen_ns: e.last_seen,
-            duration_s: e.duration_ns() as f64 / 1e9,
-            best_confidence: 0.0,
-            bbox: e.bbox,
-            attributes: Vec::new(),
-            frames: 0,
-        });
         let ts = state.wall(stream_ns);
-        let event = Row::Event {
-            track_id: e.track_id,
-            kind,
-            ts,
-            stream_ns,
-            label: e.label.clone(),
-        };
-        let track = state.track_row(summary, ended);
-        state.writer.push([track, event]);
+        let event = state.queued(
+            Row::Event {
+                track_id: e.track_id,
+                kind: kind.into(),
+                ts,
+                stream_ns,
+                label: e.label.clone(),
+            },
+            false,
+        );
+        let track = state.track_row(summary, ended, false);
+        state.link.worker().push([track, event]);
     }
 
-    fn flush_on_eos(&self) {
-        let guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_ref() else { return };
-        let timeout = Duration::from_millis(state.settings.flush_timeout as u64);
-        if !state.writer.flush(timeout) && state.writer.fatal_error().is_none() {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Write,
-                [
-                    "{} rows not committed within flush-timeout",
-                    state.writer.queued()
-                ]
-            );
-        }
+    /// Waits for the server at EOS; false when the sink failed for good.
+    fn flush_on_eos(&self) -> bool {
+        let (link, timeout) = {
+            let guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_ref() else {
+                return true;
+            };
+            (Arc::clone(&state.link), state.settings.net.flush_timeout())
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "EOS: waiting up to {:?} for the server",
+            timeout
+        );
+        // Without the state lock: `unlock` and `stop` must get through.
+        let flushed = link.flush_on_eos(&*self.obj(), timeout);
+        gst::debug!(CAT, imp = self, "flush at EOS: {:?}", flushed);
+        !matches!(flushed, Flushed::Failed(_))
     }
 
     fn stats(&self) -> gst::Structure {
         let guard = self.state.lock().unwrap();
-        let mut s = gst::Structure::builder("pgsink-stats");
-        if let Some(state) = guard.as_ref() {
-            let stats = state.writer.stats();
-            s = s
-                .field("rows", stats.rows.load(Ordering::Relaxed))
-                .field("batches", stats.batches.load(Ordering::Relaxed))
-                .field("retries", stats.retries.load(Ordering::Relaxed))
-                .field("queued", state.writer.queued() as u64)
-                .field("dropped", stats.dropped.load(Ordering::Relaxed))
-                .field("connected", state.writer.is_connected())
-                .field("last-error", state.writer.last_error().unwrap_or_default());
+        let s = gst::Structure::builder("pgsink-stats");
+        match guard.as_ref() {
+            Some(state) => state.link.worker().stats_fields(s).build(),
+            None => s.build(),
         }
-        s.build()
     }
 }

@@ -5,6 +5,7 @@ use gst::prelude::*;
 
 mod imp;
 mod schema;
+mod tls;
 mod writer;
 
 glib::wrapper! {

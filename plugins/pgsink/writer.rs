@@ -1,26 +1,25 @@
-//! The database side of `pgsink`: a thread that takes rows from a bounded
-//! queue, writes them in batches (one transaction, multi-row upserts with
-//! bound parameters) and, when the server goes away, keeps the batch,
-//! reconnects with backoff and writes it again. Every statement is an
-//! idempotent upsert on the rows' natural keys, so a retried batch never
-//! duplicates rows.
+//! The PostgreSQL protocol of `pgsink` for the shared network worker:
+//! connect (with TLS as the conninfo asks), create or check the schema, and
+//! write a batch in one transaction as multi-row upserts with bound
+//! parameters. Every statement is an idempotent upsert on the rows' natural
+//! keys, so a batch written again after a failure never duplicates rows.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
 
-use cctv::backoff::Backoff;
 use cctv::bbox::BBox;
 use cctv::summary::TrackSummary;
+use postgres::Client;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
+use serde::{Deserialize, Serialize};
 
 use super::schema;
+use super::tls::Tls;
+use crate::net::{Class, Failure, Item, Protocol};
 
 /// A row for one of the tables; timestamps are wall-clock.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Row {
     Track {
         summary: TrackSummary,
@@ -30,7 +29,8 @@ pub enum Row {
     },
     Event {
         track_id: u64,
-        kind: &'static str,
+        /// `enter` or `exit`.
+        kind: String,
         ts: SystemTime,
         stream_ns: u64,
         label: String,
@@ -47,318 +47,88 @@ pub enum Row {
     },
 }
 
-impl Row {
-    /// Detection rows are samples: they go first when the queue is full.
-    fn droppable(&self) -> bool {
-        matches!(self, Row::Detection { .. })
+/// A row as queued: with the run it belongs to (a spooled row keeps its
+/// run after a restart) and whether it is a live track's latest state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queued {
+    pub run: i64,
+    pub row: Row,
+    /// A live track's periodic update: only the latest one matters.
+    pub live: bool,
+}
+
+impl Item for Queued {
+    fn class(&self) -> Class {
+        match &self.row {
+            Row::Detection { .. } => Class::Sample,
+            Row::Track { summary, .. } if self.live => Class::Latest(summary.track_id),
+            _ => Class::Record,
+        }
     }
 }
 
 pub struct Config {
     pub pg: postgres::Config,
+    pub tls: Tls,
     /// host:port/dbname as user, for messages (no password).
     pub target: String,
     pub schema: String,
     pub create_schema: bool,
     pub camera: String,
-    pub run: i64,
-    pub batch_size: usize,
-    pub flush_interval: Duration,
-    pub max_queued: usize,
 }
 
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub rows: AtomicU64,
-    pub batches: AtomicU64,
-    pub retries: AtomicU64,
-    pub dropped: AtomicU64,
+pub struct Postgres {
+    pub config: Config,
 }
 
-struct Queue {
-    rows: VecDeque<Row>,
-    /// Rows taken by the writer and not yet committed.
-    in_flight: usize,
-    flush: bool,
-    stop: bool,
-}
+impl Protocol for Postgres {
+    type Item = Queued;
+    type Connection = Client;
 
-struct Shared {
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    stats: Stats,
-    connected: AtomicBool,
-    /// The first connection attempt is over (whatever its outcome).
-    tried: AtomicBool,
-    fatal: Mutex<Option<String>>,
-    /// The last transient failure, for `stats`.
-    last_error: Mutex<Option<String>>,
-}
-
-pub struct Writer {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    max_queued: usize,
-}
-
-impl Writer {
-    pub fn start(
-        config: Config,
-        on_fatal: impl Fn(&str) + Send + 'static,
-    ) -> Result<Writer, String> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                rows: VecDeque::new(),
-                in_flight: 0,
-                flush: false,
-                stop: false,
-            }),
-            wake: Condvar::new(),
-            stats: Stats::default(),
-            connected: AtomicBool::new(false),
-            tried: AtomicBool::new(false),
-            fatal: Mutex::new(None),
-            last_error: Mutex::new(None),
-        });
-        let max_queued = config.max_queued;
-        let thread = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("pgsink-writer".into())
-                .spawn(move || {
-                    if let Err(why) = run(&config, &shared) {
-                        // The element error goes first: once `fatal` is set,
-                        // rendering fails, and that must not be the first error.
-                        on_fatal(&why);
-                        *shared.fatal.lock().unwrap() = Some(why.clone());
-                        shared.wake.notify_all();
-                    }
-                })
-                .map_err(|e| format!("cannot start the writer thread: {e}"))?
-        };
-        Ok(Writer {
-            shared,
-            thread: Some(thread),
-            max_queued,
-        })
+    fn connect(&mut self, _cancel: &AtomicBool) -> Result<Client, Failure> {
+        connect(&self.config)
     }
 
-    /// Queues rows without blocking; beyond `max-queued`, the oldest
-    /// detection rows are dropped (tracks and events never are).
-    pub fn push(&self, rows: impl IntoIterator<Item = Row>) {
-        let mut q = self.shared.queue.lock().unwrap();
-        for row in rows {
-            if q.rows.len() >= self.max_queued {
-                if row.droppable() {
-                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                if let Some(i) = q.rows.iter().position(Row::droppable) {
-                    q.rows.remove(i);
-                    self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            q.rows.push_back(row);
+    fn deliver(
+        &mut self,
+        conn: &mut Client,
+        batch: &[Queued],
+        _cancel: &AtomicBool,
+    ) -> Result<(), Failure> {
+        write(&self.config, conn, batch).map_err(|e| failure(&self.config, e))
+    }
+}
+
+/// Sorts a client error into fatal and transient, with its whole cause
+/// ("invalid configuration: password missing", not only the first part).
+fn failure(config: &Config, e: postgres::Error) -> Failure {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    let why = format!("PostgreSQL {}: {why}", config.target);
+    match e.as_db_error() {
+        // Connection, availability, resources, conflicts, system: retry.
+        Some(db) if matches!(&db.code().code()[..2], "08" | "57" | "53" | "40" | "58") => {
+            Failure::Transient(why)
         }
-        drop(q);
-        self.shared.wake.notify_all();
-    }
-
-    pub fn fatal_error(&self) -> Option<String> {
-        self.shared.fatal.lock().unwrap().clone()
-    }
-
-    pub fn stats(&self) -> &Stats {
-        &self.shared.stats
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Relaxed)
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        self.shared.last_error.lock().unwrap().clone()
-    }
-
-    /// Rows queued or being written.
-    pub fn queued(&self) -> usize {
-        let q = self.shared.queue.lock().unwrap();
-        q.rows.len() + q.in_flight
-    }
-
-    /// Writes everything queued now; waits up to `timeout` for the commit.
-    pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut q = self.shared.queue.lock().unwrap();
-        q.flush = true;
-        self.shared.wake.notify_all();
-        // Also wait for the first connection attempt, so that a refusal is
-        // reported before EOS even when there was nothing to write.
-        while q.rows.len() + q.in_flight > 0 || !self.shared.tried.load(Ordering::SeqCst) {
-            if self.shared.fatal.lock().unwrap().is_some() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            q = self
-                .shared
-                .wake
-                .wait_timeout(q, (deadline - now).min(Duration::from_millis(50)))
-                .unwrap()
-                .0;
-        }
-        true
-    }
-
-    /// Stops the thread; rows still queued are discarded (flush first).
-    pub fn stop(mut self) {
-        self.shared.queue.lock().unwrap().stop = true;
-        self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            t.join().ok();
-        }
-    }
-}
-
-/// Why a batch was not written.
-enum Failure {
-    /// The connection or the server's availability: retry.
-    Transient(String),
-    /// Our SQL, the schema or the rights: retrying cannot help.
-    Fatal(String),
-}
-
-impl Failure {
-    fn from_pg(config: &Config, e: postgres::Error) -> Failure {
-        match e.as_db_error() {
-            Some(db) if !matches!(&db.code().code()[..2], "08" | "57" | "53" | "40" | "58") => {
-                Failure::Fatal(format!(
-                    "PostgreSQL {}: {} (SQLSTATE {})",
-                    config.target,
-                    db.message(),
-                    db.code().code()
-                ))
-            }
-            // The client's own configuration errors (e.g. a password the server
-            // asks for and the conninfo lacks) are only told apart by their text.
-            None if e.to_string().starts_with("invalid configuration") => {
-                Failure::Fatal(format!("PostgreSQL {}: {e}", config.target))
-            }
-            _ => Failure::Transient(format!("PostgreSQL {}: {e}", config.target)),
-        }
-    }
-}
-
-fn run(config: &Config, shared: &Shared) -> Result<(), String> {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut batch: Vec<Row> = Vec::new();
-    // Connect right away: bad credentials or rights show at start, not at the first row.
-    let first = connect(config);
-    shared.tried.store(true, Ordering::SeqCst);
-    shared.wake.notify_all();
-    let mut client = match first {
-        Ok(c) => {
-            shared.connected.store(true, Ordering::Relaxed);
-            Some(c)
-        }
-        Err(Failure::Fatal(why)) => return Err(why),
-        Err(Failure::Transient(why)) => {
-            *shared.last_error.lock().unwrap() = Some(why);
-            None
-        }
-    };
-    loop {
-        // Gather a batch: full, old enough, flushed or stopping.
+        Some(db) => Failure::Fatal(format!("{why} (SQLSTATE {})", db.code().code())),
+        // The client's own kinds are only told apart by their text: a bad
+        // configuration or a TLS failure repeats on every attempt.
+        None if why.contains(": invalid configuration")
+            || why.contains(": error performing TLS handshake") =>
         {
-            let mut q = shared.queue.lock().unwrap();
-            let started = Instant::now();
-            loop {
-                let take = config
-                    .batch_size
-                    .saturating_sub(batch.len())
-                    .min(q.rows.len());
-                batch.extend(q.rows.drain(..take));
-                q.in_flight = batch.len();
-                if q.stop && batch.is_empty() {
-                    return Ok(());
-                }
-                let due = batch.len() >= config.batch_size
-                    || (!batch.is_empty()
-                        && (q.flush || q.stop || started.elapsed() >= config.flush_interval));
-                if due {
-                    break;
-                }
-                if q.rows.is_empty() {
-                    q.flush = false;
-                }
-                q = shared
-                    .wake
-                    .wait_timeout(q, Duration::from_millis(20))
-                    .unwrap()
-                    .0;
-            }
+            Failure::Fatal(why)
         }
-        // Write it, as many times as it takes.
-        loop {
-            if shared.queue.lock().unwrap().stop && client.is_none() && backoff.attempts() > 0 {
-                // Stopping with the server away: the element's flush already warned.
-                return Ok(());
-            }
-            if client.is_none() {
-                match connect(config) {
-                    Ok(c) => {
-                        client = Some(c);
-                        shared.connected.store(true, Ordering::Relaxed);
-                    }
-                    Err(Failure::Fatal(why)) => return Err(why),
-                    Err(Failure::Transient(why)) => *shared.last_error.lock().unwrap() = Some(why),
-                }
-            }
-            let result = match client.as_mut() {
-                Some(c) => write(config, c, &batch).map_err(|e| Failure::from_pg(config, e)),
-                None => Err(Failure::Transient(
-                    shared
-                        .last_error
-                        .lock()
-                        .unwrap()
-                        .clone()
-                        .unwrap_or_default(),
-                )),
-            };
-            match result {
-                Ok(()) => {
-                    backoff.reset();
-                    shared
-                        .stats
-                        .rows
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    shared.stats.batches.fetch_add(1, Ordering::Relaxed);
-                    batch.clear();
-                    shared.queue.lock().unwrap().in_flight = 0;
-                    shared.wake.notify_all();
-                    break;
-                }
-                Err(Failure::Fatal(why)) => return Err(why),
-                Err(Failure::Transient(why)) => {
-                    *shared.last_error.lock().unwrap() = Some(why);
-                    client = None;
-                    shared.connected.store(false, Ordering::Relaxed);
-                    shared.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    let until = Instant::now() + backoff.next_delay();
-                    while Instant::now() < until && !shared.queue.lock().unwrap().stop {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                }
-            }
-        }
+        None => Failure::Transient(why),
     }
 }
 
 fn connect(config: &Config) -> Result<Client, Failure> {
-    let pg = |e| Failure::from_pg(config, e);
-    let mut client = config.pg.connect(NoTls).map_err(pg)?;
+    let pg = |e| failure(config, e);
+    let mut client = config.tls.connect(&config.pg).map_err(pg)?;
     let s = &config.schema;
     if config.create_schema {
         // One transaction under a database-wide lock: sinks of several
@@ -396,10 +166,9 @@ fn connect(config: &Config) -> Result<Client, Failure> {
     Ok(client)
 }
 
-fn write(config: &Config, client: &mut Client, batch: &[Row]) -> Result<(), postgres::Error> {
+fn write(config: &Config, client: &mut Client, batch: &[Queued]) -> Result<(), postgres::Error> {
     let s = &config.schema;
     let camera = &config.camera;
-    let run = &config.run;
     let now = SystemTime::now();
     let mut tx = client.transaction()?;
     tx.execute(
@@ -411,26 +180,27 @@ fn write(config: &Config, client: &mut Client, batch: &[Row]) -> Result<(), post
     )?;
 
     // Later rows of the same key win: one statement may not update a row twice.
-    let mut tracks: HashMap<u64, &Row> = HashMap::new();
-    let mut events: HashMap<(u64, &str), &Row> = HashMap::new();
-    let mut detections: HashMap<(u64, u32), &Row> = HashMap::new();
-    for row in batch {
+    let mut tracks: HashMap<(i64, u64), (i64, &Row)> = HashMap::new();
+    let mut events: HashMap<(i64, u64, &str), (i64, &Row)> = HashMap::new();
+    let mut detections: HashMap<(i64, u64, u32), (i64, &Row)> = HashMap::new();
+    for Queued { run, row, .. } in batch {
+        let run = *run;
         match row {
             Row::Track { summary, .. } => {
-                tracks.insert(summary.track_id, row);
+                tracks.insert((run, summary.track_id), (run, row));
             }
             Row::Event { track_id, kind, .. } => {
-                events.insert((*track_id, kind), row);
+                events.insert((run, *track_id, kind), (run, row));
             }
             Row::Detection { stream_ns, idx, .. } => {
-                detections.insert((*stream_ns, *idx), row);
+                detections.insert((run, *stream_ns, *idx), (run, row));
             }
         }
     }
 
     let track_rows: Vec<Vec<Box<dyn ToSql + Sync>>> = tracks
         .values()
-        .map(|row| {
+        .map(|(run, row)| {
             let Row::Track {
                 summary: t,
                 first_seen,
@@ -485,7 +255,7 @@ fn write(config: &Config, client: &mut Client, batch: &[Row]) -> Result<(), post
 
     let event_rows: Vec<Vec<Box<dyn ToSql + Sync>>> = events
         .values()
-        .map(|row| {
+        .map(|(run, row)| {
             let Row::Event {
                 track_id,
                 kind,
@@ -500,7 +270,7 @@ fn write(config: &Config, client: &mut Client, batch: &[Row]) -> Result<(), post
                 Box::new(camera.clone()),
                 Box::new(*run),
                 Box::new(*track_id as i64),
-                Box::new(kind.to_string()),
+                Box::new(kind.clone()),
                 Box::new(*ts),
                 Box::new(*stream_ns as i64),
                 Box::new(label.clone()),
@@ -518,7 +288,7 @@ fn write(config: &Config, client: &mut Client, batch: &[Row]) -> Result<(), post
 
     let detection_rows: Vec<Vec<Box<dyn ToSql + Sync>>> = detections
         .values()
-        .map(|row| {
+        .map(|(run, row)| {
             let Row::Detection {
                 stream_ns,
                 idx,

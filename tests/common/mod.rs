@@ -8,7 +8,7 @@ pub mod script;
 mod servers;
 
 #[allow(unused_imports)]
-pub use servers::{Mosquitto, Postgres, free_port, tempdir, wait_for_port};
+pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
 
 use gst::prelude::*;
 use std::path::PathBuf;
@@ -116,6 +116,28 @@ pub fn gst_launch(pipeline: &str) -> std::process::Output {
         .env("GST_PLUGIN_PATH", plugin_dir())
         .output()
         .expect("gst-launch-1.0 runs")
+}
+
+/// Runs `gst-launch-1.0` like [`gst_launch`], killing it after `limit`:
+/// `None` when it had not exited by then (it hung).
+pub fn gst_launch_within(pipeline: &str, limit: Duration) -> Option<std::process::Output> {
+    let mut child = Command::new("gst-launch-1.0")
+        .args(shell_words(pipeline))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    None
 }
 
 /// Splits a launch line on spaces, keeping quoted parts (enough for tests).

@@ -66,6 +66,11 @@ impl Mosquitto {
         Self::start_on(free_port(), Some((user.to_string(), password.to_string())))
     }
 
+    /// A broker on a given port (e.g. one a sink was already told about).
+    pub fn start_on_port(port: u16) -> Mosquitto {
+        Self::start_on(port, None)
+    }
+
     fn start_on(port: u16, credentials: Option<(String, String)>) -> Mosquitto {
         let dir = tempdir("cctv-mosquitto");
         let mut m = Mosquitto {
@@ -339,6 +344,130 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// Certificates made for a TLS test: a CA and a server certificate for
+/// 127.0.0.1 signed by it, plus a second CA that signed nothing.
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TestCerts {
+    /// Makes them with the `openssl` command in `dir`.
+    pub fn make(dir: &std::path::Path) -> TestCerts {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl runs (apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca", "other-ca"] {
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=gst-cctv test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ]);
+        }
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestCerts {
+            ca: dir.join("ca.pem"),
+            other_ca: dir.join("other-ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
+    }
+}
+
+impl Postgres {
+    /// Restarts the cluster with TLS on (certificates made for the test);
+    /// with `tls_only`, TCP connections without TLS are refused.
+    pub fn enable_tls(&mut self, tls_only: bool) -> TestCerts {
+        let certs_dir = self.dir.join("certs");
+        std::fs::create_dir_all(&certs_dir).unwrap();
+        let certs = TestCerts::make(&certs_dir);
+        if unsafe { libc_geteuid() } == 0 {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&certs_dir)
+                .status()
+                .unwrap();
+        }
+        let data = self.dir.join("data");
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        use std::io::Write;
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'",
+            certs.server_cert.display(),
+            certs.server_key.display()
+        )
+        .unwrap();
+        if tls_only {
+            let hba = data.join("pg_hba.conf");
+            let text = std::fs::read_to_string(&hba).unwrap();
+            let text: String = text
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            std::fs::write(&hba, text).unwrap();
+        }
+        self.restart();
+        certs
     }
 }
 

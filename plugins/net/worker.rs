@@ -1,0 +1,676 @@
+//! The delivery worker shared by the sinks that talk to a server. The
+//! streaming thread only queues items ([`Worker::push`] never blocks); one
+//! thread per sink connects, delivers batches and waits for the server's
+//! acknowledgement through the sink's [`Protocol`], and retries with capped
+//! backoff when the connection fails.
+//!
+//! Queue policy (what `max-queued` bounds): items are queued in order and
+//! delivered in order. [`Class::Sample`]s (per-frame data) are dropped oldest
+//! first when the queue is full; a [`Class::Latest`] replaces the queued item
+//! with the same key, so a live track costs one item however long the outage;
+//! [`Class::Record`]s (life-cycle facts) go to the on-disk spool while the
+//! server is away, when the sink has one, and are otherwise dropped only when
+//! no sample is left to drop (counted in `dropped` and reported).
+//!
+//! Failures are fatal (the server refused us: credentials, rights, schema,
+//! TLS) or transient (connection lost, server restarting). A server that
+//! stays unreachable for `retry-timeout` becomes fatal, at start as later.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cctv::backoff::Backoff;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::spool::Spool;
+
+/// How the queue treats an item while the server is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Per-frame data: dropped oldest first when the queue is full.
+    Sample,
+    /// The latest state of something (a live track): replaces the queued
+    /// item with the same key.
+    Latest(u64),
+    /// A fact that must arrive (life-cycle events, track rows): spooled.
+    Record,
+}
+
+pub trait Item: Serialize + DeserializeOwned + Send + 'static {
+    fn class(&self) -> Class;
+}
+
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The connection or the server's availability: retry.
+    Transient(String),
+    /// Retrying cannot help (refused credentials, rights, schema, TLS).
+    Fatal(String),
+}
+
+/// What a sink brings to the worker: its protocol, nothing else.
+pub trait Protocol: Send + 'static {
+    type Item: Item;
+    type Connection: Send;
+    /// Connects and prepares (e.g. creates the schema); returns within the
+    /// protocol's connect timeout, or soon after `cancel` is set.
+    fn connect(&mut self, cancel: &AtomicBool) -> Result<Self::Connection, Failure>;
+    /// Delivers a batch; returns once the server acknowledged all of it.
+    fn deliver(
+        &mut self,
+        conn: &mut Self::Connection,
+        batch: &[Self::Item],
+        cancel: &AtomicBool,
+    ) -> Result<(), Failure>;
+    /// Keeps an idle connection alive (MQTT keep-alive pings).
+    fn idle(&mut self, _conn: &mut Self::Connection) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+pub struct Config {
+    pub max_queued: usize,
+    pub batch_size: usize,
+    /// How long queued items may wait for a batch to fill.
+    pub linger: Duration,
+    /// Give up when the server stays unreachable this long (`None`: never).
+    pub retry_timeout: Option<Duration>,
+    pub spool: Option<Spool>,
+    /// Thread name, e.g. `pgsink-worker`.
+    pub name: String,
+}
+
+/// Counters readable through the element's `stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub delivered: AtomicU64,
+    pub batches: AtomicU64,
+    pub retries: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub dropped: AtomicU64,
+    /// Records among `dropped`: facts lost, not just samples.
+    pub dropped_records: AtomicU64,
+}
+
+/// How a flush ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything was acknowledged.
+    Done,
+    /// The deadline passed: `queued` items in memory, `spooled` on disk.
+    TimedOut { queued: u64, spooled: u64 },
+    /// `unlock()`: a state change interrupted the wait.
+    Interrupted,
+    /// The worker gave up with this error (already posted).
+    Failed(String),
+}
+
+struct Queue<I> {
+    /// Items in order (`seq`); `None` marks a replaced or dropped one.
+    items: VecDeque<(u64, Option<I>)>,
+    live: usize,
+    samples: usize,
+    /// Where each `Latest` key's item is (its seq).
+    latest: HashMap<u64, u64>,
+    next_seq: u64,
+    /// When the oldest queued item arrived (for `linger`).
+    oldest: Option<Instant>,
+    /// Taken by the worker, not yet acknowledged.
+    in_flight: usize,
+    spooled: u64,
+    /// The server was reached at least once: a flush is not done before.
+    reached: bool,
+    flush: bool,
+    stop: bool,
+    interrupted: bool,
+    fatal: Option<String>,
+    last_error: Option<String>,
+}
+
+impl<I: Item> Queue<I> {
+    fn push(&mut self, item: I, max: usize, stats: &Stats) {
+        let class = item.class();
+        if let Class::Latest(key) = class
+            && let Some(&seq) = self.latest.get(&key)
+            && let Ok(i) = self.items.binary_search_by_key(&seq, |(s, _)| *s)
+        {
+            self.items[i].1 = Some(item);
+            return;
+        }
+        if self.live >= max && !self.drop_oldest_sample(stats) {
+            if class == Class::Sample {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.drop_oldest_record(stats);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Class::Latest(key) = class {
+            self.latest.insert(key, seq);
+        }
+        if class == Class::Sample {
+            self.samples += 1;
+        }
+        self.items.push_back((seq, Some(item)));
+        self.live += 1;
+        self.oldest.get_or_insert_with(Instant::now);
+    }
+
+    fn drop_oldest_sample(&mut self, stats: &Stats) -> bool {
+        if self.samples == 0 {
+            return false;
+        }
+        let found = self
+            .items
+            .iter()
+            .position(|(_, i)| i.as_ref().is_some_and(|i| i.class() == Class::Sample));
+        let Some(i) = found else { return false };
+        self.items[i].1 = None;
+        self.live -= 1;
+        self.samples -= 1;
+        stats.dropped.fetch_add(1, Ordering::Relaxed);
+        self.compact();
+        true
+    }
+
+    fn drop_oldest_record(&mut self, stats: &Stats) {
+        while let Some((seq, item)) = self.items.pop_front() {
+            let Some(item) = item else { continue };
+            if let Class::Latest(key) = item.class()
+                && self.latest.get(&key) == Some(&seq)
+            {
+                self.latest.remove(&key);
+            }
+            self.live -= 1;
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            stats.dropped_records.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+    }
+
+    /// Keeps dropped slots from piling up behind an undeliverable front.
+    fn compact(&mut self) {
+        while matches!(self.items.front(), Some((_, None))) {
+            self.items.pop_front();
+        }
+        if self.items.len() > 2 * self.live + 64 {
+            self.items.retain(|(_, i)| i.is_some());
+        }
+    }
+
+    /// Takes up to `max` items from the front, in order.
+    fn take(&mut self, max: usize) -> Vec<(u64, I)> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((seq, item)) = self.items.pop_front() else {
+                break;
+            };
+            let Some(item) = item else { continue };
+            match item.class() {
+                Class::Latest(key) if self.latest.get(&key) == Some(&seq) => {
+                    self.latest.remove(&key);
+                }
+                Class::Sample => self.samples -= 1,
+                _ => {}
+            }
+            self.live -= 1;
+            out.push((seq, item));
+        }
+        if self.live == 0 {
+            self.oldest = None;
+        }
+        out
+    }
+
+    /// Puts a batch that was not delivered back at the front. A `Latest`
+    /// that was replaced meanwhile stays replaced.
+    fn put_back(&mut self, batch: Vec<(u64, I)>) {
+        for (seq, item) in batch.into_iter().rev() {
+            match item.class() {
+                Class::Latest(key) => {
+                    if self.latest.contains_key(&key) {
+                        continue;
+                    }
+                    self.latest.insert(key, seq);
+                }
+                Class::Sample => self.samples += 1,
+                Class::Record => {}
+            }
+            self.items.push_front((seq, Some(item)));
+            self.live += 1;
+        }
+        if self.live > 0 {
+            self.oldest.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Takes every record (or, when stopping, every item), in order, for the spool.
+    fn take_for_spool(&mut self, all: bool) -> Vec<I> {
+        if all {
+            return self.take(usize::MAX).into_iter().map(|(_, i)| i).collect();
+        }
+        let mut out = Vec::new();
+        for (_, slot) in self.items.iter_mut() {
+            if slot.as_ref().is_some_and(|i| i.class() == Class::Record) {
+                out.extend(slot.take());
+                self.live -= 1;
+            }
+        }
+        self.compact();
+        out
+    }
+}
+
+struct Shared<I> {
+    queue: Mutex<Queue<I>>,
+    /// Wakes the worker (new items, flush, stop) and the flushing thread.
+    wake: Condvar,
+    stats: Stats,
+    connected: AtomicBool,
+    /// Set by `stop()`: ends waits inside the protocol too.
+    cancel: AtomicBool,
+}
+
+pub struct Worker<I: Item> {
+    shared: Arc<Shared<I>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    max_queued: usize,
+    spool: bool,
+}
+
+impl<I: Item> Worker<I> {
+    /// Makes the first connection attempt here, so that a refusal fails the
+    /// element's start (the state change) rather than surfacing later, then
+    /// starts the worker thread; `on_fatal` is called once, first, when the
+    /// thread gives up (post the element error there).
+    pub fn start<P: Protocol<Item = I>>(
+        mut protocol: P,
+        mut config: Config,
+        on_fatal: impl Fn(&str) + Send + 'static,
+    ) -> Result<Worker<I>, String> {
+        let (connection, first_error) = match protocol.connect(&AtomicBool::new(false)) {
+            Ok(c) => (Some(c), None),
+            Err(Failure::Fatal(why)) => return Err(why),
+            Err(Failure::Transient(why)) => (None, Some(why)),
+        };
+        let reached = connection.is_some();
+        let spooled = config.spool.as_ref().map_or(0, Spool::len);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                live: 0,
+                samples: 0,
+                latest: HashMap::new(),
+                next_seq: 0,
+                oldest: None,
+                in_flight: 0,
+                spooled,
+                reached,
+                flush: false,
+                stop: false,
+                interrupted: false,
+                fatal: None,
+                last_error: first_error,
+            }),
+            wake: Condvar::new(),
+            stats: Stats::default(),
+            connected: AtomicBool::new(reached),
+            cancel: AtomicBool::new(false),
+        });
+        let max_queued = config.max_queued;
+        let spool = config.spool.is_some();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(std::mem::take(&mut config.name))
+                .spawn(move || {
+                    let mut run = Run {
+                        protocol,
+                        config,
+                        shared: &shared,
+                        unreachable_since: (!reached).then(Instant::now),
+                        ever_connected: reached,
+                        connection,
+                        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+                    };
+                    if !reached {
+                        // The first attempt failed: wait before the next.
+                        run.pause();
+                    }
+                    if let Err(why) = run.run() {
+                        on_fatal(&why);
+                        run.spill(true);
+                        shared.queue.lock().unwrap().fatal = Some(why);
+                        shared.wake.notify_all();
+                    }
+                })
+                .map_err(|e| format!("cannot start the worker thread: {e}"))?
+        };
+        Ok(Worker {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            max_queued,
+            spool,
+        })
+    }
+
+    /// Queues items without blocking (see the module doc for the policy).
+    pub fn push(&self, items: impl IntoIterator<Item = I>) {
+        let mut q = self.shared.queue.lock().unwrap();
+        for item in items {
+            // With a spool, records over the limit go to disk instead.
+            let max = if self.spool && item.class() == Class::Record {
+                usize::MAX
+            } else {
+                self.max_queued
+            };
+            q.push(item, max, &self.shared.stats);
+        }
+        drop(q);
+        self.shared.wake.notify_all();
+    }
+
+    /// Why the worker gave up, once it did.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.shared.queue.lock().unwrap().fatal.clone()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// The element's `stats` fields common to every network sink.
+    pub fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder {
+        let q = self.shared.queue.lock().unwrap();
+        let stats = &self.shared.stats;
+        s.field("delivered", stats.delivered.load(Ordering::Relaxed))
+            .field("batches", stats.batches.load(Ordering::Relaxed))
+            .field("retries", stats.retries.load(Ordering::Relaxed))
+            .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
+            .field("dropped", stats.dropped.load(Ordering::Relaxed))
+            .field(
+                "dropped-records",
+                stats.dropped_records.load(Ordering::Relaxed),
+            )
+            .field("queued", (q.live + q.in_flight) as u64)
+            .field("spooled", q.spooled)
+            .field("connected", self.shared.connected.load(Ordering::Relaxed))
+            .field("last-error", q.last_error.clone().unwrap_or_default())
+    }
+
+    /// Waits until everything queued (and spooled) was acknowledged, the
+    /// deadline passed, the worker gave up, or `unlock()` interrupted it.
+    pub fn flush(&self, timeout: Duration) -> Flushed {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.shared.queue.lock().unwrap();
+        q.flush = true;
+        self.shared.wake.notify_all();
+        let result = loop {
+            if let Some(why) = &q.fatal {
+                break Flushed::Failed(why.clone());
+            }
+            if q.interrupted {
+                break Flushed::Interrupted;
+            }
+            if q.reached && q.live + q.in_flight == 0 && q.spooled == 0 {
+                break Flushed::Done;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Flushed::TimedOut {
+                    queued: (q.live + q.in_flight) as u64,
+                    spooled: q.spooled,
+                };
+            }
+            q = self.shared.wake.wait_timeout(q, deadline - now).unwrap().0;
+        };
+        q.flush = false;
+        result
+    }
+
+    /// Ends a `flush` in progress (`BaseSink::unlock`); until
+    /// `unlock_stop`, flushes return at once.
+    pub fn interrupt(&self, on: bool) {
+        self.shared.queue.lock().unwrap().interrupted = on;
+        self.shared.wake.notify_all();
+    }
+
+    /// Stops the thread without waiting for the server: what is still
+    /// queued goes to the spool when there is one, and is discarded otherwise.
+    pub fn stop(&self) {
+        self.shared.queue.lock().unwrap().stop = true;
+        self.shared.cancel.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            t.join().ok();
+        }
+    }
+}
+
+impl<I: Item> Drop for Worker<I> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The worker thread's own state.
+struct Run<'a, P: Protocol> {
+    protocol: P,
+    config: Config,
+    shared: &'a Shared<P::Item>,
+    connection: Option<P::Connection>,
+    backoff: Backoff,
+    unreachable_since: Option<Instant>,
+    ever_connected: bool,
+}
+
+impl<P: Protocol> Run<'_, P> {
+    fn lock(&self) -> MutexGuard<'_, Queue<P::Item>> {
+        self.shared.queue.lock().unwrap()
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        loop {
+            if self.lock().stop {
+                self.spill(true);
+                return Ok(());
+            }
+            if self.connection.is_none() {
+                // Records wait on disk while the server is away.
+                self.spill(false);
+                self.connect()?;
+                continue;
+            }
+            if self.config.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+                self.spill(false);
+                self.deliver_spooled()?;
+            } else if let Some(batch) = self.next_batch() {
+                self.deliver_queued(batch)?;
+            } else if let Some(conn) = self.connection.as_mut()
+                && let Err(f) = self.protocol.idle(conn)
+            {
+                self.failed(f)?;
+            }
+        }
+    }
+
+    /// One connection attempt, then the backoff delay if it failed.
+    fn connect(&mut self) -> Result<(), String> {
+        match self.protocol.connect(&self.shared.cancel) {
+            Ok(c) => {
+                if self.ever_connected {
+                    self.shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                self.ever_connected = true;
+                self.connection = Some(c);
+                self.shared.connected.store(true, Ordering::Relaxed);
+                self.lock().reached = true;
+                self.shared.wake.notify_all();
+                self.unreachable_since = None;
+                self.backoff.reset();
+                Ok(())
+            }
+            Err(f) => self.failed(f),
+        }
+    }
+
+    /// Records a failure: fatal ends the worker, transient waits the backoff.
+    fn failed(&mut self, failure: Failure) -> Result<(), String> {
+        self.connection = None;
+        self.shared.connected.store(false, Ordering::Relaxed);
+        let why = match failure {
+            Failure::Fatal(why) => return Err(why),
+            Failure::Transient(why) => why,
+        };
+        let since = *self.unreachable_since.get_or_insert_with(Instant::now);
+        if let Some(limit) = self.config.retry_timeout
+            && since.elapsed() >= limit
+        {
+            return Err(format!(
+                "{why} (unreachable for {} s, retry-timeout)",
+                since.elapsed().as_secs()
+            ));
+        }
+        self.lock().last_error = Some(why);
+        self.pause();
+        Ok(())
+    }
+
+    /// Waits the backoff delay (or until stopped), moving records that
+    /// arrive meanwhile to the spool at once: a crash loses none of them.
+    fn pause(&mut self) {
+        let until = Instant::now() + self.backoff.next_delay();
+        loop {
+            self.spill(false);
+            let q = self.lock();
+            let now = Instant::now();
+            if q.stop || now >= until {
+                return;
+            }
+            drop(self.shared.wake.wait_timeout(q, until - now).unwrap());
+        }
+    }
+
+    /// The next batch from memory, once it is full, old enough or flushed.
+    fn next_batch(&mut self) -> Option<Vec<(u64, P::Item)>> {
+        let mut q = self.lock();
+        loop {
+            if q.stop {
+                return None;
+            }
+            if q.live > 0 {
+                let due = q.live >= self.config.batch_size
+                    || q.flush
+                    || q.oldest.is_some_and(|t| t.elapsed() >= self.config.linger);
+                if due {
+                    let batch = q.take(self.config.batch_size);
+                    q.in_flight = batch.len();
+                    return Some(batch);
+                }
+            }
+            let wait = match q.oldest {
+                Some(t) => self.config.linger.saturating_sub(t.elapsed()),
+                // Idle: come back now and then for the protocol's keep-alive.
+                None => Duration::from_millis(50),
+            };
+            let (guard, timeout) = self
+                .shared
+                .wake
+                .wait_timeout(q, wait.max(Duration::from_millis(1)))
+                .unwrap();
+            q = guard;
+            if timeout.timed_out() && q.live == 0 {
+                return None;
+            }
+        }
+    }
+
+    fn deliver_queued(&mut self, batch: Vec<(u64, P::Item)>) -> Result<(), String> {
+        let conn = self.connection.as_mut().expect("connected");
+        let (seqs, items): (Vec<u64>, Vec<P::Item>) = batch.into_iter().unzip();
+        let result = self.protocol.deliver(conn, &items, &self.shared.cancel);
+        match result {
+            Ok(()) => {
+                self.delivered(items.len());
+                self.lock().in_flight = 0;
+                self.shared.wake.notify_all();
+                Ok(())
+            }
+            Err(f) => {
+                {
+                    let mut q = self.lock();
+                    q.put_back(seqs.into_iter().zip(items).collect());
+                    q.in_flight = 0;
+                }
+                self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.failed(f)
+            }
+        }
+    }
+
+    fn deliver_spooled(&mut self) -> Result<(), String> {
+        let Some(spool) = self.config.spool.as_mut() else {
+            return Ok(());
+        };
+        let (items, lines) = spool.peek::<P::Item>(self.config.batch_size)?;
+        let conn = self.connection.as_mut().expect("connected");
+        let result = if items.is_empty() {
+            Ok(())
+        } else {
+            self.protocol.deliver(conn, &items, &self.shared.cancel)
+        };
+        match result {
+            Ok(()) => {
+                let spool = self.config.spool.as_mut().expect("spool");
+                spool.consume(lines)?;
+                let left = spool.len();
+                self.delivered(items.len());
+                self.lock().spooled = left;
+                self.shared.wake.notify_all();
+                Ok(())
+            }
+            Err(f) => {
+                self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.failed(f)
+            }
+        }
+    }
+
+    fn delivered(&self, n: usize) {
+        let stats = &self.shared.stats;
+        stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Moves the queued records (`all`: every item) to the spool, if there is one.
+    fn spill(&mut self, all: bool) {
+        let Some(spool) = self.config.spool.as_mut() else {
+            return;
+        };
+        let records = self.shared.queue.lock().unwrap().take_for_spool(all);
+        if records.is_empty() {
+            return;
+        }
+        let result = spool.append(&records);
+        let left = spool.len();
+        let mut q = self.shared.queue.lock().unwrap();
+        q.spooled = left;
+        match result {
+            Ok(dropped) => {
+                let stats = &self.shared.stats;
+                stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+                stats.dropped_records.fetch_add(dropped, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // The disk refused: keep them in memory rather than lose them.
+                q.last_error = Some(e);
+                q.put_back(records.into_iter().map(|r| (0, r)).collect());
+            }
+        }
+    }
+}
