@@ -21,3 +21,19 @@ pub fn answer(query: &mut gst::QueryRef, labels: &[String]) -> bool {
         .set("labels", gst::Array::from_values(values));
     true
 }
+
+/// The labels of the model upstream of `pad`; `None` when nothing
+/// upstream answers (objects from elsewhere, a test harness).
+pub fn ask(pad: &gst::Pad) -> Option<Vec<String>> {
+    let mut query = gst::query::Custom::new(gst::Structure::new_empty(LABELS_QUERY));
+    if !pad.peer_query(&mut query) {
+        return None;
+    }
+    let labels = query.structure()?.get::<gst::Array>("labels").ok()?;
+    Some(
+        labels
+            .iter()
+            .filter_map(|v| v.get::<String>().ok())
+            .collect(),
+    )
+}
