@@ -613,6 +613,22 @@ mod tests {
         }
     }
 
+    fn image<'a>(
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        planes: [&'a [u8]; 3],
+        strides: [usize; 3],
+    ) -> Image<'a> {
+        Image {
+            format,
+            width,
+            height,
+            planes,
+            strides,
+        }
+    }
+
     /// Copies `region` of a tightly packed plane (`bpp` bytes per pixel).
     fn copy_rect(plane: &[u8], stride: usize, bpp: usize, r: Region) -> Vec<u8> {
         (r.y as usize..(r.y + r.h) as usize)
@@ -639,21 +655,21 @@ mod tests {
         // Packed RGB with a padded stride.
         let stride = fw * 3 + 4;
         let rgb = pattern(stride * fh, 7);
-        let frame = Image {
-            format: PixelFormat::Rgb,
-            width: fw as u32,
-            height: fh as u32,
-            planes: [&rgb, &[], &[]],
-            strides: [stride, 0, 0],
-        };
+        let frame = image(
+            PixelFormat::Rgb,
+            fw as u32,
+            fh as u32,
+            [&rgb, &[], &[]],
+            [stride, 0, 0],
+        );
         let cut = copy_rect(&rgb, stride, 3, region);
-        let cut_image = Image {
-            format: PixelFormat::Rgb,
-            width: region.w,
-            height: region.h,
-            planes: [&cut, &[], &[]],
-            strides: [region.w as usize * 3, 0, 0],
-        };
+        let cut_image = image(
+            PixelFormat::Rgb,
+            region.w,
+            region.h,
+            [&cut, &[], &[]],
+            [region.w as usize * 3, 0, 0],
+        );
         let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
         let (mut a, mut b) = (vec![0.0; 48], vec![0.0; 48]);
         packer
@@ -674,25 +690,25 @@ mod tests {
             pattern(fw * fh / 4, 5),
             pattern(fw * fh / 4, 11),
         );
-        let frame = Image {
-            format: PixelFormat::I420,
-            width: fw as u32,
-            height: fh as u32,
-            planes: [&y, &u, &v],
-            strides: [fw, fw / 2, fw / 2],
-        };
+        let frame = image(
+            PixelFormat::I420,
+            fw as u32,
+            fh as u32,
+            [&y, &u, &v],
+            [fw, fw / 2, fw / 2],
+        );
         let (cy, cu, cv) = (
             copy_rect(&y, fw, 1, region),
             copy_rect(&u, fw / 2, 1, chroma),
             copy_rect(&v, fw / 2, 1, chroma),
         );
-        let cut_image = Image {
-            format: PixelFormat::I420,
-            width: region.w,
-            height: region.h,
-            planes: [&cy, &cu, &cv],
-            strides: [region.w as usize, chroma.w as usize, chroma.w as usize],
-        };
+        let cut_image = image(
+            PixelFormat::I420,
+            region.w,
+            region.h,
+            [&cy, &cu, &cv],
+            [region.w as usize, chroma.w as usize, chroma.w as usize],
+        );
         let mut packer = Packer::new(lb, PixelFormat::I420, YuvMatrix::Bt601, float_rgb());
         packer
             .pack_planar(&frame.crop(region).unwrap(), &mut a)
@@ -704,13 +720,7 @@ mod tests {
     #[test]
     fn crops_outside_the_frame_or_off_the_chroma_grid_are_errors() {
         let data = [0u8; 16];
-        let frame = Image {
-            format: PixelFormat::I420,
-            width: 4,
-            height: 2,
-            planes: [&data, &data, &data],
-            strides: [4, 2, 2],
-        };
+        let frame = image(PixelFormat::I420, 4, 2, [&data, &data, &data], [4, 2, 2]);
         let odd = Region {
             x: 1,
             y: 0,
