@@ -1,12 +1,14 @@
 //! `cctv`: the gst-cctv GStreamer plugin. Each element lives in its own
 //! folder (`mod.rs` with the public type and `register`, `imp.rs` with the
-//! implementation); the algorithms and the metadata are in the `cctv` crate.
+//! implementation); what elements running a model share is in `inference`;
+//! the algorithms and the metadata are in the `cctv` crate.
 
 use gst::glib;
 
 mod assets;
 pub mod bytetrack;
 pub mod inference;
+mod labels;
 pub mod mqttsink;
 mod net;
 pub mod onnxdetect;

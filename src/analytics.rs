@@ -5,7 +5,7 @@
 //! Each object becomes an object-detection mtd (type = label quark,
 //! rounded box, confidence); a tracked object also gets a tracking mtd and
 //! each attribute a one-class classification mtd, both related to the box
-//! (`RELATE_TO`). The mirror is rebuilt at every [`Frame::attach`]; it holds
+//! (`RELATE_TO`). `meta` rebuilds the mirror at every `Frame::attach`; it holds
 //! only what our metadata holds, so relation metas added by other elements
 //! are replaced.
 
@@ -13,7 +13,7 @@ use gst::glib;
 use gst_analytics::prelude::*;
 use gst_analytics::{AnalyticsRelationMeta, RelTypes};
 
-use crate::meta::Frame;
+use crate::objects::Frame;
 
 /// Replaces the buffer's relation meta with one describing `frame`.
 /// `first_seen` of a tracking mtd is the buffer's PTS where it is unknown.

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod meta;
 pub mod nms;
+pub mod objects;
 pub mod preprocess;
 pub mod summary;
 pub mod track;

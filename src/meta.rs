@@ -22,12 +22,11 @@
 
 use std::sync::Once;
 
+use crate::bbox::BBox;
+pub use crate::objects::{Attribute, Frame, Object};
 use gst::glib;
 use gst::glib::translate::IntoGlib;
 use gst::prelude::*;
-use serde::{Deserialize, Serialize};
-
-use crate::bbox::BBox;
 
 /// Name of the custom meta, for `gst_buffer_get_custom_meta()`.
 pub const META_NAME: &str = "CctvObjectsMeta";
@@ -35,67 +34,6 @@ pub const META_NAME: &str = "CctvObjectsMeta";
 pub const STRUCTURE_NAME: &str = "cctv/objects";
 /// Layout version written into every structure.
 pub const VERSION: u32 = 1;
-
-/// A classifier result on an object (e.g. `gender` = `female`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Attribute {
-    pub name: String,
-    pub label: String,
-    pub confidence: f32,
-    /// Element that produced the attribute.
-    #[serde(default)]
-    pub source: String,
-}
-
-/// One detected (and possibly tracked and classified) object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Object {
-    pub bbox: BBox,
-    pub class_id: u32,
-    pub label: String,
-    pub confidence: f32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub track_id: Option<u64>,
-    /// The box comes from the tracker's prediction, not from a detection on this frame.
-    #[serde(default)]
-    pub predicted: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attributes: Vec<Attribute>,
-}
-
-impl Object {
-    pub fn new(bbox: BBox, class_id: u32, label: impl Into<String>, confidence: f32) -> Self {
-        Self {
-            bbox,
-            class_id,
-            label: label.into(),
-            confidence,
-            track_id: None,
-            predicted: false,
-            attributes: Vec::new(),
-        }
-    }
-
-    /// The attribute called `name`, if a classifier set one.
-    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name == name)
-    }
-}
-
-/// Everything known about the objects of one video frame.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Frame {
-    /// Frame size the boxes refer to.
-    pub width: u32,
-    pub height: u32,
-    /// Element that produced the detections.
-    pub source: String,
-    /// Model file the detections came from.
-    pub model: String,
-    /// False when the detector skipped this frame (`interval` > 1).
-    pub inferred: bool,
-    pub objects: Vec<Object>,
-}
 
 /// Why a structure could not be read as a [`Frame`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,20 +128,6 @@ impl Frame {
             inferred: optional(s, "inferred")?.unwrap_or(true),
             objects,
         })
-    }
-
-    /// Maps the boxes to a frame of another size (the frame was scaled).
-    pub fn rescale(&mut self, width: u32, height: u32) {
-        if self.width == 0 || self.height == 0 {
-            return;
-        }
-        let sx = width as f32 / self.width as f32;
-        let sy = height as f32 / self.height as f32;
-        for o in &mut self.objects {
-            o.bbox = o.bbox.scale(sx, sy);
-        }
-        self.width = width;
-        self.height = height;
     }
 }
 

@@ -3,6 +3,8 @@
 //! order and normalisation. Per output row, the two source rows are blended
 //! vertically, sampled horizontally into planar scratch rows and written
 //! out with one multiply-add per value; no full-frame intermediate is made.
+//! A [`Region`] of a frame ([`Image::crop`]) packs like a whole frame, for
+//! models that look at one object at a time.
 
 use crate::letterbox::Letterbox;
 
@@ -53,6 +55,72 @@ pub struct Image<'a> {
     pub height: u32,
     pub planes: [&'a [u8]; 3],
     pub strides: [usize; 3],
+}
+
+/// A rectangle of a frame, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl Region {
+    /// The region grown to start on a pixel `format` can crop at: 4:2:0
+    /// formats share one chroma sample per 2x2 pixels, so their origin is
+    /// even. The result covers `self`.
+    pub fn aligned(self, format: PixelFormat) -> Region {
+        if format.packed().is_some() {
+            return self;
+        }
+        let (x, y) = (self.x & !1, self.y & !1);
+        Region {
+            x,
+            y,
+            w: self.w + (self.x - x),
+            h: self.h + (self.y - y),
+        }
+    }
+}
+
+impl<'a> Image<'a> {
+    /// The part of the frame inside `region`, without copying: the planes
+    /// start at the region and keep the frame's strides. 4:2:0 formats
+    /// need an even origin ([`Region::aligned`]).
+    pub fn crop(&self, region: Region) -> Result<Image<'a>, PackError> {
+        let Region { x, y, w, h } = region;
+        if w == 0 || h == 0 || x + w > self.width || y + h > self.height {
+            return Err(PackError(format!(
+                "region {region:?} is not inside the {}x{} frame",
+                self.width, self.height
+            )));
+        }
+        let (x, y) = (x as usize, y as usize);
+        let offsets = match self.format.packed() {
+            Some((bpp, _)) => [y * self.strides[0] + x * bpp, 0, 0],
+            None if x % 2 == 1 || y % 2 == 1 => {
+                return Err(PackError(format!(
+                    "region {region:?} of a {:?} frame must start on an even pixel",
+                    self.format
+                )));
+            }
+            None if self.format == PixelFormat::I420 => [
+                y * self.strides[0] + x,
+                y / 2 * self.strides[1] + x / 2,
+                y / 2 * self.strides[2] + x / 2,
+            ],
+            None => [y * self.strides[0] + x, y / 2 * self.strides[1] + x, 0],
+        };
+        // A plane too short for the offset becomes empty; `Packer::check` reports it.
+        let planes = std::array::from_fn(|p| self.planes[p].get(offsets[p]..).unwrap_or(&[]));
+        Ok(Image {
+            width: w,
+            height: h,
+            planes,
+            ..*self
+        })
+    }
 }
 
 /// Element type and order of the tensor.
@@ -543,6 +611,135 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn image<'a>(
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        planes: [&'a [u8]; 3],
+        strides: [usize; 3],
+    ) -> Image<'a> {
+        Image {
+            format,
+            width,
+            height,
+            planes,
+            strides,
+        }
+    }
+
+    /// Copies `region` of a tightly packed plane (`bpp` bytes per pixel).
+    fn copy_rect(plane: &[u8], stride: usize, bpp: usize, r: Region) -> Vec<u8> {
+        (r.y as usize..(r.y + r.h) as usize)
+            .flat_map(|row| {
+                let start = row * stride + r.x as usize * bpp;
+                plane[start..start + r.w as usize * bpp].iter().copied()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cropped_region_packs_like_the_same_pixels_cut_out() {
+        let region = Region {
+            x: 2,
+            y: 2,
+            w: 5,
+            h: 4,
+        };
+        let (fw, fh) = (10usize, 8usize);
+        let lb = Letterbox::new(region.w, region.h, 4, 4, Fit::LetterboxCenter);
+        let pattern =
+            |n: usize, k: usize| (0..n).map(|i| ((i * k) % 251) as u8).collect::<Vec<_>>();
+
+        // Packed RGB with a padded stride.
+        let stride = fw * 3 + 4;
+        let rgb = pattern(stride * fh, 7);
+        let frame = image(
+            PixelFormat::Rgb,
+            fw as u32,
+            fh as u32,
+            [&rgb, &[], &[]],
+            [stride, 0, 0],
+        );
+        let cut = copy_rect(&rgb, stride, 3, region);
+        let cut_image = image(
+            PixelFormat::Rgb,
+            region.w,
+            region.h,
+            [&cut, &[], &[]],
+            [region.w as usize * 3, 0, 0],
+        );
+        let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, float_rgb());
+        let (mut a, mut b) = (vec![0.0; 48], vec![0.0; 48]);
+        packer
+            .pack_planar(&frame.crop(region).unwrap(), &mut a)
+            .unwrap();
+        packer.pack_planar(&cut_image, &mut b).unwrap();
+        assert_eq!(a, b);
+
+        // I420: the chroma planes are cut at half the offsets.
+        let chroma = Region {
+            x: region.x / 2,
+            y: region.y / 2,
+            w: region.w.div_ceil(2),
+            h: region.h.div_ceil(2),
+        };
+        let (y, u, v) = (
+            pattern(fw * fh, 3),
+            pattern(fw * fh / 4, 5),
+            pattern(fw * fh / 4, 11),
+        );
+        let frame = image(
+            PixelFormat::I420,
+            fw as u32,
+            fh as u32,
+            [&y, &u, &v],
+            [fw, fw / 2, fw / 2],
+        );
+        let (cy, cu, cv) = (
+            copy_rect(&y, fw, 1, region),
+            copy_rect(&u, fw / 2, 1, chroma),
+            copy_rect(&v, fw / 2, 1, chroma),
+        );
+        let cut_image = image(
+            PixelFormat::I420,
+            region.w,
+            region.h,
+            [&cy, &cu, &cv],
+            [region.w as usize, chroma.w as usize, chroma.w as usize],
+        );
+        let mut packer = Packer::new(lb, PixelFormat::I420, YuvMatrix::Bt601, float_rgb());
+        packer
+            .pack_planar(&frame.crop(region).unwrap(), &mut a)
+            .unwrap();
+        packer.pack_planar(&cut_image, &mut b).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn crops_outside_the_frame_or_off_the_chroma_grid_are_errors() {
+        let data = [0u8; 16];
+        let frame = image(PixelFormat::I420, 4, 2, [&data, &data, &data], [4, 2, 2]);
+        let odd = Region {
+            x: 1,
+            y: 0,
+            w: 2,
+            h: 2,
+        };
+        assert!(frame.crop(odd).is_err());
+        assert_eq!(
+            odd.aligned(PixelFormat::I420),
+            Region {
+                x: 0,
+                y: 0,
+                w: 3,
+                h: 2
+            }
+        );
+        assert!(frame.crop(odd.aligned(PixelFormat::I420)).is_ok());
+        assert!(frame.crop(Region { w: 4, ..odd }).is_err());
+        assert_eq!(odd.aligned(PixelFormat::Rgb), odd);
     }
 
     #[test]

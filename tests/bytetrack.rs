@@ -381,3 +381,19 @@ fn life_cycle_events_are_also_posted_on_the_bus() {
         "{news} new, {removed} removed"
     );
 }
+
+#[test]
+fn classes_are_checked_against_the_detector_upstream() {
+    let error = |classes: &str| {
+        common::first_error(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=64 ! onnxdetect ! queue \
+             ! bytetrack classes={classes} ! fakesink"
+        ))
+    };
+    let err = error("persn").expect("an unknown class is an error");
+    assert!(
+        err.contains("unknown class \"persn\"") && err.contains("person, bicycle, car"),
+        "{err}"
+    );
+    assert_eq!(error("person,2"), None);
+}

@@ -35,9 +35,12 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use cctv::bbox::BBox;
-use cctv::lifecycle::{Kind, TrackEvent as LifecycleEvent};
+use cctv::labels::{ClassFilter, ClassMask};
+use cctv::lifecycle::{Kind, TrackEvent};
 use cctv::meta::{Frame, Object};
-use cctv::track::{ByteTrackConfig, ByteTracker, Detection, TrackEvent};
+use cctv::track::{ByteTrackConfig, ByteTracker, Detection, TrackChange};
+
+use crate::labels;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -47,24 +50,46 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Default)]
 struct Settings {
+    frame: FrameSettings,
+    /// Parsed when set; copied into the state at start.
+    classes: ClassFilter,
+}
+
+/// The settings a frame needs, copied out of the lock for each frame.
+#[derive(Debug, Clone, Copy)]
+struct FrameSettings {
     config: ByteTrackConfig,
     /// 0 to take the frame rate from the caps.
     frame_rate: f64,
-    classes: String,
     keep_untracked: bool,
     post_messages: bool,
 }
 
-impl Default for Settings {
+impl Default for FrameSettings {
     fn default() -> Self {
-        Settings {
+        FrameSettings {
             config: ByteTrackConfig::default(),
             frame_rate: 0.0,
-            classes: String::new(),
             keep_untracked: false,
             post_messages: true,
+        }
+    }
+}
+
+/// Which objects are tracked: by class id once the detector upstream told
+/// its labels (`set_caps`), else by each object's id and label.
+struct Tracked {
+    filter: ClassFilter,
+    mask: Option<ClassMask>,
+}
+
+impl Tracked {
+    fn keeps(&self, o: &Object) -> bool {
+        match &self.mask {
+            Some(mask) => mask.keeps(o.class_id),
+            None => self.filter.keeps(o.class_id, &o.label),
         }
     }
 }
@@ -78,6 +103,7 @@ struct TrackInfo {
 
 struct State {
     tracker: ByteTracker,
+    tracked: Tracked,
     tracks: HashMap<u64, TrackInfo>,
     size: (u32, u32),
     caps_rate: Option<f64>,
@@ -131,7 +157,7 @@ impl ObjectImpl for ByteTrack {
                 double("min-box-area", "Minimum box area", "Tracks with a smaller box (pixels) are not output", d.min_box_area as f64, 1e9),
                 glib::ParamSpecString::builder("classes")
                     .nick("Classes")
-                    .blurb("Comma-separated labels or class ids to track (empty: all); other objects pass untracked")
+                    .blurb("Comma-separated labels or class ids to track (empty: all); other objects pass untracked. A name the detector upstream does not know is an error")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("keep-untracked")
@@ -152,8 +178,9 @@ impl ObjectImpl for ByteTrack {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut settings = self.settings.lock().unwrap();
         let f = || value.get::<f64>().expect("type checked upstream");
+        let s = &mut settings.frame;
         match pspec.name() {
             "track-high-thresh" => s.config.track_high_thresh = f() as f32,
             "track-low-thresh" => s.config.track_low_thresh = f() as f32,
@@ -163,10 +190,8 @@ impl ObjectImpl for ByteTrack {
             "frame-rate" => s.frame_rate = f(),
             "min-box-area" => s.config.min_box_area = f() as f32,
             "classes" => {
-                s.classes = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_default()
+                let spec: Option<String> = value.get().expect("type checked upstream");
+                settings.classes = ClassFilter::parse(spec.as_deref().unwrap_or_default())
             }
             "keep-untracked" => s.keep_untracked = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
@@ -176,7 +201,8 @@ impl ObjectImpl for ByteTrack {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let settings = self.settings.lock().unwrap();
+        let s = &settings.frame;
         match pspec.name() {
             "track-high-thresh" => (s.config.track_high_thresh as f64).to_value(),
             "track-low-thresh" => (s.config.track_low_thresh as f64).to_value(),
@@ -185,7 +211,7 @@ impl ObjectImpl for ByteTrack {
             "track-buffer" => s.config.track_buffer.to_value(),
             "frame-rate" => s.frame_rate.to_value(),
             "min-box-area" => (s.config.min_box_area as f64).to_value(),
-            "classes" => s.classes.to_value(),
+            "classes" => settings.classes.spec().to_value(),
             "keep-untracked" => s.keep_untracked.to_value(),
             "post-messages" => s.post_messages.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -239,9 +265,13 @@ impl BaseTransformImpl for ByteTrack {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let config = self.settings.lock().unwrap().config.clone();
+        let (config, filter) = {
+            let s = self.settings.lock().unwrap();
+            (s.frame.config, s.classes.clone())
+        };
         *self.state.lock().unwrap() = Some(State {
             tracker: ByteTracker::new(config),
+            tracked: Tracked { filter, mask: None },
             tracks: HashMap::new(),
             size: (0, 0),
             caps_rate: None,
@@ -262,9 +292,24 @@ impl BaseTransformImpl for ByteTrack {
             .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
             .filter(|f| f.numer() > 0 && f.denom() > 0)
             .map(|f| f.numer() as f64 / f.denom() as f64);
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.caps_rate = rate;
-        }
+        let labels = labels::ask(self.obj().sink_pad());
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            return Ok(());
+        };
+        state.caps_rate = rate;
+        state.tracked.mask = match labels.map(|l| state.tracked.filter.resolve(&l)) {
+            None => None,
+            Some(Ok(mask)) => Some(mask),
+            Some(Err(e)) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ["Invalid classes property: {}", e]
+                );
+                return Err(gst::loggable_error!(CAT, "classes: {}", e));
+            }
+        };
         Ok(())
     }
 
@@ -300,14 +345,13 @@ impl BaseTransformImpl for ByteTrack {
             // The stream jumped: nobody can be followed across the gap.
             self.end_all_tracks();
         }
-        let settings = self.settings.lock().unwrap().clone();
-        let wanted = wanted_classes(&settings.classes);
+        let settings = self.settings.lock().unwrap().frame;
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         state.started = true;
         state.last_ts = ts;
         state.size = (frame.width, frame.height);
-        let mut config = settings.config.clone();
+        let mut config = settings.config;
         config.frame_rate = if settings.frame_rate > 0.0 {
             settings.frame_rate
         } else {
@@ -316,7 +360,7 @@ impl BaseTransformImpl for ByteTrack {
         state.tracker.set_config(config);
 
         // Objects of classes not tracked pass through untouched.
-        let tracked = |o: &Object| wanted.as_ref().is_none_or(|w| w.matches(o));
+        let tracked = |o: &Object| state.tracked.keeps(o);
         let detections: Vec<Detection> = frame
             .objects
             .iter()
@@ -382,15 +426,13 @@ impl BaseTransformImpl for ByteTrack {
                     .map(|(o, _)| (*o).clone()),
             );
         }
-        let events: Vec<LifecycleEvent> = output
+        let events: Vec<TrackEvent> = output
             .events
             .iter()
             .map(|e| lifecycle(state, &labels, e))
             .collect();
-        for e in &output.events {
-            if let TrackEvent::Removed { track_id, .. } = e {
-                state.tracks.remove(track_id);
-            }
+        for e in output.events.iter().filter(|e| e.kind == Kind::Removed) {
+            state.tracks.remove(&e.track_id);
         }
         drop(guard);
 
@@ -402,69 +444,18 @@ impl BaseTransformImpl for ByteTrack {
     }
 }
 
-/// Which objects are tracked, from the `classes` property.
-struct Wanted(Vec<String>);
-
-impl Wanted {
-    fn matches(&self, o: &Object) -> bool {
-        self.0
-            .iter()
-            .any(|w| *w == o.label || w.parse::<u32>().is_ok_and(|id| id == o.class_id))
-    }
-}
-
-fn wanted_classes(spec: &str) -> Option<Wanted> {
-    let items: Vec<String> = spec
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    (!items.is_empty()).then_some(Wanted(items))
-}
-
-fn lifecycle(state: &State, labels: &HashMap<u32, String>, e: &TrackEvent) -> LifecycleEvent {
-    // A live track's first and last match; `timestamp` is when it changed.
-    let seen = |id: u64, timestamp: u64| state.tracker.seen(id).unwrap_or((timestamp, timestamp));
-    let (kind, track_id, class_id, (first_seen, last_seen)) = match *e {
-        TrackEvent::New {
-            track_id,
-            class_id,
-            timestamp,
-        } => (Kind::New, track_id, class_id, seen(track_id, timestamp)),
-        TrackEvent::Lost {
-            track_id,
-            class_id,
-            timestamp,
-        } => (Kind::Lost, track_id, class_id, seen(track_id, timestamp)),
-        TrackEvent::Recovered {
-            track_id,
-            class_id,
-            timestamp,
-        } => (
-            Kind::Recovered,
-            track_id,
-            class_id,
-            seen(track_id, timestamp),
-        ),
-        TrackEvent::Removed {
-            track_id,
-            class_id,
-            first_seen,
-            last_seen,
-            ..
-        } => (Kind::Removed, track_id, class_id, (first_seen, last_seen)),
-    };
-    let info = state.tracks.get(&track_id);
-    LifecycleEvent {
-        kind,
-        track_id,
-        class_id,
+fn lifecycle(state: &State, labels: &HashMap<u32, String>, change: &TrackChange) -> TrackEvent {
+    let info = state.tracks.get(&change.track_id);
+    TrackEvent {
+        kind: change.kind,
+        track_id: change.track_id,
+        class_id: change.class_id,
         label: info
             .map(|i| i.label.clone())
-            .or_else(|| labels.get(&class_id).cloned())
+            .or_else(|| labels.get(&change.class_id).cloned())
             .unwrap_or_default(),
-        first_seen,
-        last_seen,
+        first_seen: change.first_seen,
+        last_seen: change.last_seen,
         bbox: info.map(|i| i.bbox).unwrap_or_default(),
         width: state.size.0,
         height: state.size.1,
@@ -481,7 +472,7 @@ impl ByteTrack {
     }
 
     /// Sends life-cycle events downstream (and to the bus).
-    fn send(&self, events: &[LifecycleEvent], post_messages: bool) {
+    fn send(&self, events: &[TrackEvent], post_messages: bool) {
         let obj = self.obj();
         for e in events {
             gst::debug!(CAT, imp = self, "track {} {}", e.track_id, e.kind.as_str());
@@ -497,13 +488,13 @@ impl ByteTrack {
 
     /// Ends every live track with a `removed` event and resets the tracker.
     fn end_all_tracks(&self) {
-        let post_messages = self.settings.lock().unwrap().post_messages;
+        let post_messages = self.settings.lock().unwrap().frame.post_messages;
         let events = {
             let mut guard = self.state.lock().unwrap();
             let Some(state) = guard.as_mut() else { return };
             let drained = state.tracker.drain(state.last_ts);
             let labels = HashMap::new();
-            let events: Vec<LifecycleEvent> = drained
+            let events: Vec<TrackEvent> = drained
                 .iter()
                 .map(|e| lifecycle(state, &labels, e))
                 .collect();

@@ -16,22 +16,23 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 
-use cctv::detect::{Decoder, Detection, ElementType, InputSpec, Layout, LayoutKind, Output};
+use cctv::detect::{Decoder, Detection, InputSpec, Layout, LayoutKind, Output};
+use cctv::labels::{ClassFilter, ClassMask};
 use cctv::letterbox::Letterbox;
 use cctv::meta::{Frame, Object};
-use cctv::preprocess::{Image, Packer, PixelFormat, TensorFormat, YuvMatrix};
-use ort::value::TensorRef;
+use cctv::preprocess::TensorFormat;
 
-use crate::assets;
-use crate::inference::{self, ExecutionProvider, Model, SessionOptions};
+use crate::inference::{
+    self, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions, Timings, VideoInput,
+};
+use crate::{assets, labels};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -86,7 +87,7 @@ struct Settings {
     model_type: ModelType,
     conf_threshold: f32,
     iou_threshold: f32,
-    classes: String,
+    classes: ClassFilter,
     interval: u32,
     threads: u32,
     execution_provider: ExecutionProvider,
@@ -101,7 +102,7 @@ impl Default for Settings {
             model_type: ModelType::Auto,
             conf_threshold: DEFAULT_CONF_THRESHOLD as f32,
             iou_threshold: DEFAULT_IOU_THRESHOLD as f32,
-            classes: String::new(),
+            classes: ClassFilter::default(),
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
             execution_provider: ExecutionProvider::Cpu,
@@ -118,23 +119,6 @@ struct Thresholds {
     max_detections: u32,
 }
 
-/// Time spent per stage, for the `stats` property and the benchmark.
-#[derive(Debug, Default, Clone)]
-struct Stats {
-    frames: u64,
-    inferred: u64,
-    preprocess: Duration,
-    inference: Duration,
-    postprocess: Duration,
-}
-
-/// Input tensor storage, reused across frames.
-enum InputBuffer {
-    F32(Vec<f32>),
-    F16(Vec<f32>, Vec<half::f16>),
-    U8(Vec<u8>),
-}
-
 struct State {
     model: Arc<Model>,
     model_name: String,
@@ -142,17 +126,16 @@ struct State {
     decoder: Box<dyn Decoder>,
     input: InputSpec,
     labels: Vec<String>,
-    /// Per class id: reported or filtered out; empty means all classes.
-    wanted: Vec<bool>,
+    classes: ClassMask,
     /// Negotiated frames and their packing, from `set_caps`.
-    info: Option<gst_video::VideoInfo>,
-    packer: Option<Packer>,
-    tensor: InputBuffer,
-    /// Decoded outputs converted from float16, reused.
-    f16_outputs: Vec<Vec<f32>>,
+    video: Option<VideoInput>,
+    tensor: InputTensor,
+    outputs: OutputScratch,
     candidates: Vec<Detection>,
+    /// The metadata written on every buffer; its object list is refilled.
+    frame: Frame,
     frame_count: u64,
-    stats: Stats,
+    timings: Timings,
 }
 
 #[derive(Default)]
@@ -260,10 +243,8 @@ impl ObjectImpl for OnnxDetect {
                 s.iou_threshold = value.get::<f64>().expect("type checked upstream") as f32
             }
             "classes" => {
-                s.classes = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_default()
+                let spec: Option<String> = value.get().expect("type checked upstream");
+                s.classes = ClassFilter::parse(spec.as_deref().unwrap_or_default())
             }
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
@@ -284,7 +265,7 @@ impl ObjectImpl for OnnxDetect {
             "model-type" => s.model_type.to_value(),
             "conf-threshold" => (s.conf_threshold as f64).to_value(),
             "iou-threshold" => (s.iou_threshold as f64).to_value(),
-            "classes" => s.classes.to_value(),
+            "classes" => s.classes.spec().to_value(),
             "interval" => s.interval.to_value(),
             "threads" => s.threads.to_value(),
             "execution-provider" => s.execution_provider.to_value(),
@@ -316,20 +297,7 @@ impl ElementImpl for OnnxDetect {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list([
-                    gst_video::VideoFormat::Rgb,
-                    gst_video::VideoFormat::Bgr,
-                    gst_video::VideoFormat::Rgbx,
-                    gst_video::VideoFormat::Bgrx,
-                    gst_video::VideoFormat::Xrgb,
-                    gst_video::VideoFormat::Xbgr,
-                    gst_video::VideoFormat::Rgba,
-                    gst_video::VideoFormat::Bgra,
-                    gst_video::VideoFormat::Argb,
-                    gst_video::VideoFormat::Abgr,
-                    gst_video::VideoFormat::I420,
-                    gst_video::VideoFormat::Nv12,
-                ])
+                .format_list(inference::FORMATS)
                 .build();
             vec![
                 gst::PadTemplate::new(
@@ -392,6 +360,16 @@ impl BaseTransformImpl for OnnxDetect {
         })
     }
 
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if direction == gst::PadDirection::Src
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+            && labels::answer(query, &state.labels)
+        {
+            return true;
+        }
+        BaseTransformImplExt::parent_query(self, direction, query)
+    }
+
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::FlushStop(_) = event.view()
             && let Some(state) = self.state.lock().unwrap().as_mut()
@@ -402,7 +380,9 @@ impl BaseTransformImpl for OnnxDetect {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Only the settings a running stream may change; no allocation per frame.
+        // Only the settings a running stream may change are copied. Nothing
+        // here allocates once the first frames have sized the buffers, except
+        // the GstStructure the metadata is written into.
         let (interval, thresholds) = {
             let s = self.settings.lock().unwrap();
             (
@@ -418,80 +398,36 @@ impl BaseTransformImpl for OnnxDetect {
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let infer = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
-        state.stats.frames += 1;
-
-        let mut frame = Frame {
-            source: self.obj().name().to_string(),
-            model: state.model_name.clone(),
-            inferred: infer,
-            ..Frame::default()
-        };
-        let Some(packer) = state.packer.as_ref() else {
+        state.timings.frames += 1;
+        if state.video.is_none() {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
                 ["Received a buffer before caps"]
             );
             return Err(gst::FlowError::NotNegotiated);
-        };
-        frame.width = packer.letterbox.src_w;
-        frame.height = packer.letterbox.src_h;
-        if infer {
-            self.detect(state, thresholds, buf, &mut frame)?;
         }
-        frame.attach(buf);
+        state.frame.inferred = infer;
+        if infer {
+            self.detect(state, thresholds, buf)?;
+            state.frame.attach(buf);
+        } else {
+            // An empty list for this frame; the filled one is kept for reuse.
+            let objects = std::mem::take(&mut state.frame.objects);
+            state.frame.attach(buf);
+            state.frame.objects = objects;
+        }
         Ok(gst::FlowSuccess::Ok)
     }
-}
-
-fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
-    use gst_video::VideoFormat as F;
-    Some(match format {
-        F::Rgb => PixelFormat::Rgb,
-        F::Bgr => PixelFormat::Bgr,
-        F::Rgbx => PixelFormat::Rgbx,
-        F::Bgrx => PixelFormat::Bgrx,
-        F::Xrgb => PixelFormat::Xrgb,
-        F::Xbgr => PixelFormat::Xbgr,
-        F::Rgba => PixelFormat::Rgba,
-        F::Bgra => PixelFormat::Bgra,
-        F::Argb => PixelFormat::Argb,
-        F::Abgr => PixelFormat::Abgr,
-        F::I420 => PixelFormat::I420,
-        F::Nv12 => PixelFormat::Nv12,
-        _ => return None,
-    })
 }
 
 impl OnnxDetect {
     /// Sets up packing for negotiated caps; the reason when they cannot be handled.
     fn configure(&self, incaps: &gst::Caps) -> Result<(), String> {
-        let info =
-            gst_video::VideoInfo::from_caps(incaps).map_err(|_| "not video caps".to_string())?;
-        if info.width() == 0 || info.height() == 0 {
-            return Err(format!(
-                "zero-sized frames ({}x{})",
-                info.width(),
-                info.height()
-            ));
-        }
-        let format = pixel_format(info.format())
-            .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
-        let matrix = match info.colorimetry().matrix() {
-            gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-            _ => YuvMatrix::Bt601,
-        };
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
             .ok_or("caps set before the model was loaded")?;
-        let letterbox = Letterbox::new(
-            info.width(),
-            info.height(),
-            state.input.width,
-            state.input.height,
-            state.layout.fit(),
-        );
         let tensor = TensorFormat {
             planar: state.input.planar,
             bgr: state.layout.bgr(),
@@ -500,17 +436,19 @@ impl OnnxDetect {
             std: [1.0; 3],
             pad: 114,
         };
+        let video = VideoInput::new(incaps, &state.input, state.layout.fit(), tensor)?;
         gst::debug!(
             CAT,
             imp = self,
             "frames {}x{} {:?} placed as {:?}",
-            info.width(),
-            info.height(),
-            format,
-            letterbox
+            video.width(),
+            video.height(),
+            video.format(),
+            video.letterbox()
         );
-        state.packer = Some(Packer::new(letterbox, format, matrix, tensor));
-        state.info = Some(info);
+        state.frame.width = video.width();
+        state.frame.height = video.height();
+        state.video = Some(video);
         Ok(())
     }
 
@@ -548,35 +486,34 @@ impl OnnxDetect {
         let layout = Layout::detect(&input, &model.outputs, settings.model_type.forced())
             .map_err(|e| not_detector(&e))?;
         let labels = self.labels(settings, &model, &layout)?;
-        let wanted = wanted_classes(&settings.classes, &labels).map_err(|e| {
+        let classes = settings.classes.resolve(&labels).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::Settings,
                 ["Invalid classes property: {}", e]
             )
         })?;
-        let len = 3 * (input.width * input.height) as usize;
-        let tensor = match input.ty {
-            ElementType::U8 => InputBuffer::U8(vec![0; len]),
-            ElementType::F16 => InputBuffer::F16(vec![0.0; len], vec![half::f16::ZERO; len]),
-            _ => InputBuffer::F32(vec![0.0; len]),
-        };
+        let model_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(State {
-            model_name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            frame: Frame {
+                source: self.obj().name().to_string(),
+                model: model_name.clone(),
+                ..Frame::default()
+            },
+            model_name,
             decoder: layout.decoder(),
+            tensor: InputTensor::new(&input),
             layout,
             input,
             labels,
-            wanted,
-            info: None,
-            packer: None,
-            tensor,
-            f16_outputs: Vec::new(),
+            classes,
+            video: None,
+            outputs: OutputScratch::default(),
             candidates: Vec::with_capacity(1024),
             frame_count: 0,
-            stats: Stats::default(),
+            timings: Timings::default(),
             model,
         })
     }
@@ -630,49 +567,16 @@ impl OnnxDetect {
         Ok(labels)
     }
 
+    /// Runs the model on the frame in `buf` and fills `state.frame.objects`.
     fn detect(
         &self,
         state: &mut State,
         thresholds: Thresholds,
         buf: &gst::BufferRef,
-        frame: &mut Frame,
     ) -> Result<(), gst::FlowError> {
-        let packer = state.packer.as_mut().expect("checked by the caller");
-        let info = state.info.as_ref().expect("set with the packer");
-        let t0 = Instant::now();
-        let video =
-            gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["Cannot map the video frame"]
-                );
-                gst::FlowError::Error
-            })?;
-        let mut planes: [&[u8]; 3] = [&[], &[], &[]];
-        let mut strides = [0usize; 3];
-        for p in 0..(video.n_planes() as usize).min(3) {
-            planes[p] = video.plane_data(p as u32).unwrap_or(&[]);
-            strides[p] = video.plane_stride()[p].max(0) as usize;
-        }
-        let image = Image {
-            format: packer.format(),
-            width: packer.letterbox.src_w,
-            height: packer.letterbox.src_h,
-            planes,
-            strides,
-        };
-        let packed = match &mut state.tensor {
-            InputBuffer::F32(t) => packer.pack_planar(&image, t),
-            InputBuffer::F16(t, h) => packer.pack_planar(&image, t).map(|()| {
-                for (o, v) in h.iter_mut().zip(t.iter()) {
-                    *o = half::f16::from_f32(*v);
-                }
-            }),
-            InputBuffer::U8(t) => packer.pack_interleaved(&image, t),
-        };
-        drop(video);
-        if let Err(e) = packed {
+        let start = Instant::now();
+        let video = state.video.as_mut().expect("checked by the caller");
+        if let Err(e) = video.pack(buf, &mut state.tensor) {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
@@ -680,90 +584,35 @@ impl OnnxDetect {
             );
             return Err(gst::FlowError::Error);
         }
-        let t1 = Instant::now();
-
-        let (w, h) = (state.input.width as usize, state.input.height as usize);
-        let shape = if state.input.planar {
-            [1, 3, h, w]
-        } else {
-            [1, h, w, 3]
-        };
-        let input_value = match &state.tensor {
-            InputBuffer::F32(t) => {
-                TensorRef::from_array_view((shape, &t[..])).map(|t| t.into_dyn())
-            }
-            InputBuffer::F16(_, t) => {
-                TensorRef::from_array_view((shape, &t[..])).map(|t| t.into_dyn())
-            }
-            InputBuffer::U8(t) => TensorRef::from_array_view((shape, &t[..])).map(|t| t.into_dyn()),
-        };
-        let input_value = input_value.map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Failed,
-                ["Cannot build the input tensor: {}", e]
-            );
-            gst::FlowError::Error
-        })?;
-        let mut session = state.model.session.lock().unwrap();
-        let outputs = session
-            .run(ort::inputs![state.input.name.as_str() => input_value])
+        let packed = Instant::now();
+        let mut inferred = packed;
+        let (decoder, input, candidates) = (&state.decoder, &state.input, &mut state.candidates);
+        let decoded = state
+            .model
+            .run(
+                &state.tensor,
+                &mut state.outputs,
+                |outputs: &[Output<'_>]| {
+                    inferred = Instant::now();
+                    candidates.clear();
+                    decoder.decode(
+                        outputs,
+                        input.width,
+                        input.height,
+                        thresholds.conf,
+                        candidates,
+                    )
+                },
+            )
             .map_err(|e| {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Failed,
-                    ["Inference failed on {}: {}", state.model_name, e]
+                    ["{} on {}", e, state.model_name]
                 );
                 gst::FlowError::Error
             })?;
-        let t2 = Instant::now();
-
-        // Outputs as float slices; float16 ones are converted into reused buffers.
-        // float16 outputs are converted into reused buffers first.
-        let model = Arc::clone(&state.model);
-        state.f16_outputs.resize_with(model.outputs.len(), Vec::new);
-        for (info, buf) in model.outputs.iter().zip(&mut state.f16_outputs) {
-            if info.ty == ElementType::F16
-                && let Some(Ok((_, data))) = outputs
-                    .get(info.name.as_str())
-                    .map(|v| v.try_extract_tensor::<half::f16>())
-            {
-                buf.clear();
-                buf.extend(data.iter().map(|v| v.to_f32()));
-            }
-        }
-        let decoded: Vec<Output<'_>> = model
-            .outputs
-            .iter()
-            .zip(&state.f16_outputs)
-            .filter_map(|(info, converted)| {
-                let value = outputs.get(info.name.as_str())?;
-                let (shape, data) = match info.ty {
-                    ElementType::F16 => (
-                        value.try_extract_tensor::<half::f16>().ok()?.0,
-                        &converted[..],
-                    ),
-                    _ => value.try_extract_tensor::<f32>().ok()?,
-                };
-                Some(Output {
-                    name: &info.name,
-                    shape,
-                    data,
-                })
-            })
-            .collect();
-        state.candidates.clear();
-        let result = state.decoder.decode(
-            &decoded,
-            state.input.width,
-            state.input.height,
-            thresholds.conf,
-            &mut state.candidates,
-        );
-        drop(decoded);
-        drop(outputs);
-        drop(session);
-        if let Err(e) = result {
+        if let Err(e) = decoded {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Decode,
@@ -771,12 +620,8 @@ impl OnnxDetect {
             );
             return Err(gst::FlowError::Error);
         }
-        if !state.wanted.is_empty() {
-            let wanted = &state.wanted;
-            state
-                .candidates
-                .retain(|d| wanted.get(d.class_id as usize).copied().unwrap_or(false));
-        }
+        let classes = &state.classes;
+        state.candidates.retain(|d| classes.keeps(d.class_id));
         let max = thresholds.max_detections as usize;
         if state.decoder.needs_nms() {
             cctv::nms::nms(&mut state.candidates, thresholds.iou, max);
@@ -786,77 +631,52 @@ impl OnnxDetect {
                 .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
             state.candidates.truncate(max);
         }
-        let letterbox = packer.letterbox;
-        frame.objects = state
-            .candidates
-            .iter()
-            .filter_map(|d| {
-                // Empty boxes (degenerate rows, boxes wholly in the padding) are not objects.
-                let bbox = letterbox.to_frame(&d.bbox);
-                let label = state
-                    .labels
-                    .get(d.class_id as usize)
-                    .map(String::as_str)
-                    .unwrap_or("");
-                (bbox.area() > 0.0).then(|| Object::new(bbox, d.class_id, label, d.score))
-            })
-            .collect();
-        let t3 = Instant::now();
-        let stats = &mut state.stats;
-        stats.inferred += 1;
-        stats.preprocess += t1 - t0;
-        stats.inference += t2 - t1;
-        stats.postprocess += t3 - t2;
-        gst::trace!(CAT, imp = self, "{} detections", frame.objects.len());
+        fill_objects(
+            &mut state.frame.objects,
+            &state.candidates,
+            &video.letterbox(),
+            &state.labels,
+        );
+        state
+            .timings
+            .add_run([start, packed, inferred, Instant::now()]);
+        gst::trace!(CAT, imp = self, "{} detections", state.frame.objects.len());
         Ok(())
     }
 
     fn stats_structure(&self) -> gst::Structure {
-        let stats = self
+        let timings = self
             .state
             .lock()
             .unwrap()
             .as_ref()
-            .map(|s| s.stats.clone())
+            .map(|s| s.timings)
             .unwrap_or_default();
-        let mean_ms = |d: Duration| {
-            if stats.inferred == 0 {
-                0.0
-            } else {
-                d.as_secs_f64() * 1000.0 / stats.inferred as f64
-            }
-        };
-        gst::Structure::builder("onnxdetect-stats")
-            .field("frames", stats.frames)
-            .field("inferred", stats.inferred)
-            .field("preprocess-ms", mean_ms(stats.preprocess))
-            .field("inference-ms", mean_ms(stats.inference))
-            .field("postprocess-ms", mean_ms(stats.postprocess))
-            .build()
+        timings.to_structure("onnxdetect-stats")
     }
 }
 
-/// Class-id mask from `classes` (names or ids, comma separated).
-fn wanted_classes(spec: &str, labels: &[String]) -> Result<Vec<bool>, String> {
-    let spec = spec.trim();
-    if spec.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut wanted = vec![false; labels.len()];
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let id = match item.parse::<usize>() {
-            Ok(id) => id,
-            Err(_) => labels.iter().position(|l| l == item).ok_or_else(|| {
-                format!(
-                    "unknown class \"{item}\" (the model's labels: {})",
-                    labels.join(", ")
-                )
-            })?,
-        };
-        if id >= wanted.len() {
-            wanted.resize(id + 1, false);
+/// Refills `objects` with the detections mapped to the frame, reusing the
+/// objects already there. Empty boxes (degenerate rows, boxes wholly in the
+/// padding) are not objects.
+fn fill_objects(
+    objects: &mut Vec<Object>,
+    detections: &[Detection],
+    letterbox: &Letterbox,
+    labels: &[String],
+) {
+    let mut n = 0;
+    for d in detections {
+        let bbox = letterbox.to_frame(&d.bbox);
+        if bbox.area() <= 0.0 {
+            continue;
         }
-        wanted[id] = true;
+        let label = labels.get(d.class_id as usize).map_or("", String::as_str);
+        match objects.get_mut(n) {
+            Some(o) => o.reset(bbox, d.class_id, label, d.score),
+            None => objects.push(Object::new(bbox, d.class_id, label, d.score)),
+        }
+        n += 1;
     }
-    Ok(wanted)
+    objects.truncate(n);
 }

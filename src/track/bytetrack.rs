@@ -3,9 +3,11 @@
 use super::assign::assign;
 use super::kalman::{Covariance, KalmanFilter, Mean};
 use crate::bbox::BBox;
+use crate::detect::Detection;
+use crate::lifecycle::Kind;
 
 /// Tracker thresholds; the defaults are those of the authors' code.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ByteTrackConfig {
     /// Detections at or above this score enter the first association.
     pub track_high_thresh: f32,
@@ -44,14 +46,6 @@ impl ByteTrackConfig {
     }
 }
 
-/// A detection to track.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
-    pub bbox: BBox,
-    pub score: f32,
-    pub class_id: u32,
-}
-
 /// A confirmed track on the current frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackedObject {
@@ -66,41 +60,22 @@ pub struct TrackedObject {
     pub predicted: bool,
 }
 
-/// A track's life-cycle change. Timestamps are those given to `update`.
+/// A track's life-cycle change (the element adds the label and box to make
+/// a [`crate::lifecycle::TrackEvent`]). Times are the timestamps given to
+/// `update`: the track's first detection and its last match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackEvent {
-    /// Confirmed (second detection, or any detection on the first frame).
-    New {
-        track_id: u64,
-        class_id: u32,
-        timestamp: u64,
-    },
-    /// Not matched on this frame; kept for `track_buffer` frames.
-    Lost {
-        track_id: u64,
-        class_id: u32,
-        timestamp: u64,
-    },
-    /// A lost track matched again.
-    Recovered {
-        track_id: u64,
-        class_id: u32,
-        timestamp: u64,
-    },
-    /// Gone: lost for longer than the buffer, or drained.
-    Removed {
-        track_id: u64,
-        class_id: u32,
-        first_seen: u64,
-        last_seen: u64,
-        hits: u64,
-    },
+pub struct TrackChange {
+    pub kind: Kind,
+    pub track_id: u64,
+    pub class_id: u32,
+    pub first_seen: u64,
+    pub last_seen: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TrackerOutput {
     pub objects: Vec<TrackedObject>,
-    pub events: Vec<TrackEvent>,
+    pub events: Vec<TrackChange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +99,6 @@ struct Track {
     end_frame: u64,
     first_seen: u64,
     last_seen: u64,
-    hits: u64,
     /// Matched detection on the current frame.
     detection: Option<usize>,
 }
@@ -136,13 +110,13 @@ impl Track {
         BBox::from_center(self.mean[0] as f32, self.mean[1] as f32, w, h)
     }
 
-    fn removed_event(&self) -> TrackEvent {
-        TrackEvent::Removed {
+    fn change(&self, kind: Kind) -> TrackChange {
+        TrackChange {
+            kind,
             track_id: self.id,
             class_id: self.class_id,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
-            hits: self.hits,
         }
     }
 }
@@ -186,15 +160,6 @@ impl ByteTracker {
         self.config = config;
     }
 
-    /// When a live track was first and last matched to a detection (the
-    /// timestamps given to `update`), for its life-cycle events.
-    pub fn seen(&self, track_id: u64) -> Option<(u64, u64)> {
-        self.tracks
-            .iter()
-            .find(|t| t.id == track_id)
-            .map(|t| (t.first_seen, t.last_seen))
-    }
-
     /// Forgets every track (after a seek). Ids keep increasing, so a
     /// downstream consumer never sees an id reused within the process.
     pub fn reset(&mut self) {
@@ -203,12 +168,12 @@ impl ByteTracker {
     }
 
     /// Ends every confirmed track with a `Removed` event, then resets.
-    pub fn drain(&mut self, _timestamp: u64) -> Vec<TrackEvent> {
+    pub fn drain(&mut self, _timestamp: u64) -> Vec<TrackChange> {
         let events = self
             .tracks
             .iter()
             .filter(|t| t.activated)
-            .map(Track::removed_event)
+            .map(|t| t.change(Kind::Removed))
             .collect();
         self.reset();
         events
@@ -237,7 +202,7 @@ impl ByteTracker {
     /// A frame with the detector's output.
     pub fn update(&mut self, detections: &[Detection], timestamp: u64) -> TrackerOutput {
         self.frame += 1;
-        let cfg = self.config.clone();
+        let cfg = self.config;
         let mut events = Vec::new();
         for t in &mut self.tracks {
             t.detection = None;
@@ -282,11 +247,7 @@ impl ByteTracker {
             let t = &mut self.tracks[leftover[r]];
             if t.state != State::Lost {
                 t.state = State::Lost;
-                events.push(TrackEvent::Lost {
-                    track_id: t.id,
-                    class_id: t.class_id,
-                    timestamp,
-                });
+                events.push(t.change(Kind::Lost));
             }
         }
 
@@ -317,14 +278,7 @@ impl ByteTracker {
             let activated = self.frame == 1;
             let id = self.next_id;
             self.next_id += 1;
-            if activated {
-                events.push(TrackEvent::New {
-                    track_id: id,
-                    class_id: d.class_id,
-                    timestamp,
-                });
-            }
-            self.tracks.push(Track {
+            let track = Track {
                 id,
                 class_id: d.class_id,
                 mean,
@@ -336,9 +290,12 @@ impl ByteTracker {
                 end_frame: self.frame,
                 first_seen: timestamp,
                 last_seen: timestamp,
-                hits: 1,
                 detection: Some(di),
-            });
+            };
+            if activated {
+                events.push(track.change(Kind::New));
+            }
+            self.tracks.push(track);
         }
         dead.sort_unstable();
         for i in dead.into_iter().rev() {
@@ -386,7 +343,7 @@ impl ByteTracker {
         d: usize,
         detections: &[Detection],
         timestamp: u64,
-        events: &mut Vec<TrackEvent>,
+        events: &mut Vec<TrackChange>,
     ) {
         let det = &detections[d];
         let frame = self.frame;
@@ -396,33 +353,24 @@ impl ByteTracker {
         track.score = det.score;
         track.end_frame = frame;
         track.last_seen = timestamp;
-        track.hits += 1;
         track.detection = Some(d);
         if track.state == State::Lost {
-            events.push(TrackEvent::Recovered {
-                track_id: track.id,
-                class_id: track.class_id,
-                timestamp,
-            });
+            events.push(track.change(Kind::Recovered));
         }
         track.state = State::Tracked;
         if !track.activated {
             track.activated = true;
-            events.push(TrackEvent::New {
-                track_id: track.id,
-                class_id: track.class_id,
-                timestamp: track.first_seen,
-            });
+            events.push(track.change(Kind::New));
         }
     }
 
-    fn expire_lost(&mut self, events: &mut Vec<TrackEvent>) {
+    fn expire_lost(&mut self, events: &mut Vec<TrackChange>) {
         let max = self.config.max_time_lost();
         let frame = self.frame;
         self.tracks.retain(|t| {
             let expired = t.state == State::Lost && frame - t.end_frame > max;
             if expired {
-                events.push(t.removed_event());
+                events.push(t.change(Kind::Removed));
             }
             !expired
         });
@@ -432,7 +380,7 @@ impl ByteTracker {
     /// one tracked longer, as the authors' code does. A dropped confirmed
     /// track ends with `Removed`, unless it was confirmed on this very frame:
     /// then its `New` is withdrawn and, for consumers, it never existed.
-    fn remove_duplicates(&mut self, events: &mut Vec<TrackEvent>) {
+    fn remove_duplicates(&mut self, events: &mut Vec<TrackChange>) {
         let mut drop = vec![false; self.tracks.len()];
         for i in 0..self.tracks.len() {
             for j in 0..self.tracks.len() {
@@ -458,12 +406,12 @@ impl ByteTracker {
         {
             let new_now = events
                 .iter()
-                .position(|e| matches!(e, TrackEvent::New { track_id, .. } if *track_id == t.id));
+                .position(|e| e.kind == Kind::New && e.track_id == t.id);
             match new_now {
                 Some(pos) => {
                     events.remove(pos);
                 }
-                None => events.push(t.removed_event()),
+                None => events.push(t.change(Kind::Removed)),
             }
         }
         let mut k = 0;
@@ -526,11 +474,9 @@ mod tests {
         t.tracks[0].state = State::Lost;
         // Track 1: frames 1-9, now lost; track 2: frames 8-10 on the same spot.
         t.tracks[0].end_frame = 9;
-        t.tracks[0].hits = 9;
         t.tracks[1].mean = t.tracks[0].mean;
         t.tracks[1].start_frame = 8;
         t.tracks[1].end_frame = 10;
-        t.tracks[1].hits = 3;
         t
     }
 
@@ -542,7 +488,14 @@ mod tests {
         assert_eq!(t.tracks.len(), 1);
         assert_eq!(t.tracks[0].id, 1, "the older track stays");
         assert!(
-            matches!(events[..], [TrackEvent::Removed { track_id: 2, .. }]),
+            matches!(
+                events[..],
+                [TrackChange {
+                    kind: Kind::Removed,
+                    track_id: 2,
+                    ..
+                }]
+            ),
             "{events:?}"
         );
     }
@@ -550,11 +503,7 @@ mod tests {
     #[test]
     fn a_duplicate_confirmed_on_this_frame_never_existed() {
         let mut t = duplicates();
-        let mut events = vec![TrackEvent::New {
-            track_id: 2,
-            class_id: 0,
-            timestamp: 8,
-        }];
+        let mut events = vec![t.tracks[1].change(Kind::New)];
         t.remove_duplicates(&mut events);
         assert_eq!(t.tracks.len(), 1);
         assert!(events.is_empty(), "{events:?}");
@@ -595,10 +544,12 @@ mod tests {
         assert_eq!(ids(&out), vec![1]);
         assert_eq!(
             out.events,
-            vec![TrackEvent::New {
+            vec![TrackChange {
+                kind: Kind::New,
                 track_id: 1,
                 class_id: 0,
-                timestamp: 1
+                first_seen: 1,
+                last_seen: 2,
             }]
         );
     }
@@ -613,12 +564,17 @@ mod tests {
         }
         let out = t.update(&[det(10.0 + 3.0 * 15.0, 100.0, 0.9, 0)], 15);
         assert_eq!(ids(&out), vec![1], "same id after 5 frames unseen");
-        assert!(out.events.contains(&TrackEvent::Recovered {
-            track_id: 1,
-            class_id: 0,
-            timestamp: 15
-        }));
-        assert_eq!(t.seen(1), Some((0, 15)), "first and last match");
+        assert!(
+            out.events.contains(&TrackChange {
+                kind: Kind::Recovered,
+                track_id: 1,
+                class_id: 0,
+                first_seen: 0,
+                last_seen: 15,
+            }),
+            "first and last match: {:?}",
+            out.events
+        );
     }
 
     #[test]
@@ -643,10 +599,12 @@ mod tests {
         // Without the second association the same track is lost during the dip.
         let (dim, _) = run(0.5);
         assert!(dim.iter().all(|o| o.objects.is_empty()));
-        assert!(dim[0].events.contains(&TrackEvent::Lost {
+        assert!(dim[0].events.contains(&TrackChange {
+            kind: Kind::Lost,
             track_id: 1,
             class_id: 0,
-            timestamp: 10
+            first_seen: 0,
+            last_seen: 9,
         }));
     }
 
@@ -660,20 +618,16 @@ mod tests {
         let mut removed_at = None;
         for f in 3..20 {
             let out = t.update(&[], f);
-            if out
-                .events
-                .iter()
-                .any(|e| matches!(e, TrackEvent::Removed { .. }))
-            {
+            if out.events.iter().any(|e| e.kind == Kind::Removed) {
                 removed_at = Some(f);
                 assert_eq!(
                     out.events,
-                    vec![TrackEvent::Removed {
+                    vec![TrackChange {
+                        kind: Kind::Removed,
                         track_id: 1,
                         class_id: 0,
                         first_seen: 0,
                         last_seen: 2,
-                        hits: 3
                     }]
                 );
             }
@@ -719,7 +673,8 @@ mod tests {
         let drained = t.drain(7);
         assert!(matches!(
             drained[..],
-            [TrackEvent::Removed {
+            [TrackChange {
+                kind: Kind::Removed,
                 track_id: 1,
                 first_seen: 0,
                 last_seen: 6,

@@ -9,8 +9,8 @@ mod assign;
 mod bytetrack;
 mod kalman;
 
+/// The tracker's input is the detectors' output.
+pub use crate::detect::Detection;
 pub use assign::{Assignment, assign, hungarian};
-pub use bytetrack::{
-    ByteTrackConfig, ByteTracker, Detection, TrackEvent, TrackedObject, TrackerOutput,
-};
+pub use bytetrack::{ByteTrackConfig, ByteTracker, TrackChange, TrackedObject, TrackerOutput};
 pub use kalman::{Covariance, KalmanFilter, Mean};

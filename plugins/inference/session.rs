@@ -2,14 +2,16 @@
 //! element instance asking for the same model file with the same options
 //! shares one session, so four cameras load the weights once.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use cctv::detect::{ElementType, TensorInfo};
+use cctv::detect::{ElementType, Output, TensorInfo};
+use gst::glib;
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 
+use super::cache::Cache;
+use super::tensor::{InputTensor, OutputScratch};
 use crate::assets;
 
 /// Execution providers an element may ask for.
@@ -25,8 +27,6 @@ pub enum ExecutionProvider {
     #[enum_value(name = "Intel OpenVINO", nick = "openvino")]
     OpenVino,
 }
-
-use gst::glib;
 
 /// What a session is keyed on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,19 +69,33 @@ fn environment() -> Result<&'static ort::environment::Environment, String> {
     .map_err(Clone::clone)
 }
 
-static CACHE: LazyLock<Mutex<HashMap<SessionOptions, Weak<Model>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Cache<SessionOptions, Model>> = LazyLock::new(Cache::default);
 
 /// The shared model for `options`, loading it if no live element holds it.
+/// Waits only for a load of the same model, never for other models.
 pub fn load(options: &SessionOptions) -> Result<Arc<Model>, String> {
-    let mut cache = CACHE.lock().unwrap();
-    if let Some(model) = cache.get(options).and_then(Weak::upgrade) {
-        return Ok(model);
+    CACHE.get_or_load(options, open)
+}
+
+impl Model {
+    /// Runs the model on `input` and hands its outputs, as float slices
+    /// (float16 ones converted into `scratch`), to `read`. The session is
+    /// locked until `read` returns.
+    pub fn run<R>(
+        &self,
+        input: &InputTensor,
+        scratch: &mut OutputScratch,
+        read: impl FnOnce(&[Output<'_>]) -> R,
+    ) -> Result<R, String> {
+        let value = input
+            .value()
+            .map_err(|e| format!("cannot build the input tensor: {e}"))?;
+        let mut session = self.session.lock().unwrap();
+        let outputs = session
+            .run(ort::inputs![input.name() => value])
+            .map_err(|e| format!("inference failed: {e}"))?;
+        Ok(scratch.read(&self.outputs, &outputs, read))
     }
-    let model = Arc::new(open(options)?);
-    cache.retain(|_, m| m.strong_count() > 0);
-    cache.insert(options.clone(), Arc::downgrade(&model));
-    Ok(model)
 }
 
 fn open(options: &SessionOptions) -> Result<Model, String> {
