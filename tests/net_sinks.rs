@@ -246,11 +246,16 @@ fn a_run_killed_during_an_outage_delivers_its_spool_once_at_the_next_start() {
         .spawn()
         .unwrap();
     // Wait until EOS reached the sink (the clip is done, EOS waits for the
-    // broker), and a moment more for the last records to reach the disk.
+    // broker) and the exits of the tracks ended at EOS are on disk too.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&log)
+    let ended = |lines: &[String]| {
+        let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+        count("/enter\\\"") > 0 && count("/enter\\\"") == count("/exit\\\"")
+    };
+    while !(std::fs::read_to_string(&log)
         .unwrap_or_default()
         .contains("EOS: waiting")
+        && ended(&spooled_lines(&spool)))
     {
         assert!(Instant::now() < deadline, "EOS never reached mqttsink");
         assert!(
@@ -259,7 +264,6 @@ fn a_run_killed_during_an_outage_delivers_its_spool_once_at_the_next_start() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
     let spooled: Vec<serde_json::Value> = spooled_lines(&spool)
