@@ -239,7 +239,7 @@ fn a_run_killed_during_an_outage_delivers_its_spool_once_at_the_next_start() {
     let mut child = Command::new("sh")
         .args(["-c", &format!("exec {line}")])
         .env("GST_PLUGIN_PATH", common::plugin_dir())
-        .env("GST_DEBUG", "mqttsink:4")
+        .env("GST_DEBUG", "cctvnet:4")
         .env("GST_DEBUG_FILE", &log)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -34,7 +34,7 @@ use cctv::meta::Frame;
 use cctv::summary::{TrackBook, TrackSummary};
 
 use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
-use crate::net::{Flushed, Link, NetSettings, Worker};
+use crate::net::{Held, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -233,25 +233,27 @@ impl State {
         }]);
     }
 
-    /// Publishes the `enter` of a new track.
-    fn enter(&mut self, id: u64, width: u32, height: u32) {
-        let Some(track) = self.book.get(id) else {
-            return;
-        };
+    /// Publishes a track's `enter` (at its first sighting) or `exit` (at
+    /// its last) for a frame of `width` x `height`.
+    fn lifecycle(&self, phase: TrackPhase, track: &TrackSummary, width: u32, height: u32) {
         let frame = Frame {
             width,
             height,
             ..Frame::default()
         };
-        let payload = message::track(
-            &self.context(),
-            TrackPhase::Enter,
-            track.first_seen_ns,
-            &frame,
-            track,
-        );
-        let label = track.label.clone();
-        self.publish("track", &label, payload, true);
+        let pts = match phase {
+            TrackPhase::Enter => track.first_seen_ns,
+            _ => track.last_seen_ns,
+        };
+        let payload = message::track(&self.context(), phase, pts, &frame, track);
+        self.publish("track", &track.label, payload, true);
+    }
+
+    /// Publishes the `enter` of a new track.
+    fn enter(&self, id: u64, width: u32, height: u32) {
+        if let Some(track) = self.book.get(id) {
+            self.lifecycle(TrackPhase::Enter, track, width, height);
+        }
     }
 
     fn context(&self) -> Context<'_> {
@@ -266,6 +268,7 @@ impl State {
 pub struct MqttSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    link: Held<Message>,
 }
 
 #[glib::object_subclass]
@@ -598,12 +601,14 @@ impl BaseSinkImpl for MqttSink {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
+        let link = Link::new(
+            worker,
+            self.target(&settings),
+            settings.net.spool_location.is_some(),
+        );
+        self.link.set(Arc::clone(&link));
         *self.state.lock().unwrap() = Some(State {
-            link: Link::new(
-                worker,
-                self.target(&settings),
-                settings.net.spool_location.is_some(),
-            ),
+            link: Arc::clone(&link),
             topic,
             settings,
             run,
@@ -616,38 +621,21 @@ impl BaseSinkImpl for MqttSink {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let state = self.state.lock().unwrap().take();
-        if let Some(state) = state {
-            state
-                .link
-                .stop(&*self.obj(), state.settings.net.flush_timeout());
-        }
+        self.state.lock().unwrap().take();
+        self.link.stop(&*self.obj(), self.flush_timeout());
         Ok(())
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().as_ref() {
-            state.link.interrupt(true);
-        }
-        Ok(())
+        self.link.unlock(true)
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().as_ref() {
-            state.link.interrupt(false);
-        }
-        Ok(())
+        self.link.unlock(false)
     }
 
-    /// A sink whose server refused it must not preroll: waiting for PLAYING
-    /// after the error would keep an application (gst-launch-1.0) from ending.
     fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.state.lock().unwrap().as_ref() {
-            Some(state) if state.link.worker().fatal_error().is_some() => {
-                Err(gst::FlowError::Error)
-            }
-            _ => Ok(gst::FlowSuccess::Ok),
-        }
+        self.link.prepare()
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -705,7 +693,9 @@ impl BaseSinkImpl for MqttSink {
         match event.view() {
             // After a fatal error, an EOS that prerolled the sink would leave
             // the pipeline waiting in PAUSED instead of ending on the error.
-            gst::EventView::Eos(_) if !self.flush_on_eos() => return false,
+            gst::EventView::Eos(_) if !self.link.eos(&*self.obj(), self.flush_timeout()) => {
+                return false;
+            }
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.book.clear();
@@ -746,43 +736,14 @@ impl MqttSink {
                     .book
                     .remove(e.track_id)
                     .unwrap_or_else(|| TrackSummary::from_event(e));
-                let frame = Frame {
-                    width: e.width,
-                    height: e.height,
-                    ..Frame::default()
-                };
-                let payload = message::track(
-                    &state.context(),
-                    TrackPhase::Exit,
-                    summary.last_seen_ns,
-                    &frame,
-                    &summary,
-                );
-                state.publish("track", &summary.label, payload, true);
+                state.lifecycle(TrackPhase::Exit, &summary, e.width, e.height);
             }
             Kind::Lost | Kind::Recovered => {}
         }
     }
 
-    /// Waits for the server at EOS; false when the sink failed for good.
-    fn flush_on_eos(&self) -> bool {
-        let (link, timeout) = {
-            let guard = self.state.lock().unwrap();
-            let Some(state) = guard.as_ref() else {
-                return true;
-            };
-            (Arc::clone(&state.link), state.settings.net.flush_timeout())
-        };
-        gst::info!(
-            CAT,
-            imp = self,
-            "EOS: waiting up to {:?} for the server",
-            timeout
-        );
-        // Without the state lock: `unlock` and `stop` must get through.
-        let flushed = link.flush_on_eos(&*self.obj(), timeout);
-        gst::debug!(CAT, imp = self, "flush at EOS: {:?}", flushed);
-        !matches!(flushed, Flushed::Failed(_))
+    fn flush_timeout(&self) -> Duration {
+        self.settings.lock().unwrap().net.flush_timeout()
     }
 
     fn target(&self, settings: &Settings) -> String {

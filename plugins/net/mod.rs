@@ -15,14 +15,88 @@ pub mod settings;
 pub mod spool;
 pub mod worker;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use gst::prelude::*;
 
 pub use settings::NetSettings;
 pub use worker::{Class, Failure, Flushed, Item, Protocol, Worker};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "cctvnet",
+        gst::DebugColorFlags::empty(),
+        Some("Network sinks' delivery"),
+    )
+});
+
+/// A sink's link from `start` to `stop`, with the `BaseSink` methods that
+/// every network sink implements the same way.
+pub struct Held<I: Item>(Mutex<Option<Arc<Link<I>>>>);
+
+impl<I: Item> Default for Held<I> {
+    fn default() -> Self {
+        Held(Mutex::new(None))
+    }
+}
+
+impl<I: Item> Held<I> {
+    pub fn set(&self, link: Arc<Link<I>>) {
+        *self.0.lock().unwrap() = Some(link);
+    }
+
+    fn get(&self) -> Option<Arc<Link<I>>> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// `BaseSink::unlock` (true) and `unlock_stop` (false): a state change
+    /// interrupts a flush waiting for the server.
+    pub fn unlock(&self, on: bool) -> Result<(), gst::ErrorMessage> {
+        if let Some(link) = self.get() {
+            link.worker.interrupt(on);
+        }
+        Ok(())
+    }
+
+    /// `BaseSink::prepare`: a sink whose server refused it must not preroll;
+    /// waiting for PLAYING after the error would keep an application
+    /// (gst-launch-1.0) from ending.
+    pub fn prepare(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.get() {
+            Some(link) if link.worker.fatal_error().is_some() => Err(gst::FlowError::Error),
+            _ => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    /// At EOS: waits up to `timeout` for everything to be delivered and
+    /// posts what was not. False when the sink failed for good: then EOS must
+    /// not go on, as a sink prerolled by it would leave the pipeline waiting
+    /// in PAUSED instead of ending on the error.
+    pub fn eos(&self, element: &impl IsA<gst::Element>, timeout: Duration) -> bool {
+        let Some(link) = self.get() else {
+            return true;
+        };
+        gst::info!(
+            CAT,
+            obj = element,
+            "EOS: waiting up to {:?} for the server",
+            timeout
+        );
+        let flushed = link.flush_on_eos(element, timeout);
+        gst::debug!(CAT, obj = element, "flush at EOS: {:?}", flushed);
+        !matches!(flushed, Flushed::Failed(_))
+    }
+
+    /// At stop: flushes unless EOS did, then ends the worker.
+    pub fn stop(&self, element: &impl IsA<gst::Element>, timeout: Duration) {
+        let link = self.0.lock().unwrap().take();
+        if let Some(link) = link {
+            link.stop(element, timeout);
+        }
+    }
+}
 
 /// A sink's worker with the end-of-stream rules around it.
 pub struct Link<I: Item> {
@@ -48,28 +122,23 @@ impl<I: Item> Link<I> {
         &self.worker
     }
 
-    /// At EOS: waits up to `timeout` for everything to be delivered, and
-    /// posts what was not. Call it without holding the element's locks, so
-    /// that `unlock` and `stop` get through.
-    pub fn flush_on_eos(&self, element: &impl IsA<gst::Element>, timeout: Duration) -> Flushed {
+    /// Waits up to `timeout` for everything to be delivered, and posts what
+    /// was not. Called without the element's locks held, so that `unlock`
+    /// and `stop` get through.
+    fn flush_on_eos(&self, element: &impl IsA<gst::Element>, timeout: Duration) -> Flushed {
         self.flushed.store(true, Ordering::SeqCst);
         let flushed = self.worker.flush(timeout);
         self.report(element, &flushed);
         flushed
     }
 
-    /// At stop: flushes unless EOS already did, then ends the worker.
-    pub fn stop(&self, element: &impl IsA<gst::Element>, timeout: Duration) {
+    /// Flushes unless EOS already did, then ends the worker.
+    fn stop(&self, element: &impl IsA<gst::Element>, timeout: Duration) {
         if !self.flushed.load(Ordering::SeqCst) {
             let flushed = self.worker.flush(timeout);
             self.report(element, &flushed);
         }
         self.worker.stop();
-    }
-
-    /// `BaseSink::unlock` (true) and `unlock_stop` (false).
-    pub fn interrupt(&self, on: bool) {
-        self.worker.interrupt(on);
     }
 
     /// Posts what a flush left undelivered: an error without a spool, a

@@ -37,7 +37,7 @@ use cctv::summary::{TrackBook, TrackSummary};
 use super::schema;
 use super::tls::Tls;
 use super::writer::{Config, Postgres, Queued, Row};
-use crate::net::{Flushed, Link, NetSettings, Worker};
+use crate::net::{Held, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -140,6 +140,7 @@ impl State {
 pub struct PgSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    link: Held<Queued>,
 }
 
 #[glib::object_subclass]
@@ -383,12 +384,14 @@ impl BaseSinkImpl for PgSink {
             settings.schema,
             settings.camera_id
         );
+        let link = Link::new(
+            worker,
+            format!("PostgreSQL {target}"),
+            settings.net.spool_location.is_some(),
+        );
+        self.link.set(Arc::clone(&link));
         *self.state.lock().unwrap() = Some(State {
-            link: Link::new(
-                worker,
-                format!("PostgreSQL {target}"),
-                settings.net.spool_location.is_some(),
-            ),
+            link: Arc::clone(&link),
             settings,
             run,
             book: TrackBook::default(),
@@ -405,36 +408,21 @@ impl BaseSinkImpl for PgSink {
             // Stopped without EOS (no exit events): live tracks are stored as
             // far as they got, still open.
             state.write_live_tracks(false);
-            state
-                .link
-                .stop(&*self.obj(), state.settings.net.flush_timeout());
         }
+        self.link.stop(&*self.obj(), self.flush_timeout());
         Ok(())
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().as_ref() {
-            state.link.interrupt(true);
-        }
-        Ok(())
+        self.link.unlock(true)
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().as_ref() {
-            state.link.interrupt(false);
-        }
-        Ok(())
+        self.link.unlock(false)
     }
 
-    /// A sink whose server refused it must not preroll: waiting for PLAYING
-    /// after the error would keep an application (gst-launch-1.0) from ending.
     fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.state.lock().unwrap().as_ref() {
-            Some(state) if state.link.worker().fatal_error().is_some() => {
-                Err(gst::FlowError::Error)
-            }
-            _ => Ok(gst::FlowSuccess::Ok),
-        }
+        self.link.prepare()
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -496,7 +484,9 @@ impl BaseSinkImpl for PgSink {
         match event.view() {
             // After a fatal error, an EOS that prerolled the sink would leave
             // the pipeline waiting in PAUSED instead of ending on the error.
-            gst::EventView::Eos(_) if !self.flush_on_eos() => return false,
+            gst::EventView::Eos(_) if !self.link.eos(&*self.obj(), self.flush_timeout()) => {
+                return false;
+            }
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.book.clear();
@@ -539,25 +529,8 @@ impl PgSink {
         state.link.worker().push([track, event]);
     }
 
-    /// Waits for the server at EOS; false when the sink failed for good.
-    fn flush_on_eos(&self) -> bool {
-        let (link, timeout) = {
-            let guard = self.state.lock().unwrap();
-            let Some(state) = guard.as_ref() else {
-                return true;
-            };
-            (Arc::clone(&state.link), state.settings.net.flush_timeout())
-        };
-        gst::info!(
-            CAT,
-            imp = self,
-            "EOS: waiting up to {:?} for the server",
-            timeout
-        );
-        // Without the state lock: `unlock` and `stop` must get through.
-        let flushed = link.flush_on_eos(&*self.obj(), timeout);
-        gst::debug!(CAT, imp = self, "flush at EOS: {:?}", flushed);
-        !matches!(flushed, Flushed::Failed(_))
+    fn flush_timeout(&self) -> Duration {
+        self.settings.lock().unwrap().net.flush_timeout()
     }
 
     fn stats(&self) -> gst::Structure {
