@@ -1,7 +1,7 @@
 //! `cctv`: the in-stream metadata shared by the gst-cctv elements and the
 //! algorithms behind them, usable from applications without the plugin.
 //!
-//! The algorithm modules (`bbox`, `track`, ...) use no GStreamer types.
+//! The algorithm modules (`bbox`, `track`, `ptz`, ...) use no GStreamer types.
 
 #[cfg(feature = "analytics")]
 pub mod analytics;
@@ -16,5 +16,6 @@ pub mod meta;
 pub mod nms;
 pub mod objects;
 pub mod preprocess;
+pub mod ptz;
 pub mod summary;
 pub mod track;
