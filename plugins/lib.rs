@@ -13,6 +13,7 @@ pub mod mqttsink;
 mod net;
 pub mod onnxdetect;
 pub mod pgsink;
+pub mod ptzservo;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
