@@ -137,11 +137,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let (streaming, total) = play(&mut h, frames);
     let acked = stat(&mut h, "mqttsink", "delivered");
-    let published = acked + stat(&mut h, "mqttsink", "queued");
+    let batches = stat(&mut h, "mqttsink", "batches");
+    let dropped = stat(&mut h, "mqttsink", "dropped");
     drop(h);
     report(
         "mqttsink (QoS 1, local mosquitto)",
-        &format!("{acked} of {published} messages acknowledged"),
+        &format!("{acked} messages acknowledged ({batches} batches, {dropped} dropped)"),
         acked as f64 / total.as_secs_f64(),
         "messages/s",
         (streaming, total, frames),
@@ -154,10 +155,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let (streaming, total) = play(&mut h, frames);
     let rows = stat(&mut h, "pgsink", "delivered");
+    let batches = stat(&mut h, "pgsink", "batches");
+    let dropped = stat(&mut h, "pgsink", "dropped");
     drop(h);
     report(
         "pgsink (every frame's detections, local PostgreSQL)",
-        &format!("{rows} rows committed"),
+        &format!("{rows} rows committed ({batches} batches, {dropped} dropped)"),
         rows as f64 / total.as_secs_f64(),
         "rows/s",
         (streaming, total, frames),

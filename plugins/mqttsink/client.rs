@@ -1,8 +1,8 @@
 //! The MQTT protocol of `mqttsink` for the shared network worker: connect
-//! with rumqttc, publish a batch and wait for its acknowledgements (PUBACK
-//! for QoS 1, PUBCOMP for QoS 2, the write for QoS 0). A failed batch is
-//! published again whole on a new connection, so QoS 1 and 2 lose nothing
-//! (duplicates keep their message ids).
+//! with rumqttc, publish batches and count their acknowledgements (PUBACK
+//! for QoS 1, PUBCOMP for QoS 2, the write for QoS 0), in order. What was
+//! not acknowledged when a connection fails is published again on the next
+//! one, so QoS 1 and 2 lose nothing (duplicates keep their message ids).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,10 +17,12 @@ use crate::net::{Class, Failure, Item, Protocol};
 
 /// The most a topic, client id, user name or password may hold (a 16-bit length).
 pub const MAX_STRING: usize = 65_535;
-/// Messages per batch: what is published before waiting for acknowledgements.
+/// Messages handed to rumqttc at once.
 pub const BATCH: usize = 256;
+/// Messages published and not acknowledged yet, at most: enough that the
+/// broker's acknowledgement delay does not stall the stream.
+const WINDOW: usize = 4 * BATCH;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connection settings, copied from the element's properties.
 #[derive(Debug, Clone)]
@@ -116,11 +118,13 @@ impl Protocol for Mqtt {
         if let Some(tls) = &self.tls {
             options.set_transport(Transport::tls_with_config(tls.clone()));
         }
-        let (client, mut connection) = Client::new(options, BATCH + 16);
-        connection
-            .eventloop
-            .network_options
-            .set_connection_timeout(CONNECT_TIMEOUT.as_secs());
+        options.set_inflight(WINDOW as u16);
+        let (client, mut connection) = Client::new(options, WINDOW + 16);
+        let network = &mut connection.eventloop.network_options;
+        network.set_connection_timeout(CONNECT_TIMEOUT.as_secs());
+        // A batch waits for its acknowledgements: Nagle's algorithm would
+        // hold its last packets back for the broker's delayed ACK (40 ms).
+        network.set_tcp_nodelay(true);
         let deadline = Instant::now() + CONNECT_TIMEOUT + Duration::from_secs(1);
         loop {
             if cancel.load(Ordering::SeqCst) {
@@ -145,65 +149,45 @@ impl Protocol for Mqtt {
         }
     }
 
-    fn deliver(
-        &mut self,
-        conn: &mut Connection,
-        batch: &[Message],
-        cancel: &AtomicBool,
-    ) -> Result<(), Failure> {
+    fn send(&mut self, conn: &mut Connection, batch: &[Message]) -> Result<(), Failure> {
         let (qos, retain) = (self.config.qos, self.config.retain);
         for m in batch {
             conn.client
                 .try_publish(m.topic.as_str(), qos, retain, m.payload.as_bytes())
                 .map_err(|e| Failure::Transient(format!("MQTT publish: {e}")))?;
         }
+        Ok(())
+    }
+
+    /// Drives the connection (writes what was sent, answers pings) and
+    /// counts PUBACKs (QoS 1), PUBCOMPs (QoS 2) or writes (QoS 0).
+    fn acknowledged(&mut self, conn: &mut Connection, wait: Duration) -> Result<usize, Failure> {
+        let qos = self.config.qos;
+        let deadline = Instant::now() + wait;
         let mut acked = 0;
-        let deadline = Instant::now() + ACK_TIMEOUT;
-        while acked < batch.len() {
-            if cancel.load(Ordering::SeqCst) {
-                return Err(Failure::Transient("stopping".into()));
-            }
-            if Instant::now() >= deadline {
-                return Err(Failure::Transient(format!(
-                    "MQTT broker {}: {} of {} messages not acknowledged within {} s",
-                    self.endpoint,
-                    batch.len() - acked,
-                    batch.len(),
-                    ACK_TIMEOUT.as_secs()
-                )));
-            }
-            match conn.connection.recv_timeout(Duration::from_millis(100)) {
-                Ok(Ok(event)) => {
-                    let ack = match event {
-                        Event::Incoming(Packet::PubAck(_)) => qos == QoS::AtLeastOnce,
-                        Event::Incoming(Packet::PubComp(_)) => qos == QoS::ExactlyOnce,
-                        Event::Outgoing(Outgoing::Publish(_)) => qos == QoS::AtMostOnce,
-                        _ => false,
-                    };
-                    acked += ack as usize;
-                }
-                Err(rumqttc::RecvTimeoutError::Timeout) => {}
+        loop {
+            let event = match conn
+                .connection
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Ok(event)) => event,
+                Err(rumqttc::RecvTimeoutError::Timeout) => return Ok(acked),
                 Ok(Err(e)) => return Err(self.failure(e)),
                 Err(rumqttc::RecvTimeoutError::Disconnected) => {
                     return Err(Failure::Transient("MQTT client closed".into()));
                 }
-            }
+            };
+            acked += match event {
+                Event::Incoming(Packet::PubAck(_)) => qos == QoS::AtLeastOnce,
+                Event::Incoming(Packet::PubComp(_)) => qos == QoS::ExactlyOnce,
+                Event::Outgoing(Outgoing::Publish(_)) => qos == QoS::AtMostOnce,
+                _ => false,
+            } as usize;
         }
-        Ok(())
     }
 
-    fn idle(&mut self, conn: &mut Connection) -> Result<(), Failure> {
-        // Answers pings and sends ours; never waits.
-        loop {
-            match conn.connection.try_recv() {
-                Ok(Ok(_)) => {}
-                Err(rumqttc::TryRecvError::Empty) => return Ok(()),
-                Ok(Err(e)) => return Err(self.failure(e)),
-                Err(rumqttc::TryRecvError::Disconnected) => {
-                    return Err(Failure::Transient("MQTT client closed".into()));
-                }
-            }
-        }
+    fn window(&self) -> usize {
+        WINDOW
     }
 }
 

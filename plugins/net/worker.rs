@@ -52,25 +52,32 @@ pub enum Failure {
     Fatal(String),
 }
 
-/// What a sink brings to the worker: its protocol, nothing else.
+/// What a sink brings to the worker: its protocol, nothing else. Items are
+/// sent in batches and acknowledged in the order sent; up to `window()`
+/// items may wait for their acknowledgement while more are sent, so a
+/// server's acknowledgement delay does not stall the stream.
 pub trait Protocol: Send + 'static {
     type Item: Item;
     type Connection: Send;
     /// Connects and prepares (e.g. creates the schema); returns within the
     /// protocol's connect timeout, or soon after `cancel` is set.
     fn connect(&mut self, cancel: &AtomicBool) -> Result<Self::Connection, Failure>;
-    /// Delivers a batch; returns once the server acknowledged all of it.
-    fn deliver(
+    /// Sends a batch (it need not be acknowledged yet).
+    fn send(&mut self, conn: &mut Self::Connection, batch: &[Self::Item]) -> Result<(), Failure>;
+    /// Waits up to `wait` for acknowledgements (and keeps an idle connection
+    /// alive); returns how many of the oldest items sent were acknowledged.
+    fn acknowledged(
         &mut self,
         conn: &mut Self::Connection,
-        batch: &[Self::Item],
-        cancel: &AtomicBool,
-    ) -> Result<(), Failure>;
-    /// Keeps an idle connection alive (MQTT keep-alive pings).
-    fn idle(&mut self, _conn: &mut Self::Connection) -> Result<(), Failure> {
-        Ok(())
-    }
+        wait: Duration,
+    ) -> Result<usize, Failure>;
+    /// Items sent and not acknowledged yet, at most.
+    fn window(&self) -> usize;
 }
+
+/// How long a sent item may wait for its acknowledgement before the
+/// connection is taken for lost.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Config {
     pub max_queued: usize,
@@ -336,6 +343,7 @@ impl<I: Item> Worker<I> {
                         unreachable_since: (!reached).then(Instant::now),
                         ever_connected: reached,
                         connection,
+                        in_flight: VecDeque::new(),
                         backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
                     };
                     if !reached {
@@ -467,6 +475,8 @@ struct Run<'a, P: Protocol> {
     backoff: Backoff,
     unreachable_since: Option<Instant>,
     ever_connected: bool,
+    /// Sent, not acknowledged yet, oldest first, with when each was sent.
+    in_flight: VecDeque<(u64, P::Item, Instant)>,
 }
 
 impl<P: Protocol> Run<'_, P> {
@@ -477,26 +487,174 @@ impl<P: Protocol> Run<'_, P> {
     fn run(&mut self) -> Result<(), String> {
         loop {
             if self.lock().stop {
+                self.requeue();
                 self.spill(true);
                 return Ok(());
             }
             if self.connection.is_none() {
                 // Records wait on disk while the server is away.
+                self.requeue();
                 self.spill(false);
                 self.connect()?;
                 continue;
             }
-            if self.config.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+            let spooled = self.config.spool.as_ref().is_some_and(|s| !s.is_empty());
+            if spooled && self.in_flight.is_empty() {
                 self.spill(false);
-                self.deliver_spooled()?;
-            } else if let Some(batch) = self.next_batch() {
-                self.deliver_queued(batch)?;
-            } else if let Some(conn) = self.connection.as_mut()
-                && let Err(f) = self.protocol.idle(conn)
+                if let Err(f) = self.deliver_spooled() {
+                    self.failed(f)?;
+                }
+                continue;
+            }
+            let room = self.protocol.window().saturating_sub(self.in_flight.len());
+            if !spooled
+                && room > 0
+                && let Some(batch) = self.take_due(room.min(self.config.batch_size))
+                && let Err(f) = self.send(batch)
             {
+                self.requeue();
                 self.failed(f)?;
+                continue;
+            }
+            if self.in_flight.is_empty() {
+                self.wait_for_items();
+            }
+            // Acknowledgements, and the connection's keep-alive when idle.
+            let wait = if self.in_flight.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(2)
+            };
+            let conn = self.connection.as_mut().expect("connected");
+            match self.protocol.acknowledged(conn, wait) {
+                Ok(n) => self.acknowledged(n),
+                Err(f) => {
+                    self.requeue();
+                    self.failed(f)?;
+                    continue;
+                }
+            }
+            if self
+                .in_flight
+                .front()
+                .is_some_and(|(_, _, sent)| sent.elapsed() >= ACK_TIMEOUT)
+            {
+                let late = self.in_flight.len();
+                self.requeue();
+                self.failed(Failure::Transient(format!(
+                    "{late} items not acknowledged within {} s",
+                    ACK_TIMEOUT.as_secs()
+                )))?;
             }
         }
+    }
+
+    /// Up to `max` queued items once a batch is due: full, old enough
+    /// (`linger`), flushed or stopping.
+    fn take_due(&mut self, max: usize) -> Option<Vec<(u64, P::Item)>> {
+        let mut q = self.lock();
+        let due = q.live > 0
+            && (q.live >= self.config.batch_size
+                || q.flush
+                || q.stop
+                || q.oldest.is_some_and(|t| t.elapsed() >= self.config.linger));
+        if !due {
+            return None;
+        }
+        let batch = q.take(max);
+        q.in_flight += batch.len();
+        Some(batch)
+    }
+
+    /// Waits (at most 50 ms, for the keep-alive) for a batch to be due.
+    fn wait_for_items(&self) {
+        let q = self.lock();
+        if q.stop || q.flush && q.live > 0 {
+            return;
+        }
+        let wait = match q.oldest {
+            Some(t) => self.config.linger.saturating_sub(t.elapsed()),
+            None => Duration::from_millis(50),
+        };
+        if !wait.is_zero() {
+            drop(self.shared.wake.wait_timeout(q, wait).unwrap());
+        }
+    }
+
+    fn send(&mut self, batch: Vec<(u64, P::Item)>) -> Result<(), Failure> {
+        let (seqs, items): (Vec<u64>, Vec<P::Item>) = batch.into_iter().unzip();
+        let conn = self.connection.as_mut().expect("connected");
+        let result = self.protocol.send(conn, &items);
+        self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        // Kept as in flight even on failure: `requeue` puts them back.
+        self.in_flight.extend(
+            seqs.into_iter()
+                .zip(items)
+                .map(|(seq, item)| (seq, item, now)),
+        );
+        result
+    }
+
+    /// The `n` oldest items in flight were acknowledged.
+    fn acknowledged(&mut self, n: usize) {
+        let n = n.min(self.in_flight.len());
+        if n == 0 {
+            return;
+        }
+        self.in_flight.drain(..n);
+        self.lock().in_flight -= n;
+        self.delivered(n);
+        self.shared.wake.notify_all();
+    }
+
+    /// Puts what is in flight back at the front of the queue, to be sent
+    /// again (the connection failed or the worker stops before the server
+    /// acknowledged it).
+    fn requeue(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+        let batch: Vec<(u64, P::Item)> = self.in_flight.drain(..).map(|(s, i, _)| (s, i)).collect();
+        let mut q = self.lock();
+        q.put_back(batch);
+        q.in_flight = 0;
+    }
+
+    /// Sends the oldest spooled records and waits for all of them to be
+    /// acknowledged before they leave the spool.
+    fn deliver_spooled(&mut self) -> Result<(), Failure> {
+        let Some(spool) = self.config.spool.as_mut() else {
+            return Ok(());
+        };
+        let max = self.config.batch_size.min(self.protocol.window()).max(1);
+        let (items, lines) = spool.peek::<P::Item>(max).map_err(Failure::Transient)?;
+        let conn = self.connection.as_mut().expect("connected");
+        if !items.is_empty() {
+            self.protocol.send(conn, &items)?;
+            self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+            let deadline = Instant::now() + ACK_TIMEOUT;
+            let mut acked = 0;
+            while acked < items.len() {
+                if Instant::now() >= deadline || self.shared.cancel.load(Ordering::SeqCst) {
+                    return Err(Failure::Transient(format!(
+                        "{} spooled items not acknowledged",
+                        items.len() - acked
+                    )));
+                }
+                acked += self
+                    .protocol
+                    .acknowledged(conn, Duration::from_millis(10))?;
+            }
+        }
+        let spool = self.config.spool.as_mut().expect("spool");
+        spool.consume(lines).map_err(Failure::Transient)?;
+        let left = spool.len();
+        self.delivered(items.len());
+        self.lock().spooled = left;
+        self.shared.wake.notify_all();
+        Ok(())
     }
 
     /// One connection attempt, then the backoff delay if it failed.
@@ -556,95 +714,11 @@ impl<P: Protocol> Run<'_, P> {
         }
     }
 
-    /// The next batch from memory, once it is full, old enough or flushed.
-    fn next_batch(&mut self) -> Option<Vec<(u64, P::Item)>> {
-        let mut q = self.lock();
-        loop {
-            if q.stop {
-                return None;
-            }
-            if q.live > 0 {
-                let due = q.live >= self.config.batch_size
-                    || q.flush
-                    || q.oldest.is_some_and(|t| t.elapsed() >= self.config.linger);
-                if due {
-                    let batch = q.take(self.config.batch_size);
-                    q.in_flight = batch.len();
-                    return Some(batch);
-                }
-            }
-            let wait = match q.oldest {
-                Some(t) => self.config.linger.saturating_sub(t.elapsed()),
-                // Idle: come back now and then for the protocol's keep-alive.
-                None => Duration::from_millis(50),
-            };
-            let (guard, timeout) = self
-                .shared
-                .wake
-                .wait_timeout(q, wait.max(Duration::from_millis(1)))
-                .unwrap();
-            q = guard;
-            if timeout.timed_out() && q.live == 0 {
-                return None;
-            }
-        }
-    }
-
-    fn deliver_queued(&mut self, batch: Vec<(u64, P::Item)>) -> Result<(), String> {
-        let conn = self.connection.as_mut().expect("connected");
-        let (seqs, items): (Vec<u64>, Vec<P::Item>) = batch.into_iter().unzip();
-        let result = self.protocol.deliver(conn, &items, &self.shared.cancel);
-        match result {
-            Ok(()) => {
-                self.delivered(items.len());
-                self.lock().in_flight = 0;
-                self.shared.wake.notify_all();
-                Ok(())
-            }
-            Err(f) => {
-                {
-                    let mut q = self.lock();
-                    q.put_back(seqs.into_iter().zip(items).collect());
-                    q.in_flight = 0;
-                }
-                self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
-                self.failed(f)
-            }
-        }
-    }
-
-    fn deliver_spooled(&mut self) -> Result<(), String> {
-        let Some(spool) = self.config.spool.as_mut() else {
-            return Ok(());
-        };
-        let (items, lines) = spool.peek::<P::Item>(self.config.batch_size)?;
-        let conn = self.connection.as_mut().expect("connected");
-        let result = if items.is_empty() {
-            Ok(())
-        } else {
-            self.protocol.deliver(conn, &items, &self.shared.cancel)
-        };
-        match result {
-            Ok(()) => {
-                let spool = self.config.spool.as_mut().expect("spool");
-                spool.consume(lines)?;
-                let left = spool.len();
-                self.delivered(items.len());
-                self.lock().spooled = left;
-                self.shared.wake.notify_all();
-                Ok(())
-            }
-            Err(f) => {
-                self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
-                self.failed(f)
-            }
-        }
-    }
-
     fn delivered(&self, n: usize) {
-        let stats = &self.shared.stats;
-        stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Moves the queued records (`all`: every item) to the spool, if there is one.

@@ -353,16 +353,14 @@ impl BaseSinkImpl for PgSink {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        let protocol = Postgres {
-            config: Config {
-                pg,
-                tls,
-                target: target.clone(),
-                schema: settings.schema.clone(),
-                create_schema: settings.create_schema,
-                camera: settings.camera_id.clone(),
-            },
-        };
+        let protocol = Postgres::new(Config {
+            pg,
+            tls,
+            target: target.clone(),
+            schema: settings.schema.clone(),
+            create_schema: settings.create_schema,
+            camera: settings.camera_id.clone(),
+        });
         let config = settings.net.config(
             "pgsink",
             &settings.camera_id,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use cctv::bbox::BBox;
 use cctv::summary::TrackSummary;
@@ -79,6 +79,17 @@ pub struct Config {
 
 pub struct Postgres {
     pub config: Config,
+    /// Rows committed by `send` and not reported by `acknowledged` yet.
+    committed: usize,
+}
+
+impl Postgres {
+    pub fn new(config: Config) -> Postgres {
+        Postgres {
+            config,
+            committed: 0,
+        }
+    }
 }
 
 impl Protocol for Postgres {
@@ -86,16 +97,24 @@ impl Protocol for Postgres {
     type Connection = Client;
 
     fn connect(&mut self, _cancel: &AtomicBool) -> Result<Client, Failure> {
+        self.committed = 0;
         connect(&self.config)
     }
 
-    fn deliver(
-        &mut self,
-        conn: &mut Client,
-        batch: &[Queued],
-        _cancel: &AtomicBool,
-    ) -> Result<(), Failure> {
-        write(&self.config, conn, batch).map_err(|e| failure(&self.config, e))
+    /// Writes the batch in one transaction: sent means committed.
+    fn send(&mut self, conn: &mut Client, batch: &[Queued]) -> Result<(), Failure> {
+        write(&self.config, conn, batch).map_err(|e| failure(&self.config, e))?;
+        self.committed += batch.len();
+        Ok(())
+    }
+
+    fn acknowledged(&mut self, _conn: &mut Client, _wait: Duration) -> Result<usize, Failure> {
+        Ok(std::mem::take(&mut self.committed))
+    }
+
+    /// One batch at a time: the commit is the acknowledgement.
+    fn window(&self) -> usize {
+        usize::MAX
     }
 }
 
