@@ -243,26 +243,11 @@ pub fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
     BASE64.encode(sha.finalize())
 }
 
-/// `2024-02-29T12:34:56Z`.
+/// `2024-02-29T12:34:56Z`: the messages' UTC format, to the second.
 fn utc_timestamp(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date, in 400-year eras from 0000-03-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let full = cctv::message::format_utc(secs as i64 * 1000);
+    format!("{}Z", &full[..19])
 }
 
 /// Walks `xml`, calling `f` with the path of local element names, the
