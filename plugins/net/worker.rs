@@ -352,6 +352,7 @@ impl<I: Item> Worker<I> {
                     }
                     if let Err(why) = run.run() {
                         on_fatal(&why);
+                        run.requeue();
                         run.spill(true);
                         shared.queue.lock().unwrap().fatal = Some(why);
                         shared.wake.notify_all();
