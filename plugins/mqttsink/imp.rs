@@ -603,12 +603,11 @@ impl BaseSinkImpl for MqttSink {
             .unwrap_or_default();
         let link = Link::new(
             worker,
-            self.target(&settings),
-            settings.net.spool_location.is_some(),
+            format!("MQTT broker {}:{}", settings.host, settings.port),
         );
         self.link.set(Arc::clone(&link));
         *self.state.lock().unwrap() = Some(State {
-            link: Arc::clone(&link),
+            link,
             topic,
             settings,
             run,
@@ -641,9 +640,6 @@ impl BaseSinkImpl for MqttSink {
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if state.link.worker().fatal_error().is_some() {
-            return Err(gst::FlowError::Error);
-        }
         let frame = match Frame::from_buffer(buffer) {
             None => return Ok(gst::FlowSuccess::Ok),
             Some(Ok(frame)) => frame,
@@ -729,7 +725,6 @@ impl MqttSink {
                 // Ended before a frame showed it: its enter goes first.
                 if let Some(i) = state.entering.iter().position(|&id| id == e.track_id) {
                     state.entering.remove(i);
-                    state.book.begin(e);
                     state.enter(e.track_id, e.width, e.height);
                 }
                 let summary = state
@@ -744,10 +739,6 @@ impl MqttSink {
 
     fn flush_timeout(&self) -> Duration {
         self.settings.lock().unwrap().net.flush_timeout()
-    }
-
-    fn target(&self, settings: &Settings) -> String {
-        format!("MQTT broker {}:{}", settings.host, settings.port)
     }
 
     fn stats(&self) -> gst::Structure {

@@ -60,12 +60,13 @@ impl<I: Item> Held<I> {
         Ok(())
     }
 
-    /// `BaseSink::prepare`: a sink whose server refused it must not preroll;
-    /// waiting for PLAYING after the error would keep an application
-    /// (gst-launch-1.0) from ending.
+    /// `BaseSink::prepare`, called for every buffer before preroll and
+    /// render: after the worker gave up, buffers fail. A sink whose server
+    /// refused it must not preroll; waiting for PLAYING after the error would
+    /// keep an application (gst-launch-1.0) from ending.
     pub fn prepare(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.get() {
-            Some(link) if link.worker.fatal_error().is_some() => Err(gst::FlowError::Error),
+        match self.0.lock().unwrap().as_ref() {
+            Some(link) if link.worker.has_failed() => Err(gst::FlowError::Error),
             _ => Ok(gst::FlowSuccess::Ok),
         }
     }
@@ -103,17 +104,15 @@ pub struct Link<I: Item> {
     worker: Worker<I>,
     /// What the sink talks to, for messages (no credentials).
     target: String,
-    spool: bool,
     /// EOS started a flush: `stop` does not wait a second time.
     flushed: AtomicBool,
 }
 
 impl<I: Item> Link<I> {
-    pub fn new(worker: Worker<I>, target: String, spool: bool) -> Arc<Link<I>> {
+    pub fn new(worker: Worker<I>, target: String) -> Arc<Link<I>> {
         Arc::new(Link {
             worker,
             target,
-            spool,
             flushed: AtomicBool::new(false),
         })
     }
@@ -147,7 +146,7 @@ impl<I: Item> Link<I> {
         let Flushed::TimedOut { queued, spooled } = *flushed else {
             return;
         };
-        if self.spool {
+        if self.worker.has_spool() {
             gst::element_warning!(
                 element,
                 gst::ResourceError::Write,

@@ -43,7 +43,7 @@ impl NetSettings {
                     "{queued} kept in memory while the server is away; per-frame data is dropped oldest first, records go to the spool"
                 ))
                 .minimum(1)
-                .maximum(10_000_000)
+                .maximum(100_000_000)
                 .default_value(self.max_queued)
                 .mutable_ready()
                 .build(),

@@ -234,8 +234,8 @@ impl<I: Item> Queue<I> {
         out
     }
 
-    /// Puts a batch that was not delivered back at the front. A `Latest`
-    /// that was replaced meanwhile stays replaced.
+    /// Puts items that were not delivered back where their `seq` places
+    /// them. A `Latest` that was replaced meanwhile stays replaced.
     fn put_back(&mut self, batch: Vec<(u64, I)>) {
         for (seq, item) in batch.into_iter().rev() {
             match item.class() {
@@ -248,7 +248,11 @@ impl<I: Item> Queue<I> {
                 Class::Sample => self.samples += 1,
                 Class::Record => {}
             }
-            self.items.push_front((seq, Some(item)));
+            let at = self
+                .items
+                .binary_search_by_key(&seq, |(s, _)| *s)
+                .unwrap_or_else(|at| at);
+            self.items.insert(at, (seq, Some(item)));
             self.live += 1;
         }
         if self.live > 0 {
@@ -257,14 +261,14 @@ impl<I: Item> Queue<I> {
     }
 
     /// Takes every record (or, when stopping, every item), in order, for the spool.
-    fn take_for_spool(&mut self, all: bool) -> Vec<I> {
+    fn take_for_spool(&mut self, all: bool) -> Vec<(u64, I)> {
         if all {
-            return self.take(usize::MAX).into_iter().map(|(_, i)| i).collect();
+            return self.take(usize::MAX);
         }
         let mut out = Vec::new();
-        for (_, slot) in self.items.iter_mut() {
+        for (seq, slot) in self.items.iter_mut() {
             if slot.as_ref().is_some_and(|i| i.class() == Class::Record) {
-                out.extend(slot.take());
+                out.extend(slot.take().map(|i| (*seq, i)));
                 self.live -= 1;
             }
         }
@@ -352,7 +356,6 @@ impl<I: Item> Worker<I> {
                     }
                     if let Err(why) = run.run() {
                         on_fatal(&why);
-                        run.requeue();
                         run.spill(true);
                         shared.queue.lock().unwrap().fatal = Some(why);
                         shared.wake.notify_all();
@@ -384,9 +387,14 @@ impl<I: Item> Worker<I> {
         self.shared.wake.notify_all();
     }
 
-    /// Why the worker gave up, once it did.
-    pub fn fatal_error(&self) -> Option<String> {
-        self.shared.queue.lock().unwrap().fatal.clone()
+    /// Undelivered items go to disk rather than being lost.
+    pub fn has_spool(&self) -> bool {
+        self.spool
+    }
+
+    /// The worker gave up (its error was posted).
+    pub fn has_failed(&self) -> bool {
+        self.shared.queue.lock().unwrap().fatal.is_some()
     }
 
     pub fn stats(&self) -> &Stats {
@@ -494,7 +502,6 @@ impl<P: Protocol> Run<'_, P> {
             }
             if self.connection.is_none() {
                 // Records wait on disk while the server is away.
-                self.requeue();
                 self.spill(false);
                 self.connect()?;
                 continue;
@@ -513,7 +520,6 @@ impl<P: Protocol> Run<'_, P> {
                 && let Some(batch) = self.take_due(room.min(self.config.batch_size))
                 && let Err(f) = self.send(batch)
             {
-                self.requeue();
                 self.failed(f)?;
                 continue;
             }
@@ -530,7 +536,6 @@ impl<P: Protocol> Run<'_, P> {
             match self.protocol.acknowledged(conn, wait) {
                 Ok(n) => self.acknowledged(n),
                 Err(f) => {
-                    self.requeue();
                     self.failed(f)?;
                     continue;
                 }
@@ -541,7 +546,6 @@ impl<P: Protocol> Run<'_, P> {
                 .is_some_and(|(_, _, sent)| sent.elapsed() >= ACK_TIMEOUT)
             {
                 let late = self.in_flight.len();
-                self.requeue();
                 self.failed(Failure::Transient(format!(
                     "{late} items not acknowledged within {} s",
                     ACK_TIMEOUT.as_secs()
@@ -630,10 +634,11 @@ impl<P: Protocol> Run<'_, P> {
             return Ok(());
         };
         let max = self.config.batch_size.min(self.protocol.window()).max(1);
-        let (items, lines) = spool.peek::<P::Item>(max).map_err(Failure::Transient)?;
+        let peeked = spool.peek::<P::Item>(max).map_err(Failure::Transient)?;
+        let items = &peeked.items;
         let conn = self.connection.as_mut().expect("connected");
         if !items.is_empty() {
-            self.protocol.send(conn, &items)?;
+            self.protocol.send(conn, items)?;
             self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
             let deadline = Instant::now() + ACK_TIMEOUT;
             let mut acked = 0;
@@ -650,9 +655,9 @@ impl<P: Protocol> Run<'_, P> {
             }
         }
         let spool = self.config.spool.as_mut().expect("spool");
-        spool.consume(lines).map_err(Failure::Transient)?;
+        spool.consume(&peeked).map_err(Failure::Transient)?;
         let left = spool.len();
-        self.delivered(items.len());
+        self.delivered(peeked.items.len());
         self.lock().spooled = left;
         self.shared.wake.notify_all();
         Ok(())
@@ -680,6 +685,8 @@ impl<P: Protocol> Run<'_, P> {
 
     /// Records a failure: fatal ends the worker, transient waits the backoff.
     fn failed(&mut self, failure: Failure) -> Result<(), String> {
+        // What was in flight on this connection was not acknowledged.
+        self.requeue();
         self.connection = None;
         self.shared.connected.store(false, Ordering::Relaxed);
         let why = match failure {
@@ -731,7 +738,8 @@ impl<P: Protocol> Run<'_, P> {
         if records.is_empty() {
             return;
         }
-        let result = spool.append(&records);
+        let items: Vec<&P::Item> = records.iter().map(|(_, i)| i).collect();
+        let result = spool.append(&items);
         let left = spool.len();
         let mut q = self.shared.queue.lock().unwrap();
         q.spooled = left;
@@ -744,7 +752,7 @@ impl<P: Protocol> Run<'_, P> {
             Err(e) => {
                 // The disk refused: keep them in memory rather than lose them.
                 q.last_error = Some(e);
-                q.put_back(records.into_iter().map(|r| (0, r)).collect());
+                q.put_back(records);
             }
         }
     }

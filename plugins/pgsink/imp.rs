@@ -382,14 +382,10 @@ impl BaseSinkImpl for PgSink {
             settings.schema,
             settings.camera_id
         );
-        let link = Link::new(
-            worker,
-            format!("PostgreSQL {target}"),
-            settings.net.spool_location.is_some(),
-        );
+        let link = Link::new(worker, format!("PostgreSQL {target}"));
         self.link.set(Arc::clone(&link));
         *self.state.lock().unwrap() = Some(State {
-            link: Arc::clone(&link),
+            link,
             settings,
             run,
             book: TrackBook::default(),
@@ -426,9 +422,6 @@ impl BaseSinkImpl for PgSink {
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if state.link.worker().fatal_error().is_some() {
-            return Err(gst::FlowError::Error);
-        }
         let frame = match Frame::from_buffer(buffer) {
             None => return Ok(gst::FlowSuccess::Ok),
             Some(Ok(frame)) => frame,

@@ -78,7 +78,7 @@ pub struct Config {
 }
 
 pub struct Postgres {
-    pub config: Config,
+    config: Config,
     /// Rows committed by `send` and not reported by `acknowledged` yet.
     committed: usize,
 }
