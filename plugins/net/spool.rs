@@ -18,6 +18,19 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Records read from the front of the spool, and the lines they take.
+pub struct Peeked<T> {
+    pub items: Vec<T>,
+    span: Span,
+}
+
+/// A run of lines at the front of the file.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    lines: u64,
+    bytes: u64,
+}
+
 pub struct Spool {
     dir: PathBuf,
     file: File,
@@ -128,59 +141,61 @@ impl Spool {
         Ok(dropped)
     }
 
-    /// Reads up to `max` of the oldest records without removing them, and
-    /// the number of lines they took (`consume` that many). A line this
-    /// build cannot read is skipped rather than blocking the spool forever.
-    pub fn peek<T: DeserializeOwned>(&mut self, max: usize) -> Result<(Vec<T>, usize), String> {
-        let mut out = Vec::new();
-        let mut lines = 0;
-        self.read(max, |line| {
-            lines += 1;
+    /// Reads up to `max` of the oldest records without removing them. A
+    /// line this build cannot read is skipped rather than blocking the
+    /// spool forever (it still counts in the [`Peeked`] span).
+    pub fn peek<T: DeserializeOwned>(&mut self, max: usize) -> Result<Peeked<T>, String> {
+        let mut items = Vec::new();
+        let span = self.read(max, |line| {
             if let Ok(r) = serde_json::from_slice(line) {
-                out.push(r);
+                items.push(r);
             }
         })?;
-        Ok((out, lines))
+        Ok(Peeked { items, span })
     }
 
-    /// Removes the `n` oldest records (delivered, or dropped).
-    pub fn consume(&mut self, n: usize) -> Result<(), String> {
-        self.skip(n)?;
-        Ok(())
+    /// Removes what `peek` returned (it was delivered).
+    pub fn consume<T>(&mut self, peeked: &Peeked<T>) -> Result<(), String> {
+        self.advance(peeked.span)
     }
 
+    /// Drops the `n` oldest records; returns how many there were.
     fn skip(&mut self, n: usize) -> Result<u64, String> {
-        let mut bytes = 0;
-        let mut lines = 0;
-        self.read(n, |line| {
-            bytes += line.len() as u64 + 1;
-            lines += 1;
-        })?;
-        self.consumed += bytes;
-        self.count -= lines;
-        if self.count == 0 {
-            self.reset()?;
-        } else {
-            self.write_consumed()?;
-        }
-        Ok(lines)
+        let span = self.read(n, |_| {})?;
+        self.advance(span)?;
+        Ok(span.lines)
     }
 
-    /// Calls `f` with each of up to `max` oldest lines (without the newline).
-    fn read(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<(), String> {
+    fn advance(&mut self, span: Span) -> Result<(), String> {
+        self.consumed += span.bytes;
+        self.count -= span.lines;
+        if self.count == 0 {
+            self.reset()
+        } else {
+            self.write_consumed()
+        }
+    }
+
+    /// Calls `f` with each of up to `max` oldest lines (without the
+    /// newline); returns the span they take.
+    fn read(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<Span, String> {
         let err = |e: std::io::Error| format!("cannot read spool {}: {e}", self.dir.display());
         let mut file = &self.file;
         file.seek(SeekFrom::Start(self.consumed)).map_err(err)?;
         let mut reader = BufReader::new(file.take(self.size - self.consumed));
         let mut line = Vec::new();
+        let mut span = Span::default();
         for _ in 0..max {
             line.clear();
-            if reader.read_until(b'\n', &mut line).map_err(err)? == 0 {
+            let n = reader.read_until(b'\n', &mut line).map_err(err)?;
+            if n == 0 {
                 break;
             }
+            span.lines += 1;
+            span.bytes += n as u64;
             f(line.strip_suffix(b"\n").unwrap_or(&line));
         }
-        Ok(())
+        Ok(span)
     }
 
     /// Empties the file once everything in it was delivered.
@@ -242,14 +257,16 @@ mod tests {
         {
             let mut s = Spool::open(&dir, "a", 1 << 20).unwrap();
             s.append(&[1u32, 2, 3]).unwrap();
-            assert_eq!(s.peek::<u32>(2).unwrap().0, [1, 2]);
-            s.consume(2).unwrap();
+            let first = s.peek::<u32>(2).unwrap();
+            assert_eq!(first.items, [1, 2]);
+            s.consume(&first).unwrap();
             s.append(&[4u32]).unwrap();
         }
         let mut s = Spool::open(&dir, "a", 1 << 20).unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(s.peek::<u32>(10).unwrap().0, [3, 4]);
-        s.consume(2).unwrap();
+        let rest = s.peek::<u32>(10).unwrap();
+        assert_eq!(rest.items, [3, 4]);
+        s.consume(&rest).unwrap();
         assert!(s.is_empty());
         drop(s);
         assert!(Spool::open(&dir, "a", 1 << 20).unwrap().is_empty());
@@ -269,13 +286,13 @@ mod tests {
             .unwrap();
         f.write_all(b"\"cut sho").unwrap();
         let mut s = Spool::open(&dir, "b", 20).unwrap();
-        assert_eq!(s.peek::<String>(10).unwrap().0, ["x"]);
+        assert_eq!(s.peek::<String>(10).unwrap().items, ["x"]);
         // 20 bytes hold three 6-byte records: the oldest go first.
         let dropped: u64 = (0..5)
             .map(|i| s.append(&[format!("r{i:02}")]).unwrap())
             .sum();
         assert_eq!(dropped, 3);
-        assert_eq!(s.peek::<String>(10).unwrap().0, ["r02", "r03", "r04"]);
+        assert_eq!(s.peek::<String>(10).unwrap().items, ["r02", "r03", "r04"]);
         fs::remove_dir_all(&dir).ok();
     }
 
