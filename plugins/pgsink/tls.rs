@@ -24,7 +24,7 @@ enum Verify {
 }
 
 pub struct Tls {
-    mode: SslMode,
+    /// `None` with `sslmode=disable`.
     connector: Option<MakeTlsConnector>,
 }
 
@@ -95,13 +95,13 @@ impl Tls {
                 .map_err(|e| format!("cannot set up TLS: {e}"))?;
             Some(MakeTlsConnector::new(connector))
         };
-        Ok((pg, Tls { mode, connector }))
+        Ok((pg, Tls { connector }))
     }
 
     pub fn connect(&self, pg: &postgres::Config) -> Result<Client, postgres::Error> {
         match &self.connector {
-            Some(c) if self.mode != SslMode::Disable => pg.connect(c.clone()),
-            _ => pg.connect(NoTls),
+            Some(c) => pg.connect(c.clone()),
+            None => pg.connect(NoTls),
         }
     }
 }
