@@ -385,10 +385,13 @@ fn life_cycle_events_are_also_posted_on_the_bus() {
 #[test]
 fn classes_are_checked_against_the_detector_upstream() {
     let error = |classes: &str| {
-        common::first_error(&format!(
-            "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=64 ! onnxdetect ! queue \
+        common::first_error(
+            &format!(
+                "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=64 ! onnxdetect ! queue \
              ! bytetrack classes={classes} ! fakesink"
-        ))
+            ),
+            gst::ClockTime::from_seconds(30),
+        )
     };
     let err = error("persn").expect("an unknown class is an error");
     assert!(

@@ -345,23 +345,11 @@ fn authentication_accepted_and_refused() {
 }
 
 fn start_error(props: &str) -> String {
-    common::init();
-    let pipeline =
-        gst::parse::launch(&format!("videotestsrc num-buffers=1 ! mqttsink {props}")).unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        )
-        .unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.view() {
-        gst::MessageView::Error(e) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
-        _ => panic!("{props}: expected an error"),
-    }
+    common::first_error(
+        &format!("videotestsrc num-buffers=1 ! mqttsink {props}"),
+        gst::ClockTime::from_seconds(10),
+    )
+    .unwrap_or_else(|| panic!("{props}: expected an error"))
 }
 
 #[test]

@@ -287,7 +287,7 @@ fn repeated_state_changes_and_eos() {
 fn start_error(props: &str) -> String {
     common::first_error(&format!(
         "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! onnxdetect {props} ! fakesink"
-    ))
+    ), gst::ClockTime::from_seconds(30))
     .unwrap_or_else(|| panic!("{props}: expected an error"))
 }
 

@@ -216,25 +216,11 @@ fn live_tracks_are_kept_up_to_date() {
 }
 
 fn start_error(pipeline_props: &str) -> String {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=3 ! pgsink {pipeline_props}"
-    ))
-    .unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(20),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        )
-        .unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.view() {
-        gst::MessageView::Error(e) => format!("{} {}", e.error(), e.debug().unwrap_or_default()),
-        _ => panic!("{pipeline_props}: expected an error"),
-    }
+    common::first_error(
+        &format!("videotestsrc num-buffers=3 ! pgsink {pipeline_props}"),
+        gst::ClockTime::from_seconds(20),
+    )
+    .unwrap_or_else(|| panic!("{pipeline_props}: expected an error"))
 }
 
 #[test]

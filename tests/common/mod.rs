@@ -25,18 +25,15 @@ pub fn init() {
     });
 }
 
-/// Plays `launch` to its end; the error it stopped with (message and
-/// debug text), or `None` at EOS.
-pub fn first_error(launch: &str) -> Option<String> {
+/// Plays `launch` to its end (an error or EOS within `within`); the error
+/// it stopped with (message and debug text), or `None` at EOS.
+pub fn first_error(launch: &str, within: gst::ClockTime) -> Option<String> {
     init();
     let pipeline = gst::parse::launch(launch).unwrap();
     let bus = pipeline.bus().unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
     let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        )
+        .timed_pop_filtered(within, &[gst::MessageType::Error, gst::MessageType::Eos])
         .expect("an error or EOS");
     pipeline.set_state(gst::State::Null).unwrap();
     match msg.view() {

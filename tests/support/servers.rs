@@ -216,28 +216,28 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
+/// Makes `path` (and what it holds) the `postgres` user's when we are root:
+/// the server, run as that user, must read it.
+fn give_to_postgres(path: &std::path::Path) {
+    if unsafe { libc_geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown of {}", path.display());
+    }
+}
+
 impl Postgres {
     /// A cluster whose TCP connections need the password `postgres-test`.
     pub fn start() -> Postgres {
         let dir = tempdir("cctv-postgres");
-        if unsafe { libc_geteuid() } == 0 {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown of the cluster dir");
-        }
+        give_to_postgres(&dir);
         let password = "postgres-test".to_string();
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, &password).unwrap();
-        if unsafe { libc_geteuid() } == 0 {
-            Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&pwfile)
-                .status()
-                .unwrap();
-        }
+        give_to_postgres(&pwfile);
         let out = pg_command("initdb")
             .arg("-D")
             .arg(dir.join("data"))
@@ -434,13 +434,7 @@ impl Postgres {
         let certs_dir = self.dir.join("certs");
         std::fs::create_dir_all(&certs_dir).unwrap();
         let certs = TestCerts::make(&certs_dir);
-        if unsafe { libc_geteuid() } == 0 {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&certs_dir)
-                .status()
-                .unwrap();
-        }
+        give_to_postgres(&certs_dir);
         let data = self.dir.join("data");
         let mut conf = std::fs::OpenOptions::new()
             .append(true)
