@@ -12,8 +12,10 @@ mod labels;
 pub mod mqttsink;
 mod net;
 pub mod onnxdetect;
+mod onvif;
 pub mod pgsink;
 pub mod ptzservo;
+pub mod virtualptz;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
@@ -21,6 +23,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     bytetrack::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
+    ptzservo::register(plugin)?;
+    virtualptz::register(plugin)?;
     Ok(())
 }
 

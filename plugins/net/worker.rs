@@ -397,6 +397,16 @@ impl<I: Item> Worker<I> {
         self.shared.queue.lock().unwrap().fatal.is_some()
     }
 
+    /// The server is reachable now (the last attempt succeeded).
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Why the server was last unreachable, if it ever was.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.queue.lock().unwrap().last_error.clone()
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
     }
