@@ -10,8 +10,13 @@
 //! ```text
 //! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
 //!      [--pg CONNINFO] [--keep-servers]
+//! demo --ptz [--frames N] [--video FILE]
 //! ```
+//!
+//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`).
 
+#[path = "support/ptz.rs"]
+mod ptz;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -32,10 +37,11 @@ struct Options {
     mqtt: Option<(String, u16)>,
     pg: Option<String>,
     keep_servers: bool,
+    ptz: bool,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers]\n       demo --ptz [--frames N] [--video FILE]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -48,6 +54,7 @@ fn parse_options() -> Result<Options, String> {
         mqtt: None,
         pg: None,
         keep_servers: false,
+        ptz: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,6 +82,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--pg" => o.pg = Some(value()?),
             "--keep-servers" => o.keep_servers = true,
+            "--ptz" => o.ptz = true,
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
@@ -189,6 +197,9 @@ fn run(o: Options) -> Result<(), String> {
     unsafe { signal(SIGINT, on_sigint) };
     gst::init().map_err(|e| e.to_string())?;
     gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
+    if o.ptz {
+        return ptz::run(&o.video, o.frames);
+    }
 
     // Servers: yours, or throwaway ones on free loopback ports.
     let mosquitto = if o.mqtt.is_none() {

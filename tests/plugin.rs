@@ -5,7 +5,14 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 4] = ["bytetrack", "mqttsink", "onnxdetect", "pgsink"];
+const ELEMENTS: [&str; 6] = [
+    "bytetrack",
+    "mqttsink",
+    "onnxdetect",
+    "pgsink",
+    "ptzservo",
+    "virtualptz",
+];
 
 fn inspect(what: &str) -> String {
     let out = Command::new("gst-inspect-1.0")

@@ -139,7 +139,6 @@ impl ObjectImpl for VirtualPtz {
                     .nick("Address")
                     .blurb("Address the ONVIF service listens on")
                     .default_value(Some(DEFAULT_ADDRESS))
-                    .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("port")
                     .nick("Port")
@@ -148,7 +147,6 @@ impl ObjectImpl for VirtualPtz {
                     )
                     .maximum(65535)
                     .default_value(0)
-                    .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("url")
                     .nick("URL")
@@ -159,17 +157,14 @@ impl ObjectImpl for VirtualPtz {
                     .nick("Profile token")
                     .blurb("Media profile the camera accepts commands for")
                     .default_value(Some(DEFAULT_PROFILE))
-                    .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("user-id")
                     .nick("User")
                     .blurb("User a request must authenticate as (empty: no authentication)")
-                    .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("user-pw")
                     .nick("Password")
                     .blurb("Password of user-id (never read back)")
-                    .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("width")
                     .nick("Width")
@@ -316,6 +311,24 @@ impl ObjectImpl for VirtualPtz {
 impl GstObjectImpl for VirtualPtz {}
 
 impl ElementImpl for VirtualPtz {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady
+            && let Err(e) = self.open()
+        {
+            self.post_error_message(e);
+            return Err(gst::StateChangeError);
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull {
+            // Dropping the service joins its thread.
+            self.state.lock().unwrap().take();
+        }
+        result
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -402,6 +415,44 @@ impl VirtualPtz {
         })
     }
 
+    /// Serves from READY on, so that a client downstream in the same
+    /// pipeline finds the camera when it starts.
+    fn open(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self.settings.lock().unwrap().clone();
+        let port = u16::try_from(s.port).unwrap_or(0);
+        let camera = Arc::new(Mutex::new(Camera {
+            head: Head::new(s.head, [0.0; 3]),
+            profile: s.profile.clone(),
+            login: s.login(),
+            requests: 0,
+            faults: 0,
+        }));
+        let service = self.serve(&s.address, port, &camera).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenReadWrite,
+                ["Cannot serve ONVIF: {}", e]
+            )
+        })?;
+        let port = service.port();
+        gst::info!(
+            CAT,
+            imp = self,
+            "ONVIF PTZ on {}:{}{}",
+            s.address,
+            port,
+            SERVICE_PATH
+        );
+        *self.state.lock().unwrap() = Some(State {
+            camera,
+            service: s.online.then_some(service),
+            port,
+            input: None,
+            view: None,
+            out_info: None,
+        });
+        Ok(())
+    }
+
     fn set_online(&self, online: bool) {
         let address = self.settings.lock().unwrap().address.clone();
         let mut guard = self.state.lock().unwrap();
@@ -457,45 +508,12 @@ impl BaseTransformImpl for VirtualPtz {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let s = self.settings.lock().unwrap().clone();
-        let port = u16::try_from(s.port).unwrap_or(0);
-        let camera = Arc::new(Mutex::new(Camera {
-            head: Head::new(s.head, [0.0; 3]),
-            profile: s.profile.clone(),
-            login: s.login(),
-            requests: 0,
-            faults: 0,
-        }));
-        let service = self.serve(&s.address, port, &camera).map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::OpenReadWrite,
-                ["Cannot serve ONVIF: {}", e]
-            )
-        })?;
-        let port = service.port();
-        gst::info!(
-            CAT,
-            imp = self,
-            "ONVIF PTZ on {}:{}{}",
-            s.address,
-            port,
-            SERVICE_PATH
-        );
-        *self.state.lock().unwrap() = Some(State {
-            camera,
-            service: s.online.then_some(service),
-            port,
-            input: None,
-            view: None,
-            out_info: None,
-        });
-        Ok(())
-    }
-
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Dropping the service joins its thread.
-        self.state.lock().unwrap().take();
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.input = None;
+            state.view = None;
+            state.out_info = None;
+        }
         Ok(())
     }
 
