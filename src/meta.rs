@@ -74,6 +74,54 @@ impl Frame {
         }
     }
 
+    /// Gives object `index` of `buffer`'s metadata `attribute`, replacing
+    /// its attribute of the same name, in place: the other objects are
+    /// neither read nor written again (a classifier or the PTZ servo marks
+    /// one object for a fraction of what [`Frame::attach`] costs). False
+    /// when the buffer has no such object.
+    pub fn add_attribute(buffer: &mut gst::BufferRef, index: usize, attribute: &Attribute) -> bool {
+        #[cfg(feature = "analytics")]
+        {
+            // The GstAnalytics mirror must follow: write the frame again.
+            let Some(Ok(mut frame)) = Frame::from_buffer(buffer) else {
+                return false;
+            };
+            let Some(o) = frame.objects.get_mut(index) else {
+                return false;
+            };
+            o.attributes.retain(|a| a.name != attribute.name);
+            o.attributes.push(attribute.clone());
+            frame.attach(buffer);
+            true
+        }
+        #[cfg(not(feature = "analytics"))]
+        {
+            let Ok(mut meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) else {
+                return false;
+            };
+            let Some(object) = object_mut(meta.mut_structure(), index) else {
+                return false;
+            };
+            let mut attributes: Vec<glib::SendValue> = object
+                .get::<gst::ArrayRef>("attributes")
+                .map(|list| {
+                    list.iter()
+                        .filter(|v| {
+                            v.get::<&gst::StructureRef>()
+                                .ok()
+                                .and_then(|a| a.get::<&str>("name").ok())
+                                != Some(attribute.name.as_str())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            attributes.push(attribute_to_value(attribute));
+            object.set("attributes", gst::Array::from_values(attributes));
+            true
+        }
+    }
+
     /// Removes the metadata from `buffer`, if it has any.
     pub fn detach(buffer: &mut gst::BufferRef) {
         if let Ok(meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
@@ -108,13 +156,14 @@ impl Frame {
         if s.name() != STRUCTURE_NAME {
             return Err(MetaError(format!("structure is named {}", s.name())));
         }
-        let objects = match s.get_optional::<gst::Array>("objects") {
+        // Borrowed, not copied: the objects are read straight from the meta.
+        let objects = match s.get_optional::<gst::ArrayRef>("objects") {
             Ok(Some(array)) => array
                 .iter()
                 .map(|v| {
-                    v.get::<gst::Structure>()
+                    v.get::<&gst::StructureRef>()
                         .map_err(|e| MetaError(format!("object is not a structure: {e}")))
-                        .and_then(|o| object_from_structure(&o))
+                        .and_then(object_from_structure)
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             Ok(None) => Vec::new(),
@@ -128,6 +177,35 @@ impl Frame {
             inferred: optional(s, "inferred")?.unwrap_or(true),
             objects,
         })
+    }
+}
+
+/// Object `index` of a frame structure we hold mutably.
+#[cfg(not(feature = "analytics"))]
+fn object_mut(s: &mut gst::StructureRef, index: usize) -> Option<&mut gst::StructureRef> {
+    use glib::translate::ToGlibPtr;
+    let name: glib::GString = "objects".into();
+    // SAFETY: the array lives in `s`, which we hold mutably, so its
+    // elements may be changed in place; types are checked before use.
+    unsafe {
+        let array = gst::ffi::gst_structure_get_value(s.as_ptr(), name.to_glib_none().0);
+        if array.is_null()
+            || glib::gobject_ffi::g_type_check_value_holds(
+                array as *mut _,
+                gst::ffi::gst_value_array_get_type(),
+            ) == glib::ffi::GFALSE
+            || index >= gst::ffi::gst_value_array_get_size(array) as usize
+        {
+            return None;
+        }
+        let value = gst::ffi::gst_value_array_get_value(array, index as u32) as *mut _;
+        if glib::gobject_ffi::g_type_check_value_holds(value, gst::ffi::gst_structure_get_type())
+            == glib::ffi::GFALSE
+        {
+            return None;
+        }
+        let object = glib::gobject_ffi::g_value_get_boxed(value) as *mut gst::ffi::GstStructure;
+        (!object.is_null()).then(|| gst::StructureRef::from_glib_borrow_mut(object))
     }
 }
 
@@ -162,33 +240,38 @@ fn object_to_structure(o: &Object) -> gst::Structure {
         s.set("track-id", id);
     }
     if !o.attributes.is_empty() {
-        let attributes = o.attributes.iter().map(|a| {
-            gst::Structure::builder("attribute")
-                .field("name", a.name.as_str())
-                .field("label", a.label.as_str())
-                .field("confidence", a.confidence as f64)
-                .field("source", a.source.as_str())
-                .build()
-                .to_send_value()
-        });
+        let attributes = o.attributes.iter().map(attribute_to_value);
         s.set("attributes", gst::Array::from_values(attributes));
     }
     s
 }
 
+fn attribute_to_value(a: &Attribute) -> glib::SendValue {
+    gst::Structure::builder("attribute")
+        .field("name", a.name.as_str())
+        .field("label", a.label.as_str())
+        .field("confidence", a.confidence as f64)
+        .field("source", a.source.as_str())
+        .build()
+        .to_send_value()
+}
+
 fn object_from_structure(s: &gst::StructureRef) -> Result<Object, MetaError> {
-    let attributes = match optional::<gst::Array>(s, "attributes")? {
+    let attributes = match s
+        .get_optional::<gst::ArrayRef>("attributes")
+        .map_err(|e| MetaError(format!("{}: {e}", s.name())))?
+    {
         Some(array) => array
             .iter()
             .map(|v| {
                 let a = v
-                    .get::<gst::Structure>()
+                    .get::<&gst::StructureRef>()
                     .map_err(|e| MetaError(format!("attribute is not a structure: {e}")))?;
                 Ok(Attribute {
-                    name: field::<String>(&a, "name")?,
-                    label: field::<String>(&a, "label")?,
-                    confidence: field::<f64>(&a, "confidence")? as f32,
-                    source: optional::<String>(&a, "source")?.unwrap_or_default(),
+                    name: field::<String>(a, "name")?,
+                    label: field::<String>(a, "label")?,
+                    confidence: field::<f64>(a, "confidence")? as f32,
+                    source: optional::<String>(a, "source")?.unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, MetaError>>()?,
@@ -334,6 +417,45 @@ mod tests {
         assert_eq!(metas, 1, "attach replaces, never stacks");
         Frame::detach(b);
         assert!(Frame::from_buffer(b).is_none());
+    }
+
+    #[test]
+    fn attributes_are_added_in_place() {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        let b = buffer.get_mut().unwrap();
+        let mut expected = sample();
+        expected.attach(b);
+        let target = Attribute {
+            name: "ptz".into(),
+            label: "target".into(),
+            confidence: 1.0,
+            source: "ptzservo0".into(),
+        };
+        // The car had none; the person's gender is replaced, its other kept.
+        assert!(Frame::add_attribute(b, 1, &target));
+        let male = Attribute {
+            name: "gender".into(),
+            label: "male".into(),
+            confidence: 0.7,
+            source: "gendercls1".into(),
+        };
+        assert!(Frame::add_attribute(b, 0, &target));
+        assert!(Frame::add_attribute(b, 0, &male));
+        expected.objects[1].attributes.push(target.clone());
+        expected.objects[0].attributes = vec![target, male];
+        assert_eq!(Frame::from_buffer(b).unwrap().unwrap(), expected);
+        assert!(!Frame::add_attribute(
+            b,
+            2,
+            &expected.objects[0].attributes[0]
+        ));
+        Frame::detach(b);
+        assert!(!Frame::add_attribute(
+            b,
+            0,
+            &expected.objects[0].attributes[0]
+        ));
     }
 
     #[test]

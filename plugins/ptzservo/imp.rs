@@ -711,16 +711,23 @@ impl BaseTransformImpl for PtzServo {
         if *state.servo.config() != s.servo {
             state.servo.set_config(s.servo);
         }
-        let followable = Frame {
-            objects: frame
-                .objects
-                .iter()
-                .filter(|o| s.classes.keeps(o.class_id, &o.label))
-                .cloned()
-                .collect(),
-            ..frame.clone()
+        // Only objects of the classes followed; no copy when that is all of them.
+        let keeps = |o: &cctv::meta::Object| s.classes.keeps(o.class_id, &o.label);
+        let filtered;
+        let followable = if frame.objects.iter().all(keeps) {
+            &frame
+        } else {
+            filtered = Frame {
+                width: frame.width,
+                height: frame.height,
+                source: String::new(),
+                model: String::new(),
+                inferred: frame.inferred,
+                objects: frame.objects.iter().filter(|o| keeps(o)).cloned().collect(),
+            };
+            &filtered
         };
-        let step = state.servo.update(ts, &followable);
+        let step = state.servo.update(ts, followable);
         let command = match step.command {
             Some(Command::Move(v)) => {
                 let interval = Duration::from_millis(s.command_interval_ms as u64);
@@ -759,20 +766,18 @@ impl BaseTransformImpl for PtzServo {
         state.counters.followed += 1;
         drop(guard);
         // Mark the target for the overlay and the application.
-        let mut frame = frame;
-        if let Some(o) = frame
+        if let Some(index) = frame
             .objects
-            .iter_mut()
-            .find(|o| o.track_id == Some(target))
+            .iter()
+            .position(|o| o.track_id == Some(target))
         {
-            o.attributes.retain(|a| a.name != TARGET_ATTRIBUTE);
-            o.attributes.push(Attribute {
+            let mark = Attribute {
                 name: TARGET_ATTRIBUTE.into(),
                 label: "target".into(),
                 confidence: 1.0,
                 source: self.obj().name().to_string(),
-            });
-            frame.attach(buf);
+            };
+            Frame::add_attribute(buf, index, &mark);
         }
         Ok(gst::FlowSuccess::Ok)
     }
