@@ -9,6 +9,7 @@ mod assets;
 pub mod bytetrack;
 pub mod inference;
 mod labels;
+pub mod metrics;
 pub mod mqttsink;
 mod net;
 pub mod onnxdetect;

@@ -41,6 +41,7 @@ use cctv::meta::{Attribute, Frame};
 use cctv::ptz::{Command, Gains, Policy, Preset, Servo, ServoConfig, TARGET_ATTRIBUTE, Velocity};
 
 use super::camera::{CameraState, Onvif, PtzCommand};
+use crate::metrics;
 use crate::net::{Flushed, Worker, worker};
 use crate::onvif::{Client, Credentials};
 
@@ -141,7 +142,7 @@ impl Default for Settings {
 
 /// The camera link while running, when `onvif-url` is set.
 struct Link {
-    worker: Worker<PtzCommand>,
+    worker: Arc<Worker<PtzCommand>>,
     camera: Arc<CameraState>,
     /// Connection state last reported on the bus.
     reported_connected: bool,
@@ -162,6 +163,7 @@ struct State {
     /// The camera was told to move and not told to stop since.
     moving: bool,
     counters: Counters,
+    metrics: Arc<metrics::Source>,
 }
 
 #[derive(Default)]
@@ -531,7 +533,7 @@ impl PtzServo {
             );
         }
         Ok(Some(Link {
-            worker,
+            worker: Arc::new(worker),
             camera,
             reported_connected: connected,
         }))
@@ -638,6 +640,12 @@ impl BaseTransformImpl for PtzServo {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
         let link = self.connect(&s)?;
+        let report: Option<Box<dyn metrics::Report>> = link.as_ref().map(|l| {
+            Box::new(CameraReport {
+                worker: Arc::clone(&l.worker),
+                url: s.url.clone(),
+            }) as Box<dyn metrics::Report>
+        });
         gst::info!(
             CAT,
             imp = self,
@@ -654,6 +662,7 @@ impl BaseTransformImpl for PtzServo {
             last_move: None,
             moving: false,
             counters: Counters::default(),
+            metrics: metrics::register(&*self.obj(), report),
         });
         Ok(())
     }
@@ -692,11 +701,13 @@ impl BaseTransformImpl for PtzServo {
                 return Err(gst::FlowError::Error);
             }
         };
+        let started = Instant::now();
         let s = self.settings.lock().unwrap().clone();
         let ts = buf.pts().map_or(0, |t| t.nseconds());
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         state.counters.frames += 1;
+        let _timer = FrameTimer(Arc::clone(&state.metrics), started);
         if let Some(link) = state.link.as_mut() {
             self.report_connection(link, &s.url);
         }
@@ -780,6 +791,27 @@ impl BaseTransformImpl for PtzServo {
             Frame::add_attribute(buf, index, &mark);
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// The camera link's figures and health for the metrics exporter.
+struct CameraReport {
+    worker: Arc<Worker<PtzCommand>>,
+    url: String,
+}
+
+impl metrics::Report for CameraReport {
+    fn report(&self, out: &mut Vec<metrics::Extra>) {
+        self.worker.report(&format!("PTZ camera {}", self.url), out);
+    }
+}
+
+/// Counts a frame in the metrics when the frame's work ends, whichever way.
+struct FrameTimer(Arc<metrics::Source>, Instant);
+
+impl Drop for FrameTimer {
+    fn drop(&mut self) {
+        self.0.frame(self.1.elapsed(), Duration::ZERO);
     }
 }
 
