@@ -7,6 +7,7 @@ use gst::glib;
 
 mod assets;
 pub mod bytetrack;
+pub mod cctvoverlay;
 pub mod inference;
 mod labels;
 pub mod mqttsink;
@@ -21,6 +22,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     bytetrack::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
+    cctvoverlay::register(plugin)?;
     Ok(())
 }
 

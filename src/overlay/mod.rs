@@ -285,6 +285,19 @@ impl Annotator {
     }
 }
 
+/// Writes a stream time as `H:MM:SS.mmm` (hours unpadded) into `out`.
+pub fn write_clock(out: &mut impl Write, ns: u64) -> std::fmt::Result {
+    let ms = ns / 1_000_000;
+    write!(
+        out,
+        "{}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 /// Draws `text` (lines split by `\n`) on a filled block in `background`,
 /// above the box `(x0, y0, x1, y1)` if there is room, else inside its top;
 /// kept inside the frame horizontally.
@@ -407,6 +420,13 @@ mod tests {
             .filter(|&(x, y)| at(&pixels, x, y).0 > 160)
             .count();
         assert!(white > 50, "status text: {white}");
+    }
+
+    #[test]
+    fn clock_format() {
+        let mut s = String::new();
+        write_clock(&mut s, 3_723_004_000_000).unwrap();
+        assert_eq!(s, "1:02:03.004");
     }
 
     #[test]
