@@ -5,7 +5,13 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 4] = ["bytetrack", "mqttsink", "onnxdetect", "pgsink"];
+const ELEMENTS: [&str; 5] = [
+    "bytetrack",
+    "cctvoverlay",
+    "mqttsink",
+    "onnxdetect",
+    "pgsink",
+];
 
 fn inspect(what: &str) -> String {
     let out = Command::new("gst-inspect-1.0")
@@ -55,7 +61,7 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 4] = [
+    let wanted: [(&str, &[&str]); 5] = [
         (
             "bytetrack",
             &[
@@ -67,6 +73,22 @@ fn every_element_documents_its_properties() {
                 "frame-rate",
                 "min-box-area",
                 "classes",
+            ],
+        ),
+        (
+            "cctvoverlay",
+            &[
+                "camera-id",
+                "line-thickness",
+                "font-scale",
+                "trail-length",
+                "show-labels",
+                "show-confidence",
+                "show-attributes",
+                "show-trails",
+                "show-status",
+                "color-by",
+                "status-time",
             ],
         ),
         (
