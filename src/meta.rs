@@ -30,6 +30,7 @@ use gst::prelude::*;
 
 /// Name of the custom meta, for `gst_buffer_get_custom_meta()`.
 pub const META_NAME: &str = "CctvObjectsMeta";
+const META_NAME_C: &std::ffi::CStr = c"CctvObjectsMeta";
 /// Name of the structure inside the meta.
 pub const STRUCTURE_NAME: &str = "cctv/objects";
 /// Layout version written into every structure.
@@ -115,8 +116,17 @@ impl Frame {
     /// keeping one `Frame` for every buffer then parses without allocating
     /// once its objects, attributes and strings have grown large enough.
     pub fn read_buffer(&mut self, buffer: &gst::BufferRef) -> Option<Result<(), MetaError>> {
-        let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-        Some(self.read_structure(meta.structure()))
+        // `CustomMeta::from_buffer` makes a C string of the name on every
+        // call; the constant one keeps this path free of allocations.
+        let structure = unsafe {
+            let meta =
+                gst::ffi::gst_buffer_get_custom_meta(buffer.as_mut_ptr(), META_NAME_C.as_ptr());
+            if meta.is_null() {
+                return None;
+            }
+            gst::StructureRef::from_glib_borrow(gst::ffi::gst_custom_meta_get_structure(meta))
+        };
+        Some(self.read_structure(structure))
     }
 
     /// [`Frame::from_structure`] into this frame, reusing its memory. On an
@@ -401,6 +411,7 @@ mod tests {
         frame.attach(buffer.get_mut().unwrap());
         reused.read_buffer(&buffer).unwrap().unwrap();
         assert_eq!(reused, frame);
+        assert_eq!(META_NAME_C.to_str().unwrap(), META_NAME);
     }
 
     #[test]

@@ -181,8 +181,11 @@ impl<'a> Canvas<'a> {
             let stride = self.strides[0];
             for y in y0..y1 {
                 let row = &mut self.planes[0][y * stride + x0 * bpp..y * stride + x1 * bpp];
-                for pixel in row.chunks_exact_mut(bpp) {
-                    pixel.copy_from_slice(&paint.pixel[..bpp]);
+                // Pixel sizes known at compile time: copies inlined, no memcpy call per pixel.
+                if bpp == 4 {
+                    fill_pixels::<4>(row, paint.pixel);
+                } else {
+                    fill_pixels::<3>(row, [paint.pixel[0], paint.pixel[1], paint.pixel[2]]);
                 }
             }
             return;
@@ -315,37 +318,68 @@ impl<'a> Canvas<'a> {
     ) {
         let stride = self.strides[0];
         let (ox, oy) = (origin.0 as isize, origin.1 as isize);
-        let mix = |bg: u8, fg: u8, a: u8| -> u8 {
-            let (bg, fg, a) = (bg as i32, fg as i32, a as i32);
-            (bg + ((fg - bg) * a + 127) / 255) as u8
-        };
+        let packed = self.format.packed();
         for y in y0..y1 {
             let my = (y as isize - oy) as usize;
             let start = (x0 as isize - ox) as usize + my * mask_w;
             let coverage = &mask[start..start + (x1 - x0)];
-            match self.format.packed() {
+            match packed {
+                Some((4, channels)) => {
+                    let row = &mut self.planes[0][y * stride + x0 * 4..y * stride + x1 * 4];
+                    blend_pixels::<4>(row, coverage, channels, paint.pixel);
+                }
                 Some((bpp, channels)) => {
                     let row = &mut self.planes[0][y * stride + x0 * bpp..y * stride + x1 * bpp];
-                    for (pixel, &a) in row.chunks_exact_mut(bpp).zip(coverage) {
-                        if a == 0 {
-                            continue;
-                        }
-                        for c in channels {
-                            pixel[c] = mix(pixel[c], paint.pixel[c], a);
-                        }
-                    }
+                    blend_pixels::<3>(row, coverage, channels, paint.pixel);
                 }
                 None => {
                     let row = &mut self.planes[0][y * stride + x0..y * stride + x1];
                     for (luma, &a) in row.iter_mut().zip(coverage) {
-                        if a != 0 {
-                            *luma = mix(*luma, paint.yuv[0], a);
-                        }
+                        *luma = mix(*luma, paint.yuv[0], a);
                     }
                 }
             }
         }
     }
+}
+
+/// Sets every `N`-byte pixel of `row` to `pixel`.
+fn fill_pixels<const N: usize>(row: &mut [u8], pixel: [u8; N]) {
+    for p in row.chunks_exact_mut(N) {
+        p.copy_from_slice(&pixel);
+    }
+}
+
+/// Blends `paint`'s colour channels over the `N`-byte pixels of `row` by `coverage`.
+fn blend_pixels<const N: usize>(
+    row: &mut [u8],
+    coverage: &[u8],
+    channels: [usize; 3],
+    paint: [u8; 4],
+) {
+    for (p, &a) in row.chunks_exact_mut(N).zip(coverage) {
+        match a {
+            0 => {}
+            255 => {
+                for c in channels {
+                    p[c] = paint[c];
+                }
+            }
+            _ => {
+                for c in channels {
+                    p[c] = mix(p[c], paint[c], a);
+                }
+            }
+        }
+    }
+}
+
+/// `bg` covered by `fg` to `a`/255, rounded (exact division by 255 with shifts).
+#[inline]
+fn mix(bg: u8, fg: u8, a: u8) -> u8 {
+    let a = a as u32;
+    let t = bg as u32 * (255 - a) + fg as u32 * a + 128;
+    ((t + (t >> 8)) >> 8) as u8
 }
 
 /// The part of the segment inside `(x0, y0, x1, y1)` (Liang-Barsky); `None`
@@ -481,6 +515,18 @@ mod tests {
             match self.format.packed() {
                 Some(_) => [color.0, color.1, color.2],
                 None => color.to_yuv(YuvMatrix::Bt601),
+            }
+        }
+    }
+
+    #[test]
+    fn mix_rounds_like_a_division_by_255() {
+        for a in 0..=255u32 {
+            for bg in (0..=255u32).step_by(5) {
+                for fg in [0u32, 1, 100, 254, 255] {
+                    let want = ((bg * (255 - a) + fg * a) as f32 / 255.0).round() as u8;
+                    assert_eq!(mix(bg as u8, fg as u8, a as u8), want, "{bg} {fg} {a}");
+                }
             }
         }
     }
