@@ -408,7 +408,7 @@ fn clip_segment(
             }
         }
     }
-    (t0 <= t1).then(|| ((ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)))
+    (t0 <= t1).then_some(((ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)))
 }
 
 #[cfg(test)]
