@@ -7,6 +7,7 @@ use gst::glib;
 
 mod assets;
 pub mod bytetrack;
+pub mod cctvoverlay;
 pub mod inference;
 mod labels;
 pub mod metrics;
@@ -26,6 +27,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     pgsink::register(plugin)?;
     ptzservo::register(plugin)?;
     virtualptz::register(plugin)?;
+    cctvoverlay::register(plugin)?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 6] = [
+const ELEMENTS: [&str; 7] = [
     "bytetrack",
+    "cctvoverlay",
     "mqttsink",
     "onnxdetect",
     "pgsink",
@@ -62,7 +63,7 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 4] = [
+    let wanted: [(&str, &[&str]); 5] = [
         (
             "bytetrack",
             &[
@@ -74,6 +75,22 @@ fn every_element_documents_its_properties() {
                 "frame-rate",
                 "min-box-area",
                 "classes",
+            ],
+        ),
+        (
+            "cctvoverlay",
+            &[
+                "camera-id",
+                "line-thickness",
+                "font-scale",
+                "trail-length",
+                "show-labels",
+                "show-confidence",
+                "show-attributes",
+                "show-trails",
+                "show-status",
+                "color-by",
+                "status-time",
             ],
         ),
         (

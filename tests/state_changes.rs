@@ -60,7 +60,7 @@ fn repeated_state_changes_leave_no_threads_behind() {
         common::short_clip(4)
     );
     let pipelines = [
-        format!("{video} ! fakesink"),
+        format!("{video} ! cctvoverlay ! fakesink"),
         format!("{video} ! mqttsink port={} sync=false", broker.port),
         format!(
             "{video} ! pgsink conninfo=\"{}\" detections-interval=1 sync=false",

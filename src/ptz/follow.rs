@@ -2,10 +2,17 @@
 //! the followed object (marked with [`TARGET_ATTRIBUTE`]) sat and how much
 //! of the frame it covered. The demo and the tests measure with it.
 
-use crate::objects::Frame;
+use crate::objects::{Frame, Object};
 
 /// The attribute `ptzservo` gives the object it follows (label `target`).
 pub const TARGET_ATTRIBUTE: &str = "ptz";
+
+/// Whether `o` is the object the PTZ camera follows.
+pub fn is_target(o: &Object) -> bool {
+    o.attributes
+        .iter()
+        .any(|a| a.name == TARGET_ATTRIBUTE && a.label == "target")
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Following {
@@ -35,11 +42,7 @@ impl Following {
         if w <= 0.0 || h <= 0.0 {
             return;
         }
-        let target = frame.objects.iter().find(|o| {
-            o.attributes
-                .iter()
-                .any(|a| a.name == TARGET_ATTRIBUTE && a.label == "target")
-        });
+        let target = frame.objects.iter().find(|o| is_target(o));
         if let Some(o) = target {
             let dx = o.bbox.cx() as f64 / w - 0.5;
             let dy = o.bbox.cy() as f64 / h - 0.5;

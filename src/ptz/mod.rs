@@ -11,7 +11,7 @@ pub mod settle;
 pub mod target;
 pub mod zoom;
 
-pub use follow::{Following, TARGET_ATTRIBUTE};
+pub use follow::{Following, TARGET_ATTRIBUTE, is_target};
 pub use pid::{Gains, Pid, PidConfig, Preset, TimeStep};
 pub use settle::Stillness;
 pub use target::{Policy, Selection, Selector, SelectorConfig};
