@@ -10,6 +10,7 @@ pub mod bytetrack;
 pub mod cctvoverlay;
 pub mod inference;
 mod labels;
+pub mod liveview;
 pub mod metrics;
 pub mod mqttsink;
 mod net;
@@ -28,6 +29,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     ptzservo::register(plugin)?;
     virtualptz::register(plugin)?;
     cctvoverlay::register(plugin)?;
+    liveview::register(plugin)?;
     Ok(())
 }
 

@@ -5,9 +5,10 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 7] = [
+const ELEMENTS: [&str; 8] = [
     "bytetrack",
     "cctvoverlay",
+    "liveview",
     "mqttsink",
     "onnxdetect",
     "pgsink",

@@ -49,6 +49,7 @@ const PROGRAMS: &[&str] = &[
     "/usr/lib/postgresql/15/bin/initdb",
     "/usr/lib/postgresql/15/bin/pg_ctl",
     "/usr/lib/postgresql/15/bin/psql",
+    "chromium",
 ];
 
 /// GStreamer elements the tests, the demo and `pipelines/` use.
@@ -64,6 +65,7 @@ const ELEMENTS: &[&str] = &[
     "qtdemux",
     "mp4mux",
     "videorate",
+    "jpegenc",
     "pngenc",
     "multifilesink",
     "autovideosink",

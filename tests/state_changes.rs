@@ -51,6 +51,9 @@ fn cycle(launch: &str, to_eos: bool) {
 
 #[test]
 fn repeated_state_changes_leave_no_threads_behind() {
+    // The live view serves on the exporter's address: a free one. This is
+    // the binary's only test, so nothing else reads the environment now.
+    unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{}", common::free_port())) };
     common::init();
     let broker = common::Mosquitto::start();
     let pg = common::Postgres::start();
@@ -65,6 +68,10 @@ fn repeated_state_changes_leave_no_threads_behind() {
         format!(
             "{video} ! pgsink conninfo=\"{}\" detections-interval=1 sync=false",
             pg.conninfo()
+        ),
+        format!(
+            "{} ! onnxdetect classes=person ! bytetrack ! cctvoverlay ! liveview camera-id=cycle",
+            common::short_clip(4)
         ),
         // The camera serves from READY to NULL; the servo drives it.
         format!(

@@ -1,19 +1,22 @@
-//! Metrics and health of every element in the process, served over HTTP
-//! when the environment variable `CCTV_METRICS` is set (`1` for
-//! 127.0.0.1:9464, or `HOST:PORT`), so a plain `gst-launch-1.0` line is
-//! monitored too:
+//! Metrics and health of every element in the process, and the live view,
+//! served over HTTP when the environment variable `CCTV_METRICS` is set
+//! (`1` for 127.0.0.1:9464, or `HOST:PORT`) or a `liveview` element runs,
+//! so a plain `gst-launch-1.0` line is monitored too:
 //!
 //! - `/metrics`: Prometheus text (encoded by `prometheus-client`), one
 //!   series per element with labels `pipeline`, `element` and `camera`;
 //! - `/health`: `ok`, or `degraded` and one reason per line (a server or
 //!   camera unreachable, frames dropped in the last interval, a stream that
-//!   stopped flowing).
+//!   stopped flowing);
+//! - `/`: the live view, each `liveview` camera's picture (`/stream/ID`,
+//!   MJPEG) and counts (`/cameras.json`).
 //!
 //! Elements update their [`Source`] with atomics on the streaming thread (no
 //! lock, no allocation per frame); what lives elsewhere (a sink's queue and
 //! connection) is read at scrape time by the element's [`Report`].
 
 mod server;
+pub mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
@@ -144,20 +147,33 @@ pub fn register(element: &impl IsA<gst::Element>, report: Option<Box<dyn Report>
     sources.retain(|s| s.strong_count() > 0);
     sources.push(Arc::downgrade(&source));
     drop(sources);
-    if let Ok(setting) = std::env::var(ENV) {
-        let exporter = EXPORTER.get_or_init(|| {
-            let address = match setting.trim() {
-                "" | "1" => DEFAULT_ADDRESS,
-                other => other,
-            };
-            server::Exporter::start(address)
-        });
-        match exporter {
-            Ok(e) => gst::debug!(CAT, obj = element, "metrics on http://{}", e.address()),
-            Err(e) => gst::warning!(CAT, obj = element, "no metrics exporter: {}", e),
-        }
+    if std::env::var_os(ENV).is_some() {
+        serve(element);
     }
     source
+}
+
+/// Starts the process's exporter if it is not running yet (a live view
+/// needs it even without `CCTV_METRICS`); the address it serves on.
+pub fn serve(element: &gst::Element) -> Option<std::net::SocketAddr> {
+    let exporter = EXPORTER.get_or_init(|| {
+        let setting = std::env::var(ENV).unwrap_or_default();
+        let address = match setting.trim() {
+            "" | "1" => DEFAULT_ADDRESS,
+            other => other,
+        };
+        server::Exporter::start(address)
+    });
+    match exporter {
+        Ok(e) => {
+            gst::debug!(CAT, obj = element, "serving on http://{}", e.address());
+            Some(e.address())
+        }
+        Err(e) => {
+            gst::warning!(CAT, obj = element, "no exporter: {}", e);
+            None
+        }
+    }
 }
 
 /// What `/metrics` serves now.

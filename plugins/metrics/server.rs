@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use super::{CAT, snapshot};
+use super::{CAT, snapshot, view};
 
 pub struct Exporter {
     address: SocketAddr,
@@ -31,7 +31,14 @@ impl Exporter {
             .spawn(move || {
                 let previous = Mutex::new(HashMap::new());
                 for request in server.incoming_requests() {
+                    if let Some(camera) = request.url().strip_prefix("/stream/").map(str::to_owned)
+                    {
+                        stream(request, &camera);
+                        continue;
+                    }
                     let (status, body, kind) = match request.url() {
+                        "/" => (200, view::page(), "text/html; charset=utf-8"),
+                        "/cameras.json" => (200, view::cameras_json(), "application/json"),
                         "/metrics" => match encode() {
                             Ok(text) => (200, text, "text/plain; version=0.0.4; charset=utf-8"),
                             Err(e) => (500, format!("encoding failed: {e}\n"), "text/plain"),
@@ -69,6 +76,62 @@ impl Exporter {
     pub fn address(&self) -> SocketAddr {
         self.address
     }
+}
+
+/// Streams `camera` as MJPEG on a thread of its own until the viewer leaves.
+fn stream(request: tiny_http::Request, camera: &str) {
+    let camera = percent_decode(camera);
+    let Some(mjpeg) = view::Mjpeg::open(&camera) else {
+        let response = tiny_http::Response::from_string("no such camera, or too many viewers\n")
+            .with_status_code(404);
+        request.respond(response).ok();
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cctv-viewer".into())
+        .spawn(move || {
+            let kind = format!("multipart/x-mixed-replace; boundary={}", view::BOUNDARY);
+            let headers = vec![
+                tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes())
+                    .expect("a valid header"),
+                tiny_http::Header::from_bytes(&b"Cache-Control"[..], &b"no-cache"[..])
+                    .expect("a valid header"),
+            ];
+            let response =
+                tiny_http::Response::new(tiny_http::StatusCode(200), headers, mjpeg, None, None);
+            // Ends when the viewer goes away or the camera stops.
+            if let Err(e) = request.respond(response) {
+                gst::debug!(CAT, "viewer of {} left: {}", camera, e);
+            }
+        });
+    if let Err(e) = spawned {
+        gst::warning!(CAT, "cannot serve a viewer: {}", e);
+    }
+}
+
+/// `%XX` escapes of a URL path segment decoded (camera ids may hold any text).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every element's figures as Prometheus text.
