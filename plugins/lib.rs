@@ -7,6 +7,7 @@ use gst::glib;
 
 mod assets;
 pub mod bytetrack;
+pub mod gendercls;
 pub mod inference;
 mod labels;
 pub mod mqttsink;
@@ -19,6 +20,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
     bytetrack::register(plugin)?;
+    gendercls::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
     Ok(())
