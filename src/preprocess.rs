@@ -434,10 +434,7 @@ pub struct Affine {
 impl Affine {
     pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
         let [a, b] = self.m;
-        (
-            a[0] * x + a[1] * y + a[2],
-            b[0] * x + b[1] * y + b[2],
-        )
+        (a[0] * x + a[1] * y + a[2], b[0] * x + b[1] * y + b[2])
     }
 
     /// Source pixels per output pixel (the square root of the area ratio).
@@ -957,7 +954,10 @@ mod tests {
         };
         let mut out = vec![0.0; 3 * 2];
         warp.pack_planar(&img, &half, 2, 1, &mut out).unwrap();
-        assert!((out[0] - 55.0).abs() < 1e-3 && (out[1] - 75.0).abs() < 1e-3, "{out:?}");
+        assert!(
+            (out[0] - 55.0).abs() < 1e-3 && (out[1] - 75.0).abs() < 1e-3,
+            "{out:?}"
+        );
         assert!(warp.pack_planar(&img, &half, 3, 1, &mut out).is_err());
     }
 

@@ -496,9 +496,8 @@ impl GenderCls {
             }
             None => DEFAULT_LABELS.iter().map(|s| s.to_string()).collect(),
         };
-        let classifier = classifier_stage(classifier, labels.len()).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::Settings, ["{}", e])
-        })?;
+        let classifier = classifier_stage(classifier, labels.len())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         let faces = face_stage(faces)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         Ok(State {
@@ -565,12 +564,9 @@ impl GenderCls {
                     continue;
                 }
             }
-            if let Some(region) = search_region(
-                &o.bbox,
-                frame.width,
-                frame.height,
-                settings.min_face_size,
-            ) {
+            if let Some(region) =
+                search_region(&o.bbox, frame.width, frame.height, settings.min_face_size)
+            {
                 state.searches.push((i, region));
             }
         }
@@ -617,34 +613,39 @@ impl GenderCls {
         let min_face = settings.min_face_size as f32;
         let decoded = stage
             .model
-            .run(&stage.tensor, &mut stage.outputs, |outputs: &[Output<'_>]| {
-                inferred = Instant::now();
-                let heads = CenterFace::from_outputs(outputs)?;
-                for (item, &(object, region)) in searches.iter().enumerate() {
-                    candidates.clear();
-                    heads.decode(item, FACE_THRESHOLD, FACE_INPUT, FACE_INPUT, candidates);
-                    face::nms_faces(candidates, FACE_NMS_IOU);
-                    let Some(best) = candidates.first() else {
-                        continue;
-                    };
-                    counters.faces_found += 1;
-                    let (sx, sy) = (
-                        region.w as f32 / FACE_INPUT as f32,
-                        region.h as f32 / FACE_INPUT as f32,
-                    );
-                    if best.bbox.w * sx < min_face {
-                        counters.faces_too_small += 1;
-                        continue;
+            .run(
+                &stage.tensor,
+                &mut stage.outputs,
+                |outputs: &[Output<'_>]| {
+                    inferred = Instant::now();
+                    let heads = CenterFace::from_outputs(outputs)?;
+                    for (item, &(object, region)) in searches.iter().enumerate() {
+                        candidates.clear();
+                        heads.decode(item, FACE_THRESHOLD, FACE_INPUT, FACE_INPUT, candidates);
+                        face::nms_faces(candidates, FACE_NMS_IOU);
+                        let Some(best) = candidates.first() else {
+                            continue;
+                        };
+                        counters.faces_found += 1;
+                        let (sx, sy) = (
+                            region.w as f32 / FACE_INPUT as f32,
+                            region.h as f32 / FACE_INPUT as f32,
+                        );
+                        if best.bbox.w * sx < min_face {
+                            counters.faces_too_small += 1;
+                            continue;
+                        }
+                        let to_frame = |(x, y): (f32, f32)| {
+                            (region.x as f32 + x * sx, region.y as f32 + y * sy)
+                        };
+                        found.push(FoundFace {
+                            object,
+                            eyes: [to_frame(best.landmarks[0]), to_frame(best.landmarks[1])],
+                        });
                     }
-                    let to_frame =
-                        |(x, y): (f32, f32)| (region.x as f32 + x * sx, region.y as f32 + y * sy);
-                    found.push(FoundFace {
-                        object,
-                        eyes: [to_frame(best.landmarks[0]), to_frame(best.landmarks[1])],
-                    });
-                }
-                Ok::<_, cctv::detect::DecodeError>(())
-            })
+                    Ok::<_, cctv::detect::DecodeError>(())
+                },
+            )
             .map_err(|e| {
                 gst::element_imp_error!(
                     self,
@@ -681,9 +682,9 @@ impl GenderCls {
     /// the results: in the track's vote, or for this frame only.
     fn classify(&self, state: &mut State, buf: &gst::BufferRef) -> Result<(), gst::FlowError> {
         // Faces whose eyes coincide give no chip.
-        state.found.retain(|f| {
-            face::face_chip(f.eyes[0], f.eyes[1], 32, face::DLIB_PADDING).is_some()
-        });
+        state
+            .found
+            .retain(|f| face::face_chip(f.eyes[0], f.eyes[1], 32, face::DLIB_PADDING).is_some());
         if state.found.is_empty() {
             return Ok(());
         }
@@ -713,14 +714,18 @@ impl GenderCls {
         let n = state.found.len();
         let read = stage
             .model
-            .run(&stage.tensor, &mut stage.outputs, |outputs: &[Output<'_>]| {
-                inferred = Instant::now();
-                let o = outputs.first()?;
-                (o.data.len() == n * classes).then(|| {
-                    probabilities.clear();
-                    probabilities.extend_from_slice(o.data);
-                })
-            })
+            .run(
+                &stage.tensor,
+                &mut stage.outputs,
+                |outputs: &[Output<'_>]| {
+                    inferred = Instant::now();
+                    let o = outputs.first()?;
+                    (o.data.len() == n * classes).then(|| {
+                        probabilities.clear();
+                        probabilities.extend_from_slice(o.data);
+                    })
+                },
+            )
             .map_err(|e| {
                 gst::element_imp_error!(
                     self,
@@ -812,8 +817,7 @@ impl GenderCls {
             if t.runs == 0 {
                 0.0
             } else {
-                (t.preprocess + t.inference + t.postprocess).as_secs_f64() * 1000.0
-                    / t.runs as f64
+                (t.preprocess + t.inference + t.postprocess).as_secs_f64() * 1000.0 / t.runs as f64
             }
         };
         gst::Structure::builder("gendercls-stats")
@@ -866,15 +870,13 @@ fn model_name(path: &std::path::Path) -> String {
 
 /// The classifier: one `[N,3,H,W]` float input, first output `[N, classes]`.
 fn classifier_stage((path, model): (PathBuf, Arc<Model>), classes: usize) -> Result<Stage, String> {
-    let not_classifier = |why: String| {
-        format!(
-            "{} is not a usable face classifier: {why}",
-            path.display()
-        )
-    };
+    let not_classifier =
+        |why: String| format!("{} is not a usable face classifier: {why}", path.display());
     let input = InputSpec::from_model(&model.inputs).map_err(|e| not_classifier(e.to_string()))?;
     if !input.planar {
-        return Err(not_classifier("it takes uint8 NHWC input, not [N,3,H,W] float".into()));
+        return Err(not_classifier(
+            "it takes uint8 NHWC input, not [N,3,H,W] float".into(),
+        ));
     }
     if input.width != input.height {
         return Err(not_classifier(format!(
@@ -918,10 +920,16 @@ fn face_stage((path, model): (PathBuf, Arc<Model>)) -> Result<Stage, String> {
             model.outputs.iter().map(|o| &o.shape).collect::<Vec<_>>()
         )));
     }
-    let mut input = InputSpec::from_model(&model.inputs).map_err(|e| not_centerface(e.to_string()))?;
+    let mut input =
+        InputSpec::from_model(&model.inputs).map_err(|e| not_centerface(e.to_string()))?;
     let shape = &model.inputs[0].shape;
     let fixed = |d: i64| d > 0 && d != FACE_INPUT as i64;
-    if !input.planar || shape.len() != 4 || fixed(shape[0]) && shape[0] != 1 || fixed(shape[2]) || fixed(shape[3]) {
+    if !input.planar
+        || shape.len() != 4
+        || fixed(shape[0]) && shape[0] != 1
+        || fixed(shape[2])
+        || fixed(shape[3])
+    {
         return Err(not_centerface(format!(
             "its input is declared {shape:?}; it needs a free batch and size \
              (scripts/onnx-set-dims frees them, as scripts/fetch-assets does)"
@@ -951,10 +959,26 @@ mod tests {
     #[test]
     fn search_regions_are_the_top_square_inside_the_frame() {
         let r = search_region(&BBox::new(100.0, 50.0, 60.0, 150.0), 640, 480, 20).unwrap();
-        assert_eq!(r, Region { x: 100, y: 50, w: 60, h: 60 });
+        assert_eq!(
+            r,
+            Region {
+                x: 100,
+                y: 50,
+                w: 60,
+                h: 60
+            }
+        );
         // Partly off the frame: clipped.
         let r = search_region(&BBox::new(-20.0, -10.0, 80.0, 30.0), 640, 480, 20).unwrap();
-        assert_eq!(r, Region { x: 0, y: 0, w: 60, h: 20 });
+        assert_eq!(
+            r,
+            Region {
+                x: 0,
+                y: 0,
+                w: 60,
+                h: 20
+            }
+        );
         // Too narrow for a 20 px face, wholly outside, or degenerate: no search.
         assert!(search_region(&BBox::new(10.0, 10.0, 30.0, 90.0), 640, 480, 20).is_none());
         assert!(search_region(&BBox::new(700.0, 10.0, 80.0, 90.0), 640, 480, 20).is_none());

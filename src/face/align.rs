@@ -98,7 +98,10 @@ mod tests {
         assert!(centre.1 > 100.0, "the chip centre is below the eyes");
         // 32 chip pixels span 40 / (0.5255 / 1.4) / 32 image pixels each.
         let scale = (m.m[0][0].powi(2) + m.m[1][0].powi(2)).sqrt();
-        assert!((scale - 40.0 / (0.525_5 / 1.4 * 32.0)).abs() < 0.01, "{scale}");
+        assert!(
+            (scale - 40.0 / (0.525_5 / 1.4 * 32.0)).abs() < 0.01,
+            "{scale}"
+        );
     }
 
     #[test]

@@ -113,13 +113,13 @@ impl TrackVotes {
         if t.weight <= f32::EPSILON {
             return None;
         }
-        let (class, sum) = t
-            .sums
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, &s)| {
-                if s > best.1 { (i, s) } else { best }
-            });
+        let (class, sum) =
+            t.sums
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &s)| {
+                    if s > best.1 { (i, s) } else { best }
+                });
         Some(Vote {
             class,
             confidence: (sum / t.weight).clamp(0.0, 1.0),
