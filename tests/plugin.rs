@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 4] = ["bytetrack", "mqttsink", "onnxdetect", "pgsink"];
+const ELEMENTS: [&str; 5] = ["bytetrack", "gendercls", "mqttsink", "onnxdetect", "pgsink"];
 
 fn inspect(what: &str) -> String {
     let out = Command::new("gst-inspect-1.0")
@@ -55,7 +55,22 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 4] = [
+    let wanted: [(&str, &[&str]); 5] = [
+        (
+            "gendercls",
+            &[
+                "model",
+                "face-model",
+                "labels",
+                "classes",
+                "min-face-size",
+                "reclassify-interval",
+                "min-confidence",
+                "threads",
+                "execution-provider",
+                "stats",
+            ],
+        ),
         (
             "bytetrack",
             &[

@@ -51,7 +51,7 @@ fn repeated_state_changes_leave_no_threads_behind() {
     let broker = common::Mosquitto::start();
     let pg = common::Postgres::start();
     let video = format!(
-        "{} ! onnxdetect classes=person ! bytetrack",
+        "{} ! onnxdetect classes=person ! bytetrack ! gendercls",
         common::short_clip(4)
     );
     let pipelines = [
