@@ -458,7 +458,7 @@ pub struct Warp {
 }
 
 /// Most samples per axis and output pixel when shrinking.
-const MAX_SUPERSAMPLING: usize = 8;
+const MAX_SUPERSAMPLING: usize = 4;
 
 impl Warp {
     pub fn new(matrix: YuvMatrix, tensor: TensorFormat) -> Warp {
