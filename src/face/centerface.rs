@@ -113,7 +113,8 @@ impl<'a> CenterFace<'a> {
         let heat = channel(self.heatmap, 1, 0);
         let (fw, fh) = (input_w as f32, input_h as f32);
         for (i, &score) in heat.iter().enumerate() {
-            if !(score >= threshold) {
+            // NaN scores are no faces either.
+            if score.partial_cmp(&threshold).is_none_or(|o| o.is_lt()) {
                 continue;
             }
             let (row, col) = ((i / self.w) as f32, (i % self.w) as f32);
@@ -185,13 +186,13 @@ mod tests {
         // ((2 + 0.25 + 0.5) * 4, (1 + 0.5 + 0.5) * 4) = (11, 8).
         let i = plane + 5;
         s.heat[i] = 0.9;
-        s.scale[(2) * plane + 5] = (8.0f32 / 4.0).ln();
-        s.scale[(3) * plane + 5] = (4.0f32 / 4.0).ln();
-        s.offset[(2) * plane + 5] = 0.5;
-        s.offset[(3) * plane + 5] = 0.25;
+        s.scale[2 * plane + 5] = 2.0f32.ln();
+        s.scale[3 * plane + 5] = 0.0;
+        s.offset[2 * plane + 5] = 0.5;
+        s.offset[3 * plane + 5] = 0.25;
         // Landmark 0 at (0.25, 0.5) of the box: x = 9 + 1, y = 4 + 4.
-        s.lms[(10) * plane + 5] = 0.5;
-        s.lms[(11) * plane + 5] = 0.25;
+        s.lms[10 * plane + 5] = 0.5;
+        s.lms[11 * plane + 5] = 0.25;
         s
     }
 
