@@ -183,11 +183,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (classify_runs, classify_ms) = (get("classify-runs"), s.get::<f64>("classify-ms")?);
             let (face_runs, face_ms) = (get("face-runs"), s.get::<f64>("face-ms")?);
             let per_face = classify_runs * classify_ms / get("classifications").max(1.0);
+            let per_face_model = classify_runs * s.get::<f64>("classify-inference-ms")?
+                / get("classifications").max(1.0);
             let per_search = face_runs * face_ms / get("face-searches").max(1.0);
+            let per_search_model =
+                face_runs * s.get::<f64>("face-inference-ms")? / get("face-searches").max(1.0);
             println!(
                 "  {people:2} people, {what:19}: {ms:7.2} ms per frame ({:.2} x the detector); \
-                 {} searches, {} classifications over {n} frames; {per_search:.2} ms per box searched, \
-                 {per_face:.3} ms per face classified",
+                 {} searches, {} classifications over {n} frames; {per_search:.2} ms per box searched \
+                 ({per_search_model:.2} in the model), {per_face:.3} ms per face classified \
+                 ({per_face_model:.3} in the model)",
                 ms / detector_ms,
                 get("face-searches"),
                 get("classifications"),
