@@ -492,7 +492,8 @@ impl Warp {
             return Err(PackError("empty frame".into()));
         }
         check_planes(img)?;
-        let n = (map.scale().ceil() as usize).clamp(1, MAX_SUPERSAMPLING);
+        // A bilinear sample already averages 2 x 2 source pixels.
+        let n = ((map.scale() / 2.0).ceil() as usize).clamp(1, MAX_SUPERSAMPLING);
         let step = 1.0 / n as f32;
         let pad = self.tensor.pad as f32;
         for y in 0..h as usize {
