@@ -37,7 +37,7 @@ use cctv::labels::ClassFilter;
 use cctv::letterbox::Fit;
 use cctv::lifecycle::{Kind, TrackEvent};
 use cctv::meta::{Attribute, Frame};
-use cctv::preprocess::{Region, TensorFormat};
+use cctv::preprocess::{Affine, Region, TensorFormat};
 
 use crate::assets;
 use crate::inference::{
@@ -136,11 +136,12 @@ struct Stage {
     timings: Timings,
 }
 
-/// A face to classify: the object it belongs to and its eyes in the frame.
+/// A face to classify: the object it belongs to and where its aligned
+/// chip's pixels are in the frame.
 #[derive(Debug, Clone, Copy)]
 struct FoundFace {
     object: usize,
-    eyes: [(f32, f32); 2],
+    chip: Affine,
 }
 
 struct State {
@@ -611,6 +612,7 @@ impl GenderCls {
             &mut state.counters,
         );
         let min_face = settings.min_face_size as f32;
+        let chip_size = state.classifier.input.width;
         let decoded = stage
             .model
             .run(
@@ -638,10 +640,15 @@ impl GenderCls {
                         let to_frame = |(x, y): (f32, f32)| {
                             (region.x as f32 + x * sx, region.y as f32 + y * sy)
                         };
-                        found.push(FoundFace {
-                            object,
-                            eyes: [to_frame(best.landmarks[0]), to_frame(best.landmarks[1])],
-                        });
+                        // Eyes that coincide (a degenerate face) give no chip.
+                        if let Some(chip) = face::face_chip(
+                            to_frame(best.landmarks[0]),
+                            to_frame(best.landmarks[1]),
+                            chip_size,
+                            face::DLIB_PADDING,
+                        ) {
+                            found.push(FoundFace { object, chip });
+                        }
                     }
                     Ok::<_, cctv::detect::DecodeError>(())
                 },
@@ -681,23 +688,16 @@ impl GenderCls {
     /// Classifies every face found on this frame in one run and records
     /// the results: in the track's vote, or for this frame only.
     fn classify(&self, state: &mut State, buf: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        // Faces whose eyes coincide give no chip.
-        state
-            .found
-            .retain(|f| face::face_chip(f.eyes[0], f.eyes[1], 32, face::DLIB_PADDING).is_some());
         if state.found.is_empty() {
             return Ok(());
         }
         let start = Instant::now();
         let stage = &mut state.classifier;
-        let (w, h) = (stage.input.width, stage.input.height);
         let video = stage.video.as_mut().expect("checked by the caller");
         stage.tensor.set_batch(state.found.len());
         for (item, f) in state.found.iter().enumerate() {
-            let map = face::face_chip(f.eyes[0], f.eyes[1], w.min(h), face::DLIB_PADDING)
-                .expect("checked above");
             video
-                .pack_warped(buf, &map, &mut stage.tensor, item)
+                .pack_warped(buf, &f.chip, &mut stage.tensor, item)
                 .map_err(|e| {
                     gst::element_imp_error!(
                         self,
