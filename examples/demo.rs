@@ -3,15 +3,22 @@
 //!
 //! Starts a throwaway mosquitto and PostgreSQL on free loopback ports (or
 //! uses yours), prints and runs the pipeline of `pipelines/demo.txt`
-//! (video -> onnxdetect -> bytetrack -> gendercls -> tee -> mqttsink + pgsink), shows
-//! progress, and on EOS or Ctrl+C (which sends EOS so the sinks flush)
-//! prints what the database and an MQTT subscriber received.
+//! (video -> onnxdetect -> bytetrack -> gendercls -> tee -> mqttsink + pgsink +
+//! cctvoverlay), shows progress, and on EOS or Ctrl+C (which sends EOS so
+//! the sinks flush) prints what the database and an MQTT subscriber
+//! received. The annotated video is written to `<out>/annotated.mp4` and a
+//! snapshot every 20 s of video to `<out>/snapshot-NN.png`.
 //!
 //! ```text
 //! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
-//!      [--pg CONNINFO] [--keep-servers]
+//!      [--pg CONNINFO] [--keep-servers] [--out DIR]
+//! demo --ptz [--frames N] [--video FILE]
 //! ```
+//!
+//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`).
 
+#[path = "support/ptz.rs"]
+mod ptz;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -32,10 +39,13 @@ struct Options {
     mqtt: Option<(String, u16)>,
     pg: Option<String>,
     keep_servers: bool,
+    ptz: bool,
+    /// Where the annotated video and snapshots go.
+    out: String,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR]\n       demo --ptz [--frames N] [--video FILE]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -48,6 +58,8 @@ fn parse_options() -> Result<Options, String> {
         mqtt: None,
         pg: None,
         keep_servers: false,
+        ptz: false,
+        out: concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo").into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,6 +87,8 @@ fn parse_options() -> Result<Options, String> {
             }
             "--pg" => o.pg = Some(value()?),
             "--keep-servers" => o.keep_servers = true,
+            "--ptz" => o.ptz = true,
+            "--out" => o.out = value()?,
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
@@ -189,6 +203,9 @@ fn run(o: Options) -> Result<(), String> {
     unsafe { signal(SIGINT, on_sigint) };
     gst::init().map_err(|e| e.to_string())?;
     gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
+    if o.ptz {
+        return ptz::run(&o.video, o.frames);
+    }
 
     // Servers: yours, or throwaway ones on free loopback ports.
     let mosquitto = if o.mqtt.is_none() {
@@ -226,13 +243,25 @@ fn run(o: Options) -> Result<(), String> {
     }
     let (counts, subscriber) = subscribe(&mqtt_host, mqtt_port, &o.camera)?;
 
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("--out {}: {e}", o.out))?;
+    for entry in std::fs::read_dir(&o.out).map_err(|e| format!("--out {}: {e}", o.out))? {
+        // Snapshots of an earlier, longer run would pass for this run's.
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("snapshot-"))
+        {
+            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
     let template = include_str!("../pipelines/demo.txt").trim();
     let launch = template
         .replace("{video}", &o.video)
         .replace("{mqtt_host}", &mqtt_host)
         .replace("{mqtt_port}", &mqtt_port.to_string())
         .replace("{camera}", &o.camera)
-        .replace("{conninfo}", &conninfo);
+        .replace("{conninfo}", &conninfo)
+        .replace("{out}", &o.out);
     println!("pipeline (GST_PLUGIN_PATH=target/release gst-launch-1.0 ...):\n  {launch}\n");
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline: {e}"))?
@@ -412,6 +441,17 @@ fn run(o: Options) -> Result<(), String> {
         listed.join(", ")
     );
     subscriber.try_disconnect().ok();
+    let snapshots = std::fs::read_dir(&o.out)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
+                .count()
+        })
+        .unwrap_or(0);
+    println!(
+        "  annotated video: {}/annotated.mp4, snapshots: {snapshots} ({}/snapshot-NN.png)",
+        o.out, o.out
+    );
 
     if o.keep_servers {
         if let Some(m) = mosquitto {

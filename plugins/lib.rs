@@ -7,14 +7,18 @@ use gst::glib;
 
 mod assets;
 pub mod bytetrack;
+pub mod cctvoverlay;
 pub mod gendercls;
 pub mod inference;
 mod labels;
+pub mod metrics;
 pub mod mqttsink;
 mod net;
 pub mod onnxdetect;
+mod onvif;
 pub mod pgsink;
 pub mod ptzservo;
+pub mod virtualptz;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
@@ -23,6 +27,9 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gendercls::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
+    ptzservo::register(plugin)?;
+    virtualptz::register(plugin)?;
+    cctvoverlay::register(plugin)?;
     Ok(())
 }
 

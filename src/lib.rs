@@ -16,6 +16,7 @@ pub mod message;
 pub mod meta;
 pub mod nms;
 pub mod objects;
+pub mod overlay;
 pub mod preprocess;
 pub mod ptz;
 pub mod summary;

@@ -173,6 +173,13 @@ pub fn utc_now() -> String {
 
 /// Formats milliseconds since the Unix epoch (civil-from-days, proleptic Gregorian).
 pub fn format_utc(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_utc(&mut out, ms).expect("a String takes any text");
+    out
+}
+
+/// [`format_utc`] into `out`, for callers reusing a buffer.
+pub fn write_utc(out: &mut impl std::fmt::Write, ms: i64) -> std::fmt::Result {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
@@ -185,7 +192,8 @@ pub fn format_utc(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
+    write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         sod / 3600,
         sod / 60 % 60,

@@ -30,6 +30,7 @@ use gst::prelude::*;
 
 /// Name of the custom meta, for `gst_buffer_get_custom_meta()`.
 pub const META_NAME: &str = "CctvObjectsMeta";
+const META_NAME_C: &std::ffi::CStr = c"CctvObjectsMeta";
 /// Name of the structure inside the meta.
 pub const STRUCTURE_NAME: &str = "cctv/objects";
 /// Layout version written into every structure.
@@ -74,6 +75,54 @@ impl Frame {
         }
     }
 
+    /// Gives object `index` of `buffer`'s metadata `attribute`, replacing
+    /// its attribute of the same name, in place: the other objects are
+    /// neither read nor written again (a classifier or the PTZ servo marks
+    /// one object for a fraction of what [`Frame::attach`] costs). False
+    /// when the buffer has no such object.
+    pub fn add_attribute(buffer: &mut gst::BufferRef, index: usize, attribute: &Attribute) -> bool {
+        #[cfg(feature = "analytics")]
+        {
+            // The GstAnalytics mirror must follow: write the frame again.
+            let Some(Ok(mut frame)) = Frame::from_buffer(buffer) else {
+                return false;
+            };
+            let Some(o) = frame.objects.get_mut(index) else {
+                return false;
+            };
+            o.attributes.retain(|a| a.name != attribute.name);
+            o.attributes.push(attribute.clone());
+            frame.attach(buffer);
+            true
+        }
+        #[cfg(not(feature = "analytics"))]
+        {
+            let Ok(mut meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) else {
+                return false;
+            };
+            let Some(object) = object_mut(meta.mut_structure(), index) else {
+                return false;
+            };
+            let mut attributes: Vec<glib::SendValue> = object
+                .get::<gst::ArrayRef>("attributes")
+                .map(|list| {
+                    list.iter()
+                        .filter(|v| {
+                            v.get::<&gst::StructureRef>()
+                                .ok()
+                                .and_then(|a| a.get::<&str>("name").ok())
+                                != Some(attribute.name.as_str())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            attributes.push(attribute_to_value(attribute));
+            object.set("attributes", gst::Array::from_values(attributes));
+            true
+        }
+    }
+
     /// Removes the metadata from `buffer`, if it has any.
     pub fn detach(buffer: &mut gst::BufferRef) {
         if let Ok(meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
@@ -105,33 +154,94 @@ impl Frame {
 
     /// Parses the structure form; missing optional fields take their defaults.
     pub fn from_structure(s: &gst::StructureRef) -> Result<Frame, MetaError> {
+        let mut frame = Frame::default();
+        frame.read_structure(s)?;
+        Ok(frame)
+    }
+
+    /// Reads the metadata of `buffer` into this frame, reusing its memory;
+    /// `None` (and the frame unchanged) when the buffer has none. A reader
+    /// keeping one `Frame` for every buffer then parses without allocating
+    /// once its objects, attributes and strings have grown large enough.
+    pub fn read_buffer(&mut self, buffer: &gst::BufferRef) -> Option<Result<(), MetaError>> {
+        // `CustomMeta::from_buffer` makes a C string of the name on every
+        // call; the constant one keeps this path free of allocations.
+        let structure = unsafe {
+            let meta =
+                gst::ffi::gst_buffer_get_custom_meta(buffer.as_mut_ptr(), META_NAME_C.as_ptr());
+            if meta.is_null() {
+                return None;
+            }
+            gst::StructureRef::from_glib_borrow(gst::ffi::gst_custom_meta_get_structure(meta))
+        };
+        Some(self.read_structure(structure))
+    }
+
+    /// [`Frame::from_structure`] into this frame, reusing its memory. On an
+    /// error the frame holds what was read before it.
+    pub fn read_structure(&mut self, s: &gst::StructureRef) -> Result<(), MetaError> {
         if s.name() != STRUCTURE_NAME {
             return Err(MetaError(format!("structure is named {}", s.name())));
         }
-        let objects = match s.get_optional::<gst::Array>("objects") {
-            Ok(Some(array)) => array
-                .iter()
-                .map(|v| {
-                    v.get::<gst::Structure>()
-                        .map_err(|e| MetaError(format!("object is not a structure: {e}")))
-                        .and_then(|o| object_from_structure(&o))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Ok(None) => Vec::new(),
-            Err(e) => return Err(MetaError(format!("objects: {e}"))),
-        };
-        Ok(Frame {
-            width: field::<i32>(s, "width")?.max(0) as u32,
-            height: field::<i32>(s, "height")?.max(0) as u32,
-            source: optional(s, "source")?.unwrap_or_default(),
-            model: optional(s, "model")?.unwrap_or_default(),
-            inferred: optional(s, "inferred")?.unwrap_or(true),
-            objects,
-        })
+        self.width = field::<i32>(s, "width")?.max(0) as u32;
+        self.height = field::<i32>(s, "height")?.max(0) as u32;
+        set(&mut self.source, optional(s, "source")?.unwrap_or_default());
+        set(&mut self.model, optional(s, "model")?.unwrap_or_default());
+        self.inferred = optional(s, "inferred")?.unwrap_or(true);
+        let objects = optional::<gst::ArrayRef>(s, "objects")
+            .map_err(|e| MetaError(format!("objects: {e}")))?
+            .map_or(&[][..], |a| a.as_slice());
+        self.objects.truncate(objects.len());
+        for (i, v) in objects.iter().enumerate() {
+            let o = v
+                .get::<&gst::StructureRef>()
+                .map_err(|e| MetaError(format!("object is not a structure: {e}")))?;
+            if i == self.objects.len() {
+                self.objects
+                    .push(Object::new(BBox::default(), 0, String::new(), 0.0));
+            }
+            read_object(&mut self.objects[i], o)?;
+        }
+        Ok(())
     }
 }
 
-fn field<'a, T: glib::value::FromValue<'a> + 'static>(
+/// Replaces the text of `dest`, keeping its buffer.
+fn set(dest: &mut String, value: &str) {
+    dest.clear();
+    dest.push_str(value);
+}
+
+/// Object `index` of a frame structure we hold mutably.
+#[cfg(not(feature = "analytics"))]
+fn object_mut(s: &mut gst::StructureRef, index: usize) -> Option<&mut gst::StructureRef> {
+    use glib::translate::ToGlibPtr;
+    let name: glib::GString = "objects".into();
+    // SAFETY: the array lives in `s`, which we hold mutably, so its
+    // elements may be changed in place; types are checked before use.
+    unsafe {
+        let array = gst::ffi::gst_structure_get_value(s.as_ptr(), name.to_glib_none().0);
+        if array.is_null()
+            || glib::gobject_ffi::g_type_check_value_holds(
+                array as *mut _,
+                gst::ffi::gst_value_array_get_type(),
+            ) == glib::ffi::GFALSE
+            || index >= gst::ffi::gst_value_array_get_size(array) as usize
+        {
+            return None;
+        }
+        let value = gst::ffi::gst_value_array_get_value(array, index as u32) as *mut _;
+        if glib::gobject_ffi::g_type_check_value_holds(value, gst::ffi::gst_structure_get_type())
+            == glib::ffi::GFALSE
+        {
+            return None;
+        }
+        let object = glib::gobject_ffi::g_value_get_boxed(value) as *mut gst::ffi::GstStructure;
+        (!object.is_null()).then(|| gst::StructureRef::from_glib_borrow_mut(object))
+    }
+}
+
+fn field<'a, T: glib::value::FromValue<'a>>(
     s: &'a gst::StructureRef,
     name: &str,
 ) -> Result<T, MetaError> {
@@ -139,7 +249,7 @@ fn field<'a, T: glib::value::FromValue<'a> + 'static>(
         .map_err(|e| MetaError(format!("{}: {e}", s.name())))
 }
 
-fn optional<'a, T: glib::value::FromValue<'a> + 'static>(
+fn optional<'a, T: glib::value::FromValue<'a>>(
     s: &'a gst::StructureRef,
     name: &str,
 ) -> Result<Option<T>, MetaError> {
@@ -162,52 +272,58 @@ fn object_to_structure(o: &Object) -> gst::Structure {
         s.set("track-id", id);
     }
     if !o.attributes.is_empty() {
-        let attributes = o.attributes.iter().map(|a| {
-            gst::Structure::builder("attribute")
-                .field("name", a.name.as_str())
-                .field("label", a.label.as_str())
-                .field("confidence", a.confidence as f64)
-                .field("source", a.source.as_str())
-                .build()
-                .to_send_value()
-        });
+        let attributes = o.attributes.iter().map(attribute_to_value);
         s.set("attributes", gst::Array::from_values(attributes));
     }
     s
 }
 
-fn object_from_structure(s: &gst::StructureRef) -> Result<Object, MetaError> {
-    let attributes = match optional::<gst::Array>(s, "attributes")? {
-        Some(array) => array
-            .iter()
-            .map(|v| {
-                let a = v
-                    .get::<gst::Structure>()
-                    .map_err(|e| MetaError(format!("attribute is not a structure: {e}")))?;
-                Ok(Attribute {
-                    name: field::<String>(&a, "name")?,
-                    label: field::<String>(&a, "label")?,
-                    confidence: field::<f64>(&a, "confidence")? as f32,
-                    source: optional::<String>(&a, "source")?.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, MetaError>>()?,
-        None => Vec::new(),
-    };
-    Ok(Object {
-        bbox: BBox::new(
-            field::<f64>(s, "x")? as f32,
-            field::<f64>(s, "y")? as f32,
-            field::<f64>(s, "w")? as f32,
-            field::<f64>(s, "h")? as f32,
-        ),
-        class_id: field::<u32>(s, "class-id")?,
-        label: optional::<String>(s, "label")?.unwrap_or_default(),
-        confidence: field::<f64>(s, "confidence")? as f32,
-        track_id: optional::<u64>(s, "track-id")?,
-        predicted: optional::<bool>(s, "predicted")?.unwrap_or(false),
-        attributes,
-    })
+fn attribute_to_value(a: &Attribute) -> glib::SendValue {
+    gst::Structure::builder("attribute")
+        .field("name", a.name.as_str())
+        .field("label", a.label.as_str())
+        .field("confidence", a.confidence as f64)
+        .field("source", a.source.as_str())
+        .build()
+        .to_send_value()
+}
+
+fn read_object(o: &mut Object, s: &gst::StructureRef) -> Result<(), MetaError> {
+    o.bbox = BBox::new(
+        field::<f64>(s, "x")? as f32,
+        field::<f64>(s, "y")? as f32,
+        field::<f64>(s, "w")? as f32,
+        field::<f64>(s, "h")? as f32,
+    );
+    o.class_id = field::<u32>(s, "class-id")?;
+    set(&mut o.label, optional(s, "label")?.unwrap_or_default());
+    o.confidence = field::<f64>(s, "confidence")? as f32;
+    o.track_id = optional::<u64>(s, "track-id")?;
+    o.predicted = optional::<bool>(s, "predicted")?.unwrap_or(false);
+    let attributes = optional::<gst::ArrayRef>(s, "attributes")?.map_or(&[][..], |a| a.as_slice());
+    o.attributes.truncate(attributes.len());
+    for (i, v) in attributes.iter().enumerate() {
+        let a = v
+            .get::<&gst::StructureRef>()
+            .map_err(|e| MetaError(format!("attribute is not a structure: {e}")))?;
+        if i == o.attributes.len() {
+            o.attributes.push(Attribute {
+                name: String::new(),
+                label: String::new(),
+                confidence: 0.0,
+                source: String::new(),
+            });
+        }
+        let dest = &mut o.attributes[i];
+        set(&mut dest.name, field::<&str>(a, "name")?);
+        set(&mut dest.label, field::<&str>(a, "label")?);
+        dest.confidence = field::<f64>(a, "confidence")? as f32;
+        set(
+            &mut dest.source,
+            optional::<&str>(a, "source")?.unwrap_or_default(),
+        );
+    }
+    Ok(())
 }
 
 /// Registers the custom meta; idempotent. Call after `gst::init()`.
@@ -337,6 +453,45 @@ mod tests {
     }
 
     #[test]
+    fn attributes_are_added_in_place() {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        let b = buffer.get_mut().unwrap();
+        let mut expected = sample();
+        expected.attach(b);
+        let target = Attribute {
+            name: "ptz".into(),
+            label: "target".into(),
+            confidence: 1.0,
+            source: "ptzservo0".into(),
+        };
+        // The car had none; the person's gender is replaced, its other kept.
+        assert!(Frame::add_attribute(b, 1, &target));
+        let male = Attribute {
+            name: "gender".into(),
+            label: "male".into(),
+            confidence: 0.7,
+            source: "gendercls1".into(),
+        };
+        assert!(Frame::add_attribute(b, 0, &target));
+        assert!(Frame::add_attribute(b, 0, &male));
+        expected.objects[1].attributes.push(target.clone());
+        expected.objects[0].attributes = vec![target, male];
+        assert_eq!(Frame::from_buffer(b).unwrap().unwrap(), expected);
+        assert!(!Frame::add_attribute(
+            b,
+            2,
+            &expected.objects[0].attributes[0]
+        ));
+        Frame::detach(b);
+        assert!(!Frame::add_attribute(
+            b,
+            0,
+            &expected.objects[0].attributes[0]
+        ));
+    }
+
+    #[test]
     fn buffer_copy_keeps_meta() {
         gst::init().unwrap();
         let mut buffer = gst::Buffer::with_size(16).unwrap();
@@ -345,6 +500,36 @@ mod tests {
         assert_eq!(Frame::from_buffer(&copy).unwrap().unwrap(), sample());
         let deep = buffer.copy_deep().unwrap();
         assert_eq!(Frame::from_buffer(&deep).unwrap().unwrap(), sample());
+    }
+
+    #[test]
+    fn reading_into_a_frame_reuses_it_and_matches_a_fresh_parse() {
+        gst::init().unwrap();
+        let mut frame = sample();
+        frame.objects[1].attributes = frame.objects[0].attributes.clone();
+        let mut reused = Frame::default();
+        reused.read_structure(&frame.to_structure()).unwrap();
+        assert_eq!(reused, frame);
+        let label = reused.objects[0].label.as_ptr();
+        // Fewer objects and attributes, other values: nothing of the first read is left.
+        let mut smaller = sample();
+        smaller.objects.truncate(1);
+        smaller.objects[0].label = "cyclist".into();
+        smaller.objects[0].attributes.clear();
+        smaller.objects[0].track_id = None;
+        reused.read_structure(&smaller.to_structure()).unwrap();
+        assert_eq!(reused, smaller);
+        assert_eq!(
+            reused.objects[0].label.as_ptr(),
+            label,
+            "label buffer reused"
+        );
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        assert!(reused.read_buffer(&buffer).is_none());
+        frame.attach(buffer.get_mut().unwrap());
+        reused.read_buffer(&buffer).unwrap().unwrap();
+        assert_eq!(reused, frame);
+        assert_eq!(META_NAME_C.to_str().unwrap(), META_NAME);
     }
 
     #[test]

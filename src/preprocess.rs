@@ -27,7 +27,7 @@ pub enum PixelFormat {
 
 impl PixelFormat {
     /// Bytes per pixel and byte offsets of R, G, B for packed formats.
-    fn packed(self) -> Option<(usize, [usize; 3])> {
+    pub(crate) fn packed(self) -> Option<(usize, [usize; 3])> {
         Some(match self {
             PixelFormat::Rgb => (3, [0, 1, 2]),
             PixelFormat::Bgr => (3, [2, 1, 0]),

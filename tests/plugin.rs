@@ -5,7 +5,16 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 5] = ["bytetrack", "gendercls", "mqttsink", "onnxdetect", "pgsink"];
+const ELEMENTS: [&str; 8] = [
+    "bytetrack",
+    "cctvoverlay",
+    "gendercls",
+    "mqttsink",
+    "onnxdetect",
+    "pgsink",
+    "ptzservo",
+    "virtualptz",
+];
 
 fn inspect(what: &str) -> String {
     let out = Command::new("gst-inspect-1.0")
@@ -55,7 +64,7 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 5] = [
+    let wanted: [(&str, &[&str]); 6] = [
         (
             "gendercls",
             &[
@@ -82,6 +91,22 @@ fn every_element_documents_its_properties() {
                 "frame-rate",
                 "min-box-area",
                 "classes",
+            ],
+        ),
+        (
+            "cctvoverlay",
+            &[
+                "camera-id",
+                "line-thickness",
+                "font-scale",
+                "trail-length",
+                "show-labels",
+                "show-confidence",
+                "show-attributes",
+                "show-trails",
+                "show-status",
+                "color-by",
+                "status-time",
             ],
         ),
         (

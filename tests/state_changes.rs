@@ -19,7 +19,11 @@ fn threads() -> Vec<String> {
 fn ours(threads: &[String]) -> Vec<&String> {
     threads
         .iter()
-        .filter(|t| t.starts_with("mqttsink-") || t.starts_with("pgsink-"))
+        .filter(|t| {
+            ["mqttsink-", "pgsink-", "ptzservo-", "virtualptz-"]
+                .iter()
+                .any(|p| t.starts_with(p))
+        })
         .collect()
 }
 
@@ -50,16 +54,23 @@ fn repeated_state_changes_leave_no_threads_behind() {
     common::init();
     let broker = common::Mosquitto::start();
     let pg = common::Postgres::start();
+    let ptz = common::free_port();
     let video = format!(
         "{} ! onnxdetect classes=person ! bytetrack ! gendercls",
         common::short_clip(4)
     );
     let pipelines = [
-        format!("{video} ! fakesink"),
+        format!("{video} ! cctvoverlay ! fakesink"),
         format!("{video} ! mqttsink port={} sync=false", broker.port),
         format!(
             "{video} ! pgsink conninfo=\"{}\" detections-interval=1 sync=false",
             pg.conninfo()
+        ),
+        // The camera serves from READY to NULL; the servo drives it.
+        format!(
+            "{} ! virtualptz port={ptz} ! onnxdetect classes=person ! bytetrack \
+             ! ptzservo onvif-url=http://127.0.0.1:{ptz}/onvif/ptz_service ! fakesink",
+            common::short_clip(4)
         ),
     ];
     // A first round starts what lives for the whole process (ONNX Runtime,
@@ -87,12 +98,14 @@ fn repeated_state_changes_leave_no_threads_behind() {
     };
     assert!(
         ours(&after).is_empty(),
-        "element threads left running after 12 cycles: {after:?}"
+        "element threads left running after {} cycles: {after:?}",
+        4 * pipelines.len()
     );
     assert!(
         after.len() <= before + 2,
-        "{} threads before 12 cycles, {} after: {after:?}",
+        "{} threads before {} cycles, {} after: {after:?}",
         before,
+        4 * pipelines.len(),
         after.len()
     );
     // The sinks did their work in those cycles.

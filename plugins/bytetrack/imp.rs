@@ -26,7 +26,7 @@
 //! tracker without events.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -40,7 +40,7 @@ use cctv::lifecycle::{Kind, TrackEvent};
 use cctv::meta::{Frame, Object};
 use cctv::track::{ByteTrackConfig, ByteTracker, Detection, TrackChange};
 
-use crate::labels;
+use crate::{labels, metrics};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -110,6 +110,7 @@ struct State {
     started: bool,
     /// Stream time of the last frame, for tracks ended by EOS.
     last_ts: u64,
+    metrics: Arc<metrics::Source>,
 }
 
 #[derive(Default)]
@@ -277,6 +278,7 @@ impl BaseTransformImpl for ByteTrack {
             caps_rate: None,
             started: false,
             last_ts: 0,
+            metrics: metrics::register(&*self.obj(), None),
         });
         Ok(())
     }
@@ -328,6 +330,7 @@ impl BaseTransformImpl for ByteTrack {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = std::time::Instant::now();
         let frame = match Frame::from_buffer(buf) {
             None => return Ok(gst::FlowSuccess::Ok),
             Some(Ok(frame)) => frame,
@@ -434,12 +437,18 @@ impl BaseTransformImpl for ByteTrack {
         for e in output.events.iter().filter(|e| e.kind == Kind::Removed) {
             state.tracks.remove(&e.track_id);
         }
+        let metrics = Arc::clone(&state.metrics);
+        metrics.objects.store(
+            state.tracks.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         drop(guard);
 
         // Life-cycle events go out before the buffer they happen on.
         self.send(&events, settings.post_messages);
         let frame = Frame { objects, ..frame };
         frame.attach(buf);
+        metrics.frame(started.elapsed(), std::time::Duration::ZERO);
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::net::ToSocketAddrs;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -34,6 +34,7 @@ use cctv::meta::Frame;
 use cctv::summary::{TrackBook, TrackSummary};
 
 use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
+use crate::metrics;
 use crate::net::{Held, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -198,6 +199,7 @@ impl Topic {
 
 struct State {
     link: Arc<Link<Message>>,
+    metrics: Arc<metrics::Source>,
     topic: Topic,
     settings: Settings,
     run: u64,
@@ -606,8 +608,11 @@ impl BaseSinkImpl for MqttSink {
             format!("MQTT broker {}:{}", settings.host, settings.port),
         );
         self.link.set(Arc::clone(&link));
+        let metrics = metrics::register(&*self.obj(), Some(Box::new(Arc::clone(&link))));
+        metrics.set_camera(&settings.camera_id);
         *self.state.lock().unwrap() = Some(State {
             link,
+            metrics,
             topic,
             settings,
             run,
@@ -638,6 +643,7 @@ impl BaseSinkImpl for MqttSink {
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let frame = match Frame::from_buffer(buffer) {
@@ -679,6 +685,7 @@ impl BaseSinkImpl for MqttSink {
             state.publish("summary", "all", payload, false);
             state.next_summary = Some(pts + state.settings.summary_interval as u64 * 1_000_000);
         }
+        state.metrics.frame(started.elapsed(), Duration::ZERO);
         Ok(gst::FlowSuccess::Ok)
     }
 

@@ -108,6 +108,12 @@ pub struct Link<I: Item> {
     flushed: AtomicBool,
 }
 
+impl<I: Item> crate::metrics::Report for Link<I> {
+    fn report(&self, out: &mut Vec<crate::metrics::Extra>) {
+        self.worker.report(&self.target, out);
+    }
+}
+
 impl<I: Item> Link<I> {
     pub fn new(worker: Worker<I>, target: String) -> Arc<Link<I>> {
         Arc::new(Link {

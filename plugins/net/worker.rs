@@ -397,6 +397,16 @@ impl<I: Item> Worker<I> {
         self.shared.queue.lock().unwrap().fatal.is_some()
     }
 
+    /// The server is reachable now (the last attempt succeeded).
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Why the server was last unreachable, if it ever was.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.queue.lock().unwrap().last_error.clone()
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
     }
@@ -418,6 +428,64 @@ impl<I: Item> Worker<I> {
             .field("spooled", q.spooled)
             .field("connected", self.shared.connected.load(Ordering::Relaxed))
             .field("last-error", q.last_error.clone().unwrap_or_default())
+    }
+
+    /// The worker's figures and health for the metrics exporter; `what`
+    /// names the server (no credentials).
+    pub fn report(&self, what: &str, out: &mut Vec<crate::metrics::Extra>) {
+        use crate::metrics::Extra::{Counter, Degraded, Gauge};
+        let stats = &self.shared.stats;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (queued, spooled, last_error, fatal) = {
+            let q = self.shared.queue.lock().unwrap();
+            (
+                (q.live + q.in_flight) as i64,
+                q.spooled as i64,
+                q.last_error.clone(),
+                q.fatal.clone(),
+            )
+        };
+        let connected = self.connected();
+        out.extend([
+            Counter {
+                name: "cctv_delivered",
+                help: "Items the server acknowledged",
+                value: load(&stats.delivered),
+            },
+            Counter {
+                name: "cctv_reconnects",
+                help: "Connections made again after a failure",
+                value: load(&stats.reconnects),
+            },
+            Counter {
+                name: "cctv_items_dropped",
+                help: "Items dropped because the queue was full",
+                value: load(&stats.dropped),
+            },
+            Gauge {
+                name: "cctv_queued",
+                help: "Items waiting in memory for the server",
+                value: queued,
+            },
+            Gauge {
+                name: "cctv_spooled",
+                help: "Items waiting on disk for the server",
+                value: spooled,
+            },
+            Gauge {
+                name: "cctv_connected",
+                help: "1 while the server is reachable",
+                value: connected as i64,
+            },
+        ]);
+        if let Some(why) = fatal {
+            out.push(Degraded(format!("{what} refused us: {why}")));
+        } else if !connected {
+            out.push(Degraded(format!(
+                "{what} unreachable: {}",
+                last_error.unwrap_or_default()
+            )));
+        }
     }
 
     /// Waits until everything queued (and spooled) was acknowledged, the

@@ -32,7 +32,7 @@ use cctv::preprocess::TensorFormat;
 use crate::inference::{
     self, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions, Timings, VideoInput,
 };
-use crate::{assets, labels};
+use crate::{assets, labels, metrics};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -136,6 +136,7 @@ struct State {
     frame: Frame,
     frame_count: u64,
     timings: Timings,
+    metrics: Arc<metrics::Source>,
 }
 
 #[derive(Default)]
@@ -394,8 +395,10 @@ impl BaseTransformImpl for OnnxDetect {
                 },
             )
         };
+        let started = std::time::Instant::now();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let inference_before = state.timings.inference;
         let infer = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
         state.timings.frames += 1;
@@ -417,6 +420,15 @@ impl BaseTransformImpl for OnnxDetect {
             state.frame.attach(buf);
             state.frame.objects = objects;
         }
+        let objects = if infer { state.frame.objects.len() } else { 0 };
+        state
+            .metrics
+            .objects
+            .store(objects as u64, std::sync::atomic::Ordering::Relaxed);
+        state.metrics.frame(
+            started.elapsed(),
+            state.timings.inference - inference_before,
+        );
         Ok(gst::FlowSuccess::Ok)
     }
 }
@@ -514,6 +526,7 @@ impl OnnxDetect {
             candidates: Vec::with_capacity(1024),
             frame_count: 0,
             timings: Timings::default(),
+            metrics: metrics::register(&*self.obj(), None),
             model,
         })
     }

@@ -37,6 +37,7 @@ use cctv::summary::{TrackBook, TrackSummary};
 use super::schema;
 use super::tls::Tls;
 use super::writer::{Config, Postgres, Queued, Row};
+use crate::metrics;
 use crate::net::{Held, Link, NetSettings, Worker};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -85,6 +86,7 @@ impl Default for Settings {
 
 struct State {
     link: Arc<Link<Queued>>,
+    metrics: Arc<metrics::Source>,
     settings: Settings,
     run: i64,
     book: TrackBook,
@@ -384,8 +386,11 @@ impl BaseSinkImpl for PgSink {
         );
         let link = Link::new(worker, format!("PostgreSQL {target}"));
         self.link.set(Arc::clone(&link));
+        let metrics = metrics::register(&*self.obj(), Some(Box::new(Arc::clone(&link))));
+        metrics.set_camera(&settings.camera_id);
         *self.state.lock().unwrap() = Some(State {
             link,
+            metrics,
             settings,
             run,
             book: TrackBook::default(),
@@ -420,6 +425,7 @@ impl BaseSinkImpl for PgSink {
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let frame = match Frame::from_buffer(buffer) {
@@ -465,6 +471,7 @@ impl BaseSinkImpl for PgSink {
             state.live_written = Instant::now();
             state.write_live_tracks(true);
         }
+        state.metrics.frame(started.elapsed(), Duration::ZERO);
         Ok(gst::FlowSuccess::Ok)
     }
 

@@ -4,11 +4,14 @@
 
 #[cfg(test)]
 mod closed_loop;
+pub mod follow;
+pub mod head;
 pub mod pid;
 pub mod settle;
 pub mod target;
 pub mod zoom;
 
+pub use follow::{Following, TARGET_ATTRIBUTE, is_target};
 pub use pid::{Gains, Pid, PidConfig, Preset, TimeStep};
 pub use settle::Stillness;
 pub use target::{Policy, Selection, Selector, SelectorConfig};
@@ -118,6 +121,11 @@ impl Servo {
         self.selector.reset();
         self.clock.reset();
         self.moving = false;
+    }
+
+    /// The track followed now.
+    pub fn target(&self) -> Option<u64> {
+        self.selector.current()
     }
 
     /// The integrals of the pan and tilt loops.

@@ -160,7 +160,7 @@ pub fn gst_launch_within(pipeline: &str, limit: Duration) -> Option<std::process
 }
 
 /// Splits a launch line on spaces, keeping quoted parts (enough for tests).
-fn shell_words(line: &str) -> Vec<String> {
+pub fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

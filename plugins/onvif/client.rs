@@ -9,17 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use quick_xml::escape::escape;
-use quick_xml::events::Event;
-use sha1::{Digest, Sha1};
 
-const PTZ_NS: &str = "http://www.onvif.org/ver20/ptz/wsdl";
-const SCHEMA_NS: &str = "http://www.onvif.org/ver10/schema";
-const WSSE_NS: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-const WSU_NS: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
-const DIGEST_TYPE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
-const BASE64_TYPE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
+use super::{
+    BASE64_TYPE, DIGEST_TYPE, Node, PTZ_NS, SCHEMA_NS, SOAP_NS, WSSE_NS, WSU_NS, attribute,
+    password_digest, utc_timestamp, walk,
+};
 
 /// User name and password; `Debug` never shows the password.
 #[derive(Clone)]
@@ -205,7 +199,7 @@ impl Client {
 fn envelope(body: &str, header: Option<String>) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" \
+         <s:Envelope xmlns:s=\"{SOAP_NS}\" \
          xmlns:tptz=\"{PTZ_NS}\" xmlns:tt=\"{SCHEMA_NS}\">\
          <s:Header>{}</s:Header><s:Body>{body}</s:Body></s:Envelope>",
         header.unwrap_or_default()
@@ -234,69 +228,7 @@ fn security_header(credentials: &Credentials) -> String {
     )
 }
 
-/// WS-Security's PasswordDigest: base64(sha1(nonce + created + password)).
-pub fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(nonce);
-    sha.update(created.as_bytes());
-    sha.update(password.as_bytes());
-    BASE64.encode(sha.finalize())
-}
-
-/// `2024-02-29T12:34:56Z`: the messages' UTC format, to the second.
-fn utc_timestamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let full = cctv::message::format_utc(secs as i64 * 1000);
-    format!("{}Z", &full[..19])
-}
-
-/// Walks `xml`, calling `f` with the path of local element names, the
-/// element's attributes (for start tags) or its text.
-fn walk(xml: &str, mut f: impl FnMut(&[String], Node<'_>)) -> Result<(), Error> {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<String> = Vec::new();
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| Error::Parse(format!("{e} at byte {}", reader.buffer_position())))?;
-        let empty = matches!(event, Event::Empty(_));
-        match event {
-            Event::Start(e) | Event::Empty(e) => {
-                path.push(e.local_name().as_ref().to_owned());
-                let attrs: Vec<(String, String)> = e
-                    .attributes()
-                    .flatten()
-                    .map(|a| (a.key.local_name().as_ref().to_owned(), a.value.to_string()))
-                    .collect();
-                f(&path, Node::Attributes(&attrs));
-                if empty {
-                    path.pop();
-                }
-            }
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) => f(&path, Node::Text(&t.xml10_content())),
-            Event::Eof => return Ok(()),
-            _ => {}
-        }
-    }
-}
-
-enum Node<'a> {
-    Attributes(&'a [(String, String)]),
-    Text(&'a str),
-}
-
-fn attribute(attrs: &[(String, String)], name: &str) -> Option<f64> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .and_then(|(_, v)| v.trim().parse().ok())
-}
-
-fn parse_status(xml: &str) -> Result<Status, Error> {
+pub(super) fn parse_status(xml: &str) -> Result<Status, Error> {
     let mut status = Status {
         pan: None,
         tilt: None,
@@ -322,7 +254,8 @@ fn parse_status(xml: &str) -> Result<Status, Error> {
             }
             _ => {}
         }
-    })?;
+    })
+    .map_err(Error::Parse)?;
     if !found {
         return Err(Error::Parse("no PTZStatus in the GetStatus answer".into()));
     }
@@ -331,7 +264,7 @@ fn parse_status(xml: &str) -> Result<Status, Error> {
 
 /// The SOAP 1.2 fault in `xml`, if it is one: the most specific code
 /// (the innermost subcode) and the reason.
-fn parse_fault(xml: &str) -> Option<Error> {
+pub(super) fn parse_fault(xml: &str) -> Option<Error> {
     let (mut fault, mut code, mut reason) = (false, String::new(), String::new());
     walk(xml, |path, node| {
         let names: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -351,29 +284,12 @@ fn parse_fault(xml: &str) -> Option<Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use sha1::{Digest, Sha1};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;
-
-    #[test]
-    fn digest_matches_an_independent_computation() {
-        // Python: base64(sha1(bytes(range(16)) + created + password)).
-        let nonce: Vec<u8> = (0..16).collect();
-        assert_eq!(
-            password_digest(&nonce, "2024-02-29T12:34:56Z", "s3cret"),
-            "m1SIDH7ChtgTW5bfJJCQOfkJBiU="
-        );
-    }
-
-    #[test]
-    fn timestamps_are_utc_civil_dates() {
-        let at = |secs| utc_timestamp(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(1_709_210_096), "2024-02-29T12:34:56Z");
-        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
 
     #[test]
     fn credentials_debug_hides_the_password() {
@@ -422,6 +338,22 @@ mod tests {
             }
         });
         (url, rx)
+    }
+
+    /// The body `op` sends, as user `op` with `password` (or anonymous).
+    pub fn soap_request(
+        op: impl FnOnce(&Client) -> Result<(), Error>,
+        password: Option<&str>,
+    ) -> (String, String) {
+        let (url, requests) = camera(vec![(200, soap("<tptz:Response/>"))]);
+        let credentials = password.map(|p| Credentials {
+            username: "op".into(),
+            password: p.into(),
+        });
+        let client = Client::new(&url, "Profile_1", credentials, Duration::from_secs(5));
+        op(&client).unwrap();
+        let (headers, body) = requests.recv().unwrap();
+        (body, headers)
     }
 
     fn soap(body: &str) -> String {

@@ -1,0 +1,470 @@
+//! `ptzservo` against the virtual ONVIF PTZ camera (`virtualptz`): what
+//! the camera receives, a camera that goes away and comes back, a camera
+//! whose MoveStatus never returns to IDLE, refused credentials, and the
+//! closed loop through real detection and tracking.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cctv::bbox::BBox;
+use cctv::meta::{Frame, Object};
+use cctv::ptz::{Following, TARGET_ATTRIBUTE};
+use gst::prelude::*;
+
+/// Element messages of one pipeline, collected as they are posted.
+#[derive(Clone, Default)]
+struct Messages(Arc<Mutex<Vec<gst::Structure>>>);
+
+impl Messages {
+    fn watch(pipeline: &gst::Pipeline) -> Messages {
+        let messages = Messages::default();
+        let sink = messages.clone();
+        pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+            match msg.view() {
+                gst::MessageView::Element(e) => sink
+                    .0
+                    .lock()
+                    .unwrap()
+                    .push(e.structure().unwrap().to_owned()),
+                gst::MessageView::Warning(w) => sink.0.lock().unwrap().push(
+                    gst::Structure::builder("warning")
+                        .field(
+                            "text",
+                            format!("{} {}", w.error(), w.debug().unwrap_or_default()),
+                        )
+                        .build(),
+                ),
+                gst::MessageView::Error(e) => sink.0.lock().unwrap().push(
+                    gst::Structure::builder("error")
+                        .field(
+                            "text",
+                            format!("{} {}", e.error(), e.debug().unwrap_or_default()),
+                        )
+                        .build(),
+                ),
+                _ => {}
+            }
+            gst::BusSyncReply::Pass
+        });
+        messages
+    }
+
+    fn named(&self, name: &str) -> Vec<gst::Structure> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.name() == name)
+            .cloned()
+            .collect()
+    }
+
+    fn requests(&self, operation: &str) -> Vec<gst::Structure> {
+        self.named("virtualptz/request")
+            .into_iter()
+            .filter(|s| s.get::<&str>("operation").ok() == Some(operation))
+            .collect()
+    }
+
+    /// Waits up to `limit` for `check` to hold.
+    fn wait(&self, limit: Duration, check: impl Fn(&Messages) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if check(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        check(self)
+    }
+}
+
+/// A virtual camera fed by a live test picture, started first so that the
+/// servo finds it; its URL and messages.
+fn camera(props: &str) -> (gst::Pipeline, Messages, String) {
+    common::init();
+    let port = common::free_port();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! virtualptz name=cam port={port} profile-token=P2 {props} ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let messages = Messages::watch(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let url = format!("http://127.0.0.1:{port}/onvif/ptz_service");
+    (pipeline, messages, url)
+}
+
+/// A servo pipeline on a live 30 fps picture; `target(frame index)` says
+/// where the one tracked person is (its centre, in fractions of the
+/// frame), if anywhere. Counts the buffers that reach the sink.
+fn servo(
+    props: &str,
+    target: impl Fn(u64) -> Option<(f32, f32)> + Send + Sync + 'static,
+) -> (gst::Pipeline, Messages, Arc<Mutex<u64>>) {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! identity name=meta ! ptzservo name=servo profile-token=P2 command-interval=20 {props} \
+         ! fakesink name=sink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let index = std::sync::atomic::AtomicU64::new(0);
+    pipeline
+        .by_name("meta")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_mut() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let mut objects = Vec::new();
+            let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some((x, y)) = target(i) {
+                let mut o = Object::new(
+                    BBox::new(x * 320.0 - 15.0, y * 240.0 - 30.0, 30.0, 60.0),
+                    0,
+                    "person",
+                    0.9,
+                );
+                o.track_id = Some(7);
+                objects.push(o);
+            }
+            let frame = Frame {
+                width: 320,
+                height: 240,
+                source: "test".into(),
+                model: String::new(),
+                inferred: true,
+                objects,
+            };
+            frame.attach(buf.make_mut());
+            gst::PadProbeReturn::Ok
+        });
+    let buffers = Arc::new(Mutex::new(0u64));
+    let counter = Arc::clone(&buffers);
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *counter.lock().unwrap() += 1;
+            gst::PadProbeReturn::Ok
+        });
+    let messages = Messages::watch(&pipeline);
+    (pipeline, messages, buffers)
+}
+
+fn f(s: &gst::Structure, field: &str) -> f64 {
+    s.get::<f64>(field).unwrap()
+}
+
+#[test]
+fn commands_reach_the_camera_with_profile_velocities_and_digest() {
+    let (cam, cam_msgs, url) = camera("user-id=op user-pw=s3cret");
+    // The person stands right of and below the centre.
+    let (pipeline, msgs, _) = servo(
+        &format!("onvif-url={url} user-id=op user-pw=s3cret"),
+        |_| Some((0.8, 0.7)),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let moved = cam_msgs.wait(Duration::from_secs(10), |m| {
+        m.requests("ContinuousMove").len() >= 5
+    });
+    let sent = msgs.named("ptzservo/command");
+    pipeline.send_event(gst::event::Eos::new());
+    let eos = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos]);
+    let stopped = cam_msgs.wait(Duration::from_secs(5), |m| !m.requests("Stop").is_empty());
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+
+    assert!(eos.is_some(), "EOS did not come through");
+    assert!(
+        moved,
+        "the camera got no moves: {:?}",
+        cam_msgs.named("virtualptz/request")
+    );
+    assert!(stopped, "EOS did not stop the camera");
+    let moves = cam_msgs.requests("ContinuousMove");
+    for m in &moves {
+        assert_eq!(m.get::<&str>("profile").unwrap(), "P2");
+        assert_eq!(m.get::<&str>("user").unwrap(), "op");
+        assert!(m.get::<bool>("authenticated").unwrap(), "{m}");
+        assert!(!m.has_field("fault"), "{m}");
+        // Right of the centre: pan right; below it: tilt down.
+        assert!(f(m, "pan") > 0.0 && f(m, "tilt") < 0.0, "{m}");
+        // Each move the camera got is one the element posted (the
+        // client writes 4 decimals).
+        let posted = sent
+            .iter()
+            .chain(msgs.named("ptzservo/command").iter())
+            .any(|c| {
+                c.get::<&str>("command").unwrap() == "move"
+                    && ["pan", "tilt", "zoom"]
+                        .iter()
+                        .all(|k| (f(c, k) - f(m, k)).abs() < 1e-4)
+            });
+        assert!(posted, "{m} was never posted by ptzservo");
+    }
+    let command = &sent[0];
+    assert_eq!(command.get::<u64>("target-id").unwrap(), 7);
+    assert!((f(command, "offset-x") - 0.3).abs() < 0.01, "{command}");
+    assert!(
+        msgs.named("warning").is_empty(),
+        "{:?}",
+        msgs.named("warning")
+    );
+}
+
+#[test]
+fn the_target_is_marked_in_the_metadata() {
+    let (pipeline, _, _) = servo("", |i| Some((0.5 + 0.001 * i as f32, 0.5)));
+    let marked = Arc::new(Mutex::new((0u32, 0u32)));
+    let seen = Arc::clone(&marked);
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_ref()
+                && let Some(Ok(frame)) = Frame::from_buffer(buf)
+            {
+                let mut s = seen.lock().unwrap();
+                s.0 += 1;
+                let target = frame.objects[0].attributes.iter().any(|a| {
+                    a.name == TARGET_ATTRIBUTE && a.label == "target" && a.source == "servo"
+                });
+                s.1 += target as u32;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (frames, targets) = *marked.lock().unwrap();
+    assert!(frames >= 5, "{frames} frames");
+    assert_eq!(targets, frames, "every frame's person is the marked target");
+}
+
+#[test]
+fn refused_credentials_fail_the_start_without_showing_the_password() {
+    let (cam, cam_msgs, url) = camera("user-id=op user-pw=s3cret");
+    let (pipeline, msgs, _) = servo(
+        &format!("onvif-url={url} user-id=op user-pw=not-the-password"),
+        |_| Some((0.8, 0.5)),
+    );
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+    let errors = msgs.named("error");
+    let text = errors[0].get::<String>("text").unwrap();
+    assert!(
+        text.contains("refused") && text.contains("NotAuthorized"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-password"), "{text}");
+    let faults = cam_msgs.named("virtualptz/request");
+    assert_eq!(faults[0].get::<&str>("fault").unwrap(), "ter:NotAuthorized");
+    assert!(!faults[0].get::<bool>("authenticated").unwrap());
+}
+
+#[test]
+fn video_flows_while_the_camera_is_away_and_commands_resume() {
+    let (cam, cam_msgs, url) = camera("");
+    let (pipeline, msgs, buffers) = servo(&format!("onvif-url={url}"), |i| {
+        // Swaying right of the centre, so that there are always moves to send.
+        Some((0.7 + 0.1 * ((i as f32) / 10.0).sin(), 0.5))
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(cam_msgs.wait(Duration::from_secs(10), |m| {
+        !m.requests("ContinuousMove").is_empty()
+    }));
+
+    let vcam = cam.by_name("cam").unwrap();
+    vcam.set_property("online", false);
+    let before = *buffers.lock().unwrap();
+    let t0 = Instant::now();
+    let warned = msgs.wait(Duration::from_secs(10), |m| {
+        m.named("warning")
+            .iter()
+            .any(|w| w.get::<String>("text").unwrap().contains("not reachable"))
+    });
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(t0.elapsed()));
+    let during = *buffers.lock().unwrap() - before;
+    let moves_before = cam_msgs.requests("ContinuousMove").len();
+
+    vcam.set_property("online", true);
+    // Back within the longest backoff (5 s) and a command interval.
+    let resumed = cam_msgs.wait(Duration::from_secs(8), |m| {
+        m.requests("ContinuousMove").len() > moves_before
+    });
+    let reported = msgs.wait(Duration::from_secs(2), |m| {
+        m.named("ptzservo/camera")
+            .iter()
+            .any(|s| s.get::<bool>("connected").unwrap())
+    });
+    let stats = pipeline
+        .by_name("servo")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+
+    assert!(warned, "no warning while the camera was away");
+    // 30 fps for at least a second: video did not wait for the camera.
+    assert!(
+        during >= 20,
+        "only {during} buffers while the camera was away"
+    );
+    assert!(resumed, "commands did not resume");
+    assert!(reported, "no message that the camera is back");
+    assert!(stats.get::<u64>("reconnects").unwrap() >= 1, "{stats}");
+    assert!(stats.get::<bool>("connected").unwrap(), "{stats}");
+    assert!(msgs.named("error").is_empty(), "{:?}", msgs.named("error"));
+}
+
+#[test]
+fn a_camera_stuck_in_moving_does_not_hang_the_return_home() {
+    let (cam, cam_msgs, url) = camera("stuck-move-status=true");
+    // There for 1 s, gone for 2 s, back.
+    let (pipeline, msgs, _) = servo(
+        &format!("onvif-url={url} home-on-lost=true lost-timeout=0.3"),
+        |i| (!(30..90).contains(&i)).then_some((0.8, 0.5)),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let homed = cam_msgs.wait(Duration::from_secs(10), |m| {
+        !m.requests("GotoHomePosition").is_empty()
+    });
+    let homed_at = cam_msgs.named("virtualptz/request").len();
+    // Tracking resumes once the position held still, though the camera
+    // keeps saying MOVING.
+    let resumed = cam_msgs.wait(Duration::from_secs(10), |m| {
+        m.named("virtualptz/request")[homed_at..]
+            .iter()
+            .any(|r| r.get::<&str>("operation").unwrap() == "ContinuousMove")
+    });
+    let statuses = cam_msgs.requests("GetStatus").len();
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+
+    assert!(
+        homed,
+        "the camera was never sent home: {:?}",
+        msgs.named("ptzservo/command")
+    );
+    assert!(resumed, "tracking never resumed after going home");
+    assert!(statuses >= 3, "position read {statuses} times");
+    let stops = cam_msgs.requests("Stop").len();
+    assert!(
+        stops >= 1,
+        "the camera was not stopped when the target was lost"
+    );
+}
+
+#[test]
+fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
+    let closed = common::free_port();
+    let (pipeline, msgs, buffers) = servo(
+        &format!("onvif-url=http://127.0.0.1:{closed}/onvif/ptz_service timeout=0.5"),
+        |_| Some((0.9, 0.5)),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let frames = *buffers.lock().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(frames >= 15, "{frames} frames");
+    assert!(msgs.named("error").is_empty());
+    let warning = msgs.named("warning");
+    assert!(
+        warning[0]
+            .get::<String>("text")
+            .unwrap()
+            .contains("not reachable"),
+        "{warning:?}"
+    );
+    // Commands are still posted for the application.
+    assert!(!msgs.named("ptzservo/command").is_empty());
+}
+
+/// Follows the clip's walkers through the virtual camera, onnxdetect and
+/// bytetrack; how well the target was kept, and where the camera ended.
+fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, gst::Structure) {
+    common::init();
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}/onvif/ptz_service");
+    let launch = format!(
+        "filesrc location={} ! decodebin ! identity eos-after={frames} \
+         ! virtualptz name=cam port={port} width=640 height=480 \
+         ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack \
+         ! ptzservo name=servo {} ! fakesink name=sink sync=false",
+        common::video().display(),
+        servo_props.replace("URL", &url),
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let following = Arc::new(Mutex::new(Following::default()));
+    let f = Arc::clone(&following);
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_ref()
+                && let Some(Ok(frame)) = Frame::from_buffer(buf)
+            {
+                f.lock().unwrap().observe(&frame);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the run ends");
+    let cam = pipeline
+        .by_name("cam")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let summary = following.lock().unwrap().summary();
+    (summary, cam)
+}
+
+#[test]
+fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
+    let frames = 150;
+    let (free, cam_free) = closed_loop("", frames);
+    let (held, cam_held) = closed_loop("onvif-url=URL zoom-target-coverage=0", frames);
+    eprintln!("without ptzservo: {free}\nwith ptzservo:    {held}");
+    // Without commands the camera never moves; with them it does.
+    assert_eq!(f(&cam_free, "pan"), 0.0);
+    assert!(
+        f(&cam_held, "pan").abs() + f(&cam_held, "tilt").abs() > 0.05,
+        "{cam_held}"
+    );
+    assert!(held.followed as f64 > 0.5 * frames as f64, "{held}");
+    assert!(
+        held.mean_error < free.mean_error,
+        "with {held}\nwithout {free}"
+    );
+}
