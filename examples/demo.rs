@@ -3,7 +3,7 @@
 //!
 //! Starts a throwaway mosquitto and PostgreSQL on free loopback ports (or
 //! uses yours), prints and runs the pipeline of `pipelines/demo.txt`
-//! (video -> onnxdetect -> bytetrack -> tee -> mqttsink + pgsink +
+//! (video -> onnxdetect -> bytetrack -> gendercls -> tee -> mqttsink + pgsink +
 //! cctvoverlay), shows progress, and on EOS or Ctrl+C (which sends EOS so
 //! the sinks flush) prints what the database and an MQTT subscriber
 //! received. The annotated video is written to `<out>/annotated.mp4` and a
@@ -403,6 +403,21 @@ fn run(o: Options) -> Result<(), String> {
          longest {longest:.1} s, mean {mean:.1} s)",
         progress.tracks.load(Ordering::Relaxed)
     );
+    // The final gender vote of each stored track, whatever the label set.
+    let genders = db
+        .query(
+            "SELECT coalesce(a.label, 'none'), count(*) FROM cctv.tracks t \
+             LEFT JOIN cctv.track_attributes a ON a.camera_id = t.camera_id \
+             AND a.run_id = t.run_id AND a.track_id = t.track_id AND a.name = 'gender' \
+             WHERE t.camera_id = $1 AND t.first_seen >= $2 GROUP BY 1 ORDER BY 1",
+            &[&o.camera, &started_at],
+        )
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let genders: Vec<String> = genders
+        .iter()
+        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    println!("  gender of the stored tracks: {}", genders.join(", "));
     // The broker acknowledged `acked` messages before EOS; the subscriber
     // may still be reading them.
     let received = || counts.lock().unwrap().values().sum::<u64>();

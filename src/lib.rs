@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod backoff;
 pub mod bbox;
 pub mod detect;
+pub mod face;
 pub mod labels;
 pub mod letterbox;
 pub mod lifecycle;

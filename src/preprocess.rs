@@ -209,13 +209,7 @@ impl Packer {
         tensor: TensorFormat,
     ) -> Packer {
         let (sw, sh) = (letterbox.src_w, letterbox.src_h);
-        let channel_source = if tensor.bgr { [2, 1, 0] } else { [0, 1, 2] };
-        let coefficients = channel_source.map(|c| {
-            (
-                tensor.scale / tensor.std[c],
-                -tensor.mean[c] / tensor.std[c],
-            )
-        });
+        let (channel_source, coefficients) = normalisation(&tensor);
         let bpp = format.packed().map_or(1, |(bpp, _)| bpp);
         let row = || vec![0.0f32; letterbox.w as usize];
         Packer {
@@ -271,24 +265,7 @@ impl Packer {
                 self.len()
             )));
         }
-        let (w, h) = (img.width as usize, img.height as usize);
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let needs: &[(usize, usize)] = match self.format.packed() {
-            Some((bpp, _)) => &[(w * bpp, h)],
-            None if self.format == PixelFormat::I420 => &[(w, h), (cw, ch), (cw, ch)],
-            None => &[(w, h), (cw * 2, ch)],
-        };
-        for (p, &(row_bytes, rows)) in needs.iter().enumerate() {
-            let stride = img.strides[p];
-            if stride < row_bytes || img.planes[p].len() < stride * (rows - 1) + row_bytes {
-                return Err(PackError(format!(
-                    "plane {p} is too small for a {w}x{h} {:?} frame (stride {stride}, {} bytes)",
-                    self.format,
-                    img.planes[p].len()
-                )));
-            }
-        }
-        Ok(())
+        check_planes(img)
     }
 
     /// Fills `scratch.rgb` (R, G, B as 0-255 floats, `letterbox.w` each)
@@ -413,6 +390,182 @@ impl Packer {
     }
 }
 
+/// Channel order and per-channel `value = byte * k + m` of a tensor format.
+fn normalisation(tensor: &TensorFormat) -> ([usize; 3], [(f32, f32); 3]) {
+    let channel_source = if tensor.bgr { [2, 1, 0] } else { [0, 1, 2] };
+    let coefficients = channel_source.map(|c| {
+        (
+            tensor.scale / tensor.std[c],
+            -tensor.mean[c] / tensor.std[c],
+        )
+    });
+    (channel_source, coefficients)
+}
+
+/// Checks that the planes of `img` hold its declared size.
+fn check_planes(img: &Image<'_>) -> Result<(), PackError> {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let needs: &[(usize, usize)] = match img.format.packed() {
+        Some((bpp, _)) => &[(w * bpp, h)],
+        None if img.format == PixelFormat::I420 => &[(w, h), (cw, ch), (cw, ch)],
+        None => &[(w, h), (cw * 2, ch)],
+    };
+    for (p, &(row_bytes, rows)) in needs.iter().enumerate() {
+        let stride = img.strides[p];
+        if stride < row_bytes || img.planes[p].len() < stride * (rows - 1) + row_bytes {
+            return Err(PackError(format!(
+                "plane {p} is too small for a {w}x{h} {:?} frame (stride {stride}, {} bytes)",
+                img.format,
+                img.planes[p].len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A map from output pixels to source pixels, `(x, y) -> (m[0] . (x, y, 1),
+/// m[1] . (x, y, 1))`, in continuous coordinates (pixel `i` spans `i..i + 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    pub m: [[f32; 3]; 2],
+}
+
+impl Affine {
+    pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
+        let [a, b] = self.m;
+        (a[0] * x + a[1] * y + a[2], b[0] * x + b[1] * y + b[2])
+    }
+
+    /// Source pixels per output pixel (the square root of the area ratio).
+    pub fn scale(&self) -> f32 {
+        let [a, b] = self.m;
+        (a[0] * b[1] - a[1] * b[0]).abs().sqrt()
+    }
+}
+
+/// Packs a warped patch of a frame (a rotated, scaled crop such as an
+/// aligned face chip) into a float tensor: the same pixel formats, colour
+/// conversion and normalisation as [`Packer`], sampled per output pixel,
+/// since a patch is small. Sampling is bilinear, averaged over a grid of
+/// samples when the patch shrinks the frame (no aliasing); outside the frame
+/// it reads the pad value.
+pub struct Warp {
+    tensor: TensorFormat,
+    coefficients: [(f32, f32); 3],
+    channel_source: [usize; 3],
+    yuv: YuvCoefficients,
+}
+
+/// Most samples per axis and output pixel when shrinking.
+const MAX_SUPERSAMPLING: usize = 4;
+
+impl Warp {
+    pub fn new(matrix: YuvMatrix, tensor: TensorFormat) -> Warp {
+        let (channel_source, coefficients) = normalisation(&tensor);
+        Warp {
+            tensor,
+            coefficients,
+            channel_source,
+            yuv: YuvCoefficients::new(matrix),
+        }
+    }
+
+    /// Packs the `w` x `h` patch whose pixels map to `img` through `map`
+    /// into a `[3, h, w]` float tensor.
+    pub fn pack_planar(
+        &self,
+        img: &Image<'_>,
+        map: &Affine,
+        w: u32,
+        h: u32,
+        out: &mut [f32],
+    ) -> Result<(), PackError> {
+        let plane = (w * h) as usize;
+        if out.len() != 3 * plane {
+            return Err(PackError(format!(
+                "tensor has {} elements, expected 3 x {w} x {h}",
+                out.len()
+            )));
+        }
+        if img.width == 0 || img.height == 0 {
+            return Err(PackError("empty frame".into()));
+        }
+        check_planes(img)?;
+        // A bilinear sample already averages 2 x 2 source pixels.
+        let n = ((map.scale() / 2.0).ceil() as usize).clamp(1, MAX_SUPERSAMPLING);
+        let step = 1.0 / n as f32;
+        let pad = self.tensor.pad as f32;
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let mut sum = [0.0f32; 3];
+                for sy in 0..n {
+                    for sx in 0..n {
+                        let (u, v) = (
+                            x as f32 + (sx as f32 + 0.5) * step,
+                            y as f32 + (sy as f32 + 0.5) * step,
+                        );
+                        let (px, py) = map.apply(u, v);
+                        let rgb = self.bilinear(img, px - 0.5, py - 0.5).unwrap_or([pad; 3]);
+                        for c in 0..3 {
+                            sum[c] += rgb[c];
+                        }
+                    }
+                }
+                let norm = 1.0 / (n * n) as f32;
+                for c in 0..3 {
+                    let (k, m) = self.coefficients[c];
+                    out[c * plane + y * w as usize + x] =
+                        sum[self.channel_source[c]] * norm * k + m;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// RGB (0-255) at pixel-centre coordinates `(x, y)`; `None` outside the frame.
+    fn bilinear(&self, img: &Image<'_>, x: f32, y: f32) -> Option<[f32; 3]> {
+        let (maxx, maxy) = ((img.width - 1) as f32, (img.height - 1) as f32);
+        if !(x > -0.5 && y > -0.5 && x < maxx + 0.5 && y < maxy + 0.5) {
+            return None;
+        }
+        let (x, y) = (x.clamp(0.0, maxx), y.clamp(0.0, maxy));
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(img.width - 1), (y0 + 1).min(img.height - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |x, y| self.pixel(img, x, y);
+        let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+        Some(std::array::from_fn(|i| {
+            (a[i] * (1.0 - fx) + b[i] * fx) * (1.0 - fy) + (c[i] * (1.0 - fx) + d[i] * fx) * fy
+        }))
+    }
+
+    /// RGB (0-255) of one pixel; the caller keeps `(x, y)` inside the frame.
+    fn pixel(&self, img: &Image<'_>, x: u32, y: u32) -> [f32; 3] {
+        let (x, y) = (x as usize, y as usize);
+        match img.format.packed() {
+            Some((bpp, offsets)) => {
+                let at = y * img.strides[0] + x * bpp;
+                offsets.map(|o| img.planes[0][at + o] as f32)
+            }
+            None => {
+                let l = img.planes[0][y * img.strides[0] + x] as f32;
+                let (u, v) = match img.format {
+                    PixelFormat::I420 => (
+                        img.planes[1][y / 2 * img.strides[1] + x / 2],
+                        img.planes[2][y / 2 * img.strides[2] + x / 2],
+                    ),
+                    _ => {
+                        let at = y / 2 * img.strides[1] + x / 2 * 2;
+                        (img.planes[1][at], img.planes[1][at + 1])
+                    }
+                };
+                self.yuv.pixel(l, u as f32, v as f32)
+            }
+        }
+    }
+}
+
 /// Per-row working memory of the packer.
 struct Scratch {
     /// Vertically blended source row, x128.
@@ -462,6 +615,16 @@ impl YuvCoefficients {
             gv,
             bu,
         }
+    }
+
+    /// One pixel's RGB (0-255) from its luma and chroma bytes.
+    fn pixel(&self, l: f32, u: f32, v: f32) -> [f32; 3] {
+        let (y, u, v) = ((l - 16.0) * self.y, u - 128.0, v - 128.0);
+        [
+            clamp255(y + self.rv * v),
+            clamp255(y - self.gu * u - self.gv * v),
+            clamp255(y + self.bu * u),
+        ]
     }
 
     /// Converts rows of interpolated luma (x16384) and chroma samples.
@@ -757,5 +920,72 @@ mod tests {
         let err = packer.pack_planar(&img, &mut [0.0; 12]).unwrap_err();
         assert!(err.0.contains("too small"), "{err}");
         assert!(packer.pack_planar(&img, &mut [0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn warp_samples_through_the_map_and_pads_outside() {
+        // 4x2 RGB frame, each pixel's red = 10 * x + 100 * y.
+        let mut data = vec![0u8; 4 * 2 * 3];
+        for y in 0..2 {
+            for x in 0..4 {
+                data[(y * 4 + x) * 3] = (10 * x + 100 * y) as u8;
+                data[(y * 4 + x) * 3 + 1] = 50;
+            }
+        }
+        let img = Image {
+            format: PixelFormat::Rgb,
+            width: 4,
+            height: 2,
+            planes: [&data, &[], &[]],
+            strides: [12, 0, 0],
+        };
+        let warp = Warp::new(YuvMatrix::Bt601, float_rgb());
+        // Output (x, y) reads source (x + 1, y): a shift by one pixel.
+        let shift = Affine {
+            m: [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+        };
+        let mut out = vec![0.0; 3 * 4 * 2];
+        warp.pack_planar(&img, &shift, 4, 2, &mut out).unwrap();
+        assert_eq!(&out[..4], &[10.0, 20.0, 30.0, 114.0]);
+        assert_eq!(&out[4..8], &[110.0, 120.0, 130.0, 114.0]);
+        assert_eq!(out[8], 50.0);
+        // Halving the size averages 2x2 source pixels per output pixel.
+        let half = Affine {
+            m: [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]],
+        };
+        let mut out = vec![0.0; 3 * 2];
+        warp.pack_planar(&img, &half, 2, 1, &mut out).unwrap();
+        assert!(
+            (out[0] - 55.0).abs() < 1e-3 && (out[1] - 75.0).abs() < 1e-3,
+            "{out:?}"
+        );
+        assert!(warp.pack_planar(&img, &half, 3, 1, &mut out).is_err());
+    }
+
+    #[test]
+    fn warp_reads_yuv_like_rgb() {
+        // A flat 4x4 I420 frame of one colour converts like the row packer.
+        let (y, u, v) = (120u8, 90u8, 160u8);
+        let (luma, cu, cv) = (vec![y; 16], vec![u; 4], vec![v; 4]);
+        let img = Image {
+            format: PixelFormat::I420,
+            width: 4,
+            height: 4,
+            planes: [&luma, &cu, &cv],
+            strides: [4, 2, 2],
+        };
+        let warp = Warp::new(YuvMatrix::Bt601, float_rgb());
+        let identity = Affine {
+            m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+        };
+        let mut out = vec![0.0; 3 * 16];
+        warp.pack_planar(&img, &identity, 4, 4, &mut out).unwrap();
+        let lb = Letterbox::new(4, 4, 4, 4, Fit::Stretch);
+        let mut packer = Packer::new(lb, PixelFormat::I420, YuvMatrix::Bt601, float_rgb());
+        let mut rows = vec![0.0; 3 * 16];
+        packer.pack_planar(&img, &mut rows).unwrap();
+        for (a, b) in out.iter().zip(&rows) {
+            assert!((a - b).abs() < 0.05, "{a} vs {b}");
+        }
     }
 }

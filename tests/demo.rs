@@ -78,6 +78,19 @@ fn report_matches_the_database_and_a_subscriber() {
     );
     assert_eq!(figure(&text, "PostgreSQL tracks stored:", "mean"), cols[2]);
 
+    // Every stored track has its final gender vote (on this clip's small
+    // faces mostly unknown).
+    let line = text
+        .lines()
+        .find(|l| l.contains("gender of the stored tracks:"))
+        .unwrap_or_else(|| panic!("no gender line: {text}"));
+    let voted: f64 = line
+        .split(": ")
+        .skip(2)
+        .map(|v| v.split(',').next().unwrap().trim().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(voted, tracks, "{line}");
+    assert!(!line.contains("none"), "{line}");
     let received = figure(&text, "MQTT messages received:", "received:");
     let ours = sub
         .wait_for(Duration::from_secs(10), |m| m.len() as f64 >= received)

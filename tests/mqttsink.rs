@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::script::{FRAME_NS, play_script};
+use common::script::{FRAME_NS, play_attributes, play_script};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -51,6 +51,52 @@ fn lifecycle(messages: &[(String, String)]) -> Vec<(String, u64, String)> {
             })
         })
         .collect()
+}
+
+/// The exit message carries every attribute of the track, whatever element
+/// wrote it, as of its last frame: a classifier's final vote.
+#[test]
+fn exit_carries_the_final_attributes_of_any_classifier() {
+    let broker = common::Mosquitto::start();
+    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut h = sink(&format!("port={} camera-id=lobby", broker.port));
+    play_attributes(&mut h);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let messages = sub.wait_for(Duration::from_secs(10), |m| {
+        by_kind(m).get("track/exit") == Some(&1)
+    });
+    let exit = messages
+        .iter()
+        .map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
+        .find(|v| v["event"] == "exit")
+        .unwrap();
+    let attributes: Vec<(String, String, String)> = exit["track"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["label"].as_str().unwrap().to_string(),
+                a["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        [
+            ("gender".into(), "female".into(), "gendercls0".into()),
+            ("helmet".into(), "yes".into(), "helmetcls0".into())
+        ]
+    );
+    assert!(
+        (exit["track"]["attributes"][0]["confidence"]
+            .as_f64()
+            .unwrap()
+            - 0.8)
+            .abs()
+            < 1e-6
+    );
 }
 
 #[test]

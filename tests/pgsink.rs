@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::script::{FRAME_NS, SPANS, play_script};
+use common::script::{FRAME_NS, SPANS, play_attributes, play_script};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -86,7 +86,7 @@ fn rows_match_the_stream() {
     assert!(s.get::<u64>("batches").unwrap() >= 2, "{s}");
     assert_eq!(s.get::<u64>("queued").unwrap(), 0);
     // The schema is versioned and creating it again is harmless.
-    assert_eq!(pg.psql("select version from cctv.schema_version"), "1");
+    assert_eq!(pg.psql("select version from cctv.schema_version"), "2");
     drop(h);
     let mut again = sink(&pg, "camera-id=gate");
     play_script(&mut again, 60, |_| {});
@@ -379,4 +379,50 @@ fn tls_required_by_us_but_not_offered_is_an_error_at_once() {
     let err = start_error(&format!("conninfo=\"{} sslmode=require\"", pg.conninfo()));
     assert!(err.contains("server does not support TLS"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Every attribute is stored whatever element wrote it, the track keeps the
+/// final vote, and a version 1 schema is migrated with its rows readable
+/// through the old gender columns.
+#[test]
+fn attributes_of_any_classifier_are_stored_and_v1_schemas_migrate() {
+    let pg = common::Postgres::start();
+    // A version 1 schema with a row its pgsink wrote.
+    let mut h = sink(&pg, "camera-id=old");
+    play_attributes(&mut h);
+    assert!(h.push_event(gst::event::Eos::new()));
+    drop(h);
+    pg.psql(
+        "drop view cctv.track_attributes; \
+         alter table cctv.tracks drop column gender, drop column gender_confidence; \
+         alter table cctv.tracks add column gender text, add column gender_confidence real; \
+         update cctv.tracks set gender = 'female', gender_confidence = 0.8; \
+         update cctv.schema_version set version = 1",
+    );
+    let mut h = sink(&pg, "camera-id=new");
+    play_attributes(&mut h);
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(pg.psql("select version from cctv.schema_version"), "2");
+    assert_eq!(
+        pg.psql("select camera_id, gender, round(gender_confidence::numeric, 2) from cctv.tracks order by camera_id"),
+        "new|female|0.80\nold|female|0.80"
+    );
+    assert_eq!(
+        pg.psql(
+            "select name, label, source from cctv.track_attributes \
+             where camera_id = 'new' order by name"
+        ),
+        "gender|female|gendercls0\nhelmet|yes|helmetcls0"
+    );
+    // A sink that may not migrate says what to do.
+    pg.psql("update cctv.schema_version set version = 1");
+    let err = common::first_error(
+        &format!(
+            "videotestsrc num-buffers=1 ! pgsink create-schema=false conninfo=\"{}\"",
+            pg.conninfo()
+        ),
+        gst::ClockTime::from_seconds(30),
+    )
+    .expect("a version 1 schema is refused without create-schema");
+    assert!(err.contains("migrates it"), "{err}");
 }

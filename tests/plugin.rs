@@ -5,9 +5,10 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 8] = [
+const ELEMENTS: [&str; 9] = [
     "bytetrack",
     "cctvoverlay",
+    "gendercls",
     "liveview",
     "mqttsink",
     "onnxdetect",
@@ -64,7 +65,22 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 5] = [
+    let wanted: [(&str, &[&str]); 6] = [
+        (
+            "gendercls",
+            &[
+                "model",
+                "face-model",
+                "labels",
+                "classes",
+                "min-face-size",
+                "reclassify-interval",
+                "min-confidence",
+                "threads",
+                "execution-provider",
+                "stats",
+            ],
+        ),
         (
             "bytetrack",
             &[

@@ -58,6 +58,8 @@ const ELEMENTS: &[&str] = &[
     "rawvideoparse",
     "decodebin",
     "avdec_msmpeg4",
+    "pngdec",
+    "jpegdec",
     "videoconvert",
     "videoscale",
     "x264enc",

@@ -59,7 +59,7 @@ fn repeated_state_changes_leave_no_threads_behind() {
     let pg = common::Postgres::start();
     let ptz = common::free_port();
     let video = format!(
-        "{} ! onnxdetect classes=person ! bytetrack",
+        "{} ! onnxdetect classes=person ! bytetrack ! gendercls",
         common::short_clip(4)
     );
     let pipelines = [

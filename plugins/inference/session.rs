@@ -111,6 +111,13 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
             .with_intra_threads(options.threads as usize)
             .map_err(|e| fail("intra-op threads", e.into()))?;
     }
+    // Idle pool threads sleep instead of spinning: with two models in one
+    // pipeline (onnxdetect, gendercls) and a decoder on a few cores, the
+    // spinning threads of one session took the cores the other needed
+    // (README, Performance).
+    builder = builder
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail("intra-op spinning", e.into()))?;
     builder = register_provider(builder, options.provider, path)?;
     let session = builder
         .commit_from_file(path)

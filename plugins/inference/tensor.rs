@@ -1,16 +1,20 @@
 //! A model's image input and its outputs as the runtime exchanges them:
-//! float32, float16 or uint8 input storage kept across frames, and outputs
-//! read as float slices whatever their element type.
+//! float32, float16 or uint8 input storage kept across frames, holding one
+//! image or a batch (one crop per object), and outputs read as float slices
+//! whatever their element type.
 
 use cctv::detect::{ElementType, InputSpec, Output, TensorInfo};
-use cctv::preprocess::{Image, PackError, Packer};
+use cctv::preprocess::{Affine, Image, PackError, Packer, Warp};
 use ort::session::SessionOutputs;
 use ort::value::{DynValueRef, TensorRef};
 
 /// The image input of a model, reused across frames.
 pub struct InputTensor {
     name: String,
+    /// Batch first; the batch size is set per run ([`InputTensor::set_batch`]).
     shape: [usize; 4],
+    /// Elements of one image.
+    item: usize,
     data: InputData,
 }
 
@@ -32,6 +36,7 @@ impl InputTensor {
             } else {
                 [1, h, w, 3]
             },
+            item: len,
             data: match spec.ty {
                 ElementType::U8 => InputData::U8(vec![0; len]),
                 ElementType::F16 => InputData::F16(vec![0.0; len], vec![half::f16::ZERO; len]),
@@ -40,21 +45,92 @@ impl InputTensor {
         }
     }
 
+    /// Makes room for `n` images (a model with a dynamic batch dimension);
+    /// memory is kept when the batch shrinks.
+    pub fn set_batch(&mut self, n: usize) {
+        self.shape[0] = n;
+        let len = n * self.item;
+        match &mut self.data {
+            InputData::F32(t) => t.resize(len, 0.0),
+            InputData::F16(t, h) => {
+                t.resize(len, 0.0);
+                h.resize(len, half::f16::ZERO);
+            }
+            InputData::U8(t) => t.resize(len, 0),
+        }
+    }
+
+    /// Images in the tensor.
+    pub fn batch(&self) -> usize {
+        self.shape[0]
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Packs `image` into the tensor with `packer` (made for this tensor).
     pub fn fill(&mut self, packer: &mut Packer, image: &Image<'_>) -> Result<(), PackError> {
+        self.fill_item(0, packer, image)
+    }
+
+    /// Packs `image` into image `item` of the batch.
+    pub fn fill_item(
+        &mut self,
+        item: usize,
+        packer: &mut Packer,
+        image: &Image<'_>,
+    ) -> Result<(), PackError> {
+        let range = self.range(item)?;
         match &mut self.data {
-            InputData::F32(t) => packer.pack_planar(image, t),
-            InputData::F16(t, h) => packer.pack_planar(image, t).map(|()| {
-                for (o, v) in h.iter_mut().zip(t.iter()) {
+            InputData::F32(t) => packer.pack_planar(image, &mut t[range]),
+            InputData::F16(t, h) => packer.pack_planar(image, &mut t[range.clone()]).map(|()| {
+                for (o, v) in h[range.clone()].iter_mut().zip(&t[range]) {
                     *o = half::f16::from_f32(*v);
                 }
             }),
-            InputData::U8(t) => packer.pack_interleaved(image, t),
+            InputData::U8(t) => packer.pack_interleaved(image, &mut t[range]),
         }
+    }
+
+    /// Packs the patch of `image` that `map` selects (see [`Warp`]) into
+    /// image `item` of the batch; float tensors only.
+    pub fn fill_warped(
+        &mut self,
+        item: usize,
+        warp: &Warp,
+        image: &Image<'_>,
+        map: &Affine,
+    ) -> Result<(), PackError> {
+        let range = self.range(item)?;
+        let [_, c, h, w] = self.shape;
+        if c != 3 {
+            return Err(PackError("warped patches need a [N,3,H,W] input".into()));
+        }
+        let (w, h) = (w as u32, h as u32);
+        match &mut self.data {
+            InputData::F32(t) => warp.pack_planar(image, map, w, h, &mut t[range]),
+            InputData::F16(t, f) => warp
+                .pack_planar(image, map, w, h, &mut t[range.clone()])
+                .map(|()| {
+                    for (o, v) in f[range.clone()].iter_mut().zip(&t[range]) {
+                        *o = half::f16::from_f32(*v);
+                    }
+                }),
+            InputData::U8(_) => Err(PackError(
+                "warped patches need a float input, the model takes uint8".into(),
+            )),
+        }
+    }
+
+    fn range(&self, item: usize) -> Result<std::ops::Range<usize>, PackError> {
+        if item >= self.shape[0] {
+            return Err(PackError(format!(
+                "image {item} of a batch of {}",
+                self.shape[0]
+            )));
+        }
+        Ok(item * self.item..(item + 1) * self.item)
     }
 
     /// The packed bytes of a uint8 tensor (`None` for float ones).

@@ -4,7 +4,7 @@
 
 use cctv::detect::InputSpec;
 use cctv::letterbox::{Fit, Letterbox};
-use cctv::preprocess::{Image, Packer, PixelFormat, Region, TensorFormat, YuvMatrix};
+use cctv::preprocess::{Affine, Image, Packer, PixelFormat, Region, TensorFormat, Warp, YuvMatrix};
 use gst_video::prelude::*;
 
 use super::tensor::InputTensor;
@@ -60,6 +60,8 @@ pub struct VideoInput {
     frame: Packer,
     /// Packs regions of the size last asked for; made again when it changes.
     region: Option<Packer>,
+    /// Packs rotated and scaled patches (aligned face chips).
+    warp: Warp,
 }
 
 impl VideoInput {
@@ -91,6 +93,7 @@ impl VideoInput {
         Ok(VideoInput {
             frame: Packer::new(letterbox, format, matrix, tensor),
             region: None,
+            warp: Warp::new(matrix, tensor),
             info,
             format,
             matrix,
@@ -126,14 +129,15 @@ impl VideoInput {
             .map_err(|e| e.to_string())
     }
 
-    /// Packs `region` of the frame in `buf` into `tensor`, placed by the
-    /// same fit as whole frames. Returns the region packed: for 4:2:0
-    /// formats it starts on an even pixel ([`Region::aligned`]).
+    /// Packs `region` of the frame in `buf` into image `item` of `tensor`,
+    /// placed by the same fit as whole frames. Returns the region packed:
+    /// for 4:2:0 formats it starts on an even pixel ([`Region::aligned`]).
     pub fn pack_region(
         &mut self,
         buf: &gst::BufferRef,
         region: Region,
         tensor: &mut InputTensor,
+        item: usize,
     ) -> Result<Region, String> {
         let region = region.aligned(self.format);
         let video = self.map(buf)?;
@@ -155,8 +159,27 @@ impl VideoInput {
             ));
         }
         let packer = self.region.as_mut().expect("made just above");
-        tensor.fill(packer, &image).map_err(|e| e.to_string())?;
+        tensor
+            .fill_item(item, packer, &image)
+            .map_err(|e| e.to_string())?;
         Ok(region)
+    }
+
+    /// Packs the patch whose pixels `map` sends into the frame in `buf`
+    /// (a rotated, scaled crop) into image `item` of `tensor`, at the
+    /// tensor's input size; parts outside the frame read the pad value.
+    pub fn pack_warped(
+        &mut self,
+        buf: &gst::BufferRef,
+        map: &Affine,
+        tensor: &mut InputTensor,
+        item: usize,
+    ) -> Result<(), String> {
+        let video = self.map(buf)?;
+        let image = image(&video, self.format);
+        tensor
+            .fill_warped(item, &self.warp, &image, map)
+            .map_err(|e| e.to_string())
     }
 
     fn map<'a>(

@@ -1,7 +1,7 @@
 //! The tables `pgsink` writes, created or migrated by the element.
 
 /// Current schema version, stored in `<schema>.schema_version`.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Advisory lock held while creating or checking the schema ("cctvpg").
 pub const LOCK_KEY: i64 = 0x6363_7476_7067;
@@ -62,6 +62,28 @@ CREATE TABLE IF NOT EXISTS "{s}".detections (
     PRIMARY KEY (camera_id, run_id, stream_ns, idx)
 );
 CREATE INDEX IF NOT EXISTS detections_camera_time ON "{s}".detections (camera_id, ts);
+"#
+    )
+}
+
+/// Statements taking schema `s` from version 1 to 2: classifier results
+/// live only in `tracks.attributes` (every attribute, whatever element
+/// wrote it), and the view `track_attributes` has one row per attribute.
+/// Version 1's `gender` and `gender_confidence` columns stay readable,
+/// computed from the attributes, so queries written for version 1 work.
+pub fn migrate_v1_to_v2(s: &str) -> String {
+    let gender = r#"jsonb_path_query_first(attributes, '$[*] ? (@.name == "gender")')"#;
+    format!(
+        r#"
+ALTER TABLE "{s}".tracks DROP COLUMN gender, DROP COLUMN gender_confidence;
+ALTER TABLE "{s}".tracks
+    ADD COLUMN gender text GENERATED ALWAYS AS ({gender} ->> 'label') STORED,
+    ADD COLUMN gender_confidence real GENERATED ALWAYS AS (({gender} -> 'confidence')::real) STORED;
+CREATE OR REPLACE VIEW "{s}".track_attributes AS
+    SELECT t.camera_id, t.run_id, t.track_id, a ->> 'name' AS name, a ->> 'label' AS label,
+           (a -> 'confidence')::real AS confidence, a ->> 'source' AS source
+    FROM "{s}".tracks t, jsonb_array_elements(t.attributes) a;
+UPDATE "{s}".schema_version SET version = 2;
 "#
     )
 }

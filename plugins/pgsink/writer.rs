@@ -159,11 +159,21 @@ fn connect(config: &Config) -> Result<Client, Failure> {
         tx.batch_execute(&schema::create_v1(s)).map_err(pg)?;
         tx.execute(
             &format!(
-                r#"INSERT INTO "{s}".schema_version SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM "{s}".schema_version)"#
+                r#"INSERT INTO "{s}".schema_version SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM "{s}".schema_version)"#
             ),
-            &[&schema::VERSION],
+            &[],
         )
         .map_err(pg)?;
+        let version: Option<i32> = tx
+            .query_one(
+                &format!(r#"SELECT max(version) FROM "{s}".schema_version"#),
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if version == Some(1) {
+            tx.batch_execute(&schema::migrate_v1_to_v2(s)).map_err(pg)?;
+        }
         tx.commit().map_err(pg)?;
     }
     // Fails with a clear "does not exist" when the schema is missing.
@@ -176,10 +186,15 @@ fn connect(config: &Config) -> Result<Client, Failure> {
         .get(0);
     if version != Some(schema::VERSION) {
         return Err(Failure::Fatal(format!(
-            "PostgreSQL {}: schema {s} has version {}, this pgsink writes version {}",
+            "PostgreSQL {}: schema {s} has version {}, this pgsink writes version {}{}",
             config.target,
             version.map_or("none".to_string(), |v| v.to_string()),
-            schema::VERSION
+            schema::VERSION,
+            if version < Some(schema::VERSION) {
+                " (a pgsink with create-schema=true migrates it)"
+            } else {
+                ""
+            }
         )));
     }
     Ok(client)
@@ -229,7 +244,6 @@ fn write(config: &Config, client: &mut Client, batch: &[Queued]) -> Result<(), p
             else {
                 unreachable!()
             };
-            let gender = t.attributes.iter().find(|a| a.name == "gender");
             let values: Vec<Box<dyn ToSql + Sync>> = vec![
                 Box::new(camera.clone()),
                 Box::new(*run),
@@ -240,8 +254,6 @@ fn write(config: &Config, client: &mut Client, batch: &[Queued]) -> Result<(), p
                 Box::new(*last_seen),
                 Box::new(t.duration_s),
                 Box::new(t.best_confidence),
-                Box::new(gender.map(|g| g.label.clone())),
-                Box::new(gender.map(|g| g.confidence)),
                 Box::new(serde_json::to_value(&t.attributes).unwrap_or_default()),
                 Box::new(t.bbox.x),
                 Box::new(t.bbox.y),
@@ -257,14 +269,12 @@ fn write(config: &Config, client: &mut Client, batch: &[Queued]) -> Result<(), p
         &mut tx,
         &format!(r#""{s}".tracks AS t"#),
         "camera_id, run_id, track_id, class_id, label, first_seen, last_seen, duration_s, best_confidence, \
-         gender, gender_confidence, attributes, last_x, last_y, last_w, last_h, frames, ended",
+         attributes, last_x, last_y, last_w, last_h, frames, ended",
         r#"ON CONFLICT (camera_id, run_id, track_id) DO UPDATE SET
                 first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),
                 last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
                 duration_s = GREATEST(t.duration_s, EXCLUDED.duration_s),
                 best_confidence = GREATEST(t.best_confidence, EXCLUDED.best_confidence),
-                gender = COALESCE(EXCLUDED.gender, t.gender),
-                gender_confidence = COALESCE(EXCLUDED.gender_confidence, t.gender_confidence),
                 attributes = CASE WHEN EXCLUDED.attributes = '[]' THEN t.attributes ELSE EXCLUDED.attributes END,
                 last_x = EXCLUDED.last_x, last_y = EXCLUDED.last_y, last_w = EXCLUDED.last_w, last_h = EXCLUDED.last_h,
                 frames = GREATEST(t.frames, EXCLUDED.frames),

@@ -625,7 +625,7 @@ impl BaseTransformImpl for VirtualPtz {
             h: region.h.min(input.height() - region.y),
             ..region
         };
-        input.pack_region(inbuf, region, view).map_err(|e| {
+        input.pack_region(inbuf, region, view, 0).map_err(|e| {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Failed,

@@ -3,7 +3,7 @@
 
 use cctv::bbox::BBox;
 use cctv::lifecycle::{Kind, TrackEvent};
-use cctv::meta::{Frame, Object};
+use cctv::meta::{Attribute, Frame, Object};
 use gst_check::Harness;
 
 /// 10 frames per second.
@@ -85,4 +85,36 @@ pub fn play_script(h: &mut Harness, frames: u64, mut between: impl FnMut(u64)) -
         }
     }
     events
+}
+
+/// Track 1 on frames 0-3 with classifier results of two elements: the
+/// gender vote changes over the frames, the last one is the final vote.
+pub fn play_attributes(h: &mut Harness) {
+    assert!(h.push_event(event(Kind::New, 1, 0, 0)));
+    for (i, (gender, confidence)) in [
+        ("unknown", 0.0),
+        ("male", 0.7),
+        ("female", 0.65),
+        ("female", 0.8),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut buffer = frame_buffer(i as u64, &[1]);
+        let b = buffer.get_mut().unwrap();
+        let mut frame = Frame::from_buffer(b).unwrap().unwrap();
+        let attribute = |name: &str, label: &str, confidence: f32, source: &str| Attribute {
+            name: name.into(),
+            label: label.into(),
+            confidence,
+            source: source.into(),
+        };
+        frame.objects[0].attributes = vec![
+            attribute("gender", gender, confidence, "gendercls0"),
+            attribute("helmet", "yes", 0.9, "helmetcls0"),
+        ];
+        frame.attach(b);
+        h.push(buffer).unwrap();
+    }
+    assert!(h.push_event(event(Kind::Removed, 1, 0, 3 * FRAME_NS)));
 }
