@@ -11,11 +11,12 @@
 //!
 //! ```text
 //! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
-//!      [--pg CONNINFO] [--keep-servers] [--out DIR]
+//!      [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]
 //! demo --ptz [--frames N] [--video FILE]
 //! ```
 //!
-//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`).
+//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`); `--view` also
+//! serves the live view and plays the clip at its own speed.
 
 #[path = "support/ptz.rs"]
 mod ptz;
@@ -40,12 +41,14 @@ struct Options {
     pg: Option<String>,
     keep_servers: bool,
     ptz: bool,
+    /// Serve the live view and play the clip at its own speed.
+    view: bool,
     /// Where the annotated video and snapshots go.
     out: String,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR]\n       demo --ptz [--frames N] [--video FILE]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -59,6 +62,7 @@ fn parse_options() -> Result<Options, String> {
         pg: None,
         keep_servers: false,
         ptz: false,
+        view: false,
         out: concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo").into(),
     };
     let mut args = std::env::args().skip(1);
@@ -89,6 +93,7 @@ fn parse_options() -> Result<Options, String> {
             "--keep-servers" => o.keep_servers = true,
             "--ptz" => o.ptz = true,
             "--out" => o.out = value()?,
+            "--view" => o.view = true,
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
@@ -262,6 +267,17 @@ fn run(o: Options) -> Result<(), String> {
         .replace("{camera}", &o.camera)
         .replace("{conninfo}", &conninfo)
         .replace("{out}", &o.out);
+    // `--view`: the annotated picture also goes to a live view, and the
+    // clip plays at its own frame rate so that there is something to watch.
+    let launch = if o.view {
+        format!("{launch} v. ! queue ! liveview camera-id={}", o.camera).replacen(
+            "decodebin ! ",
+            "decodebin ! identity sync=true ! ",
+            1,
+        )
+    } else {
+        launch
+    };
     println!("pipeline (GST_PLUGIN_PATH=target/release gst-launch-1.0 ...):\n  {launch}\n");
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline: {e}"))?
@@ -319,6 +335,13 @@ fn run(o: Options) -> Result<(), String> {
             });
     }
 
+    if o.view {
+        let address = std::env::var("CCTV_METRICS")
+            .ok()
+            .filter(|a| !a.is_empty() && a != "1")
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        println!("live view: http://{address}/ (metrics: /metrics, health: /health)\n");
+    }
     let terminal = std::io::stdout().is_terminal();
     let start = Instant::now();
     // Rows of this run only, when the database is yours and holds older ones.
