@@ -79,7 +79,8 @@ pub struct Source {
     pub dropped: AtomicU64,
     /// Objects in the element's last frame (live tracks, for a tracker).
     pub objects: AtomicU64,
-    /// Milliseconds since the exporter's epoch at the last frame (0: none yet).
+    /// Milliseconds since the exporter's epoch at the last frame (or at
+    /// registration, until the first frame).
     last_frame_ms: AtomicU64,
     report: Option<Box<dyn Report>>,
 }
@@ -95,7 +96,7 @@ impl Source {
             self.inference_ns
                 .fetch_add(inference.as_nanos() as u64, Ordering::Relaxed);
         }
-        self.last_frame_ms.store(now_ms().max(1), Ordering::Relaxed);
+        self.last_frame_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     pub fn set_camera(&self, camera: &str) {
@@ -140,7 +141,7 @@ pub fn register(element: &impl IsA<gst::Element>, report: Option<Box<dyn Report>
         inference_ns: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
         objects: AtomicU64::new(0),
-        last_frame_ms: AtomicU64::new(0),
+        last_frame_ms: AtomicU64::new(now_ms()),
         report,
     });
     let mut sources = REGISTRY.sources.lock().unwrap();
@@ -274,7 +275,7 @@ pub(crate) fn snapshot() -> Snapshot {
         );
         let name = format!("{} ({})", s.element, s.pipeline);
         let last = load(&s.last_frame_ms);
-        if last > 0 && now.saturating_sub(last) > STALL_AFTER_MS {
+        if now.saturating_sub(last) > STALL_AFTER_MS {
             snap.degraded.push(format!(
                 "{name}: no frame for {:.0} s",
                 now.saturating_sub(last) as f64 / 1000.0

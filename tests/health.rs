@@ -1,0 +1,87 @@
+//! `/health` follows a camera that stops sending and comes back: an element
+//! with no frame for 5 s makes the process `degraded`, naming it, and the
+//! next frames make it `ok` again. One test in its own binary: it sets
+//! `CCTV_METRICS` before anything reads the environment.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+fn health(url: &str) -> Option<(u16, String)> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut response = agent.get(url).call().ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.body_mut().read_to_string().ok()?))
+}
+
+fn until(url: &str, limit: Duration, status: u16) -> Option<(u16, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let answer = health(url);
+        if answer.as_ref().is_some_and(|(s, _)| *s == status) || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The detector's frame count from `/metrics`.
+fn frames(port: u16) -> f64 {
+    let text =
+        health(&format!("http://127.0.0.1:{port}/metrics")).map_or(String::new(), |(_, t)| t);
+    text.lines()
+        .find(|l| l.starts_with("cctv_frames_total{") && l.contains("element=\"detector\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_camera_that_stops_sending_degrades_health_until_it_is_back() {
+    let port = common::free_port();
+    unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{port}")) };
+    common::init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 \
+         ! valve name=camera ! onnxdetect name=detector ! fakesink",
+    )
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let url = format!("http://127.0.0.1:{port}/health");
+
+    let ok = until(&url, Duration::from_secs(20), 200);
+    assert_eq!(
+        ok.as_ref().map(|(s, b)| (*s, b.trim())),
+        Some((200, "ok")),
+        "{ok:?}"
+    );
+
+    let camera = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("camera")
+        .unwrap();
+    camera.set_property("drop", true);
+    let (status, body) = until(&url, Duration::from_secs(12), 503).expect("the exporter answers");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("detector") && l.contains("no frame for")),
+        "{body}"
+    );
+
+    camera.set_property("drop", false);
+    let back = until(&url, Duration::from_secs(10), 200);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(
+        back.as_ref().map(|(s, b)| (*s, b.trim())),
+        Some((200, "ok")),
+        "{back:?}"
+    );
+}
