@@ -55,7 +55,13 @@ fn a_camera_that_stops_sending_degrades_health_until_it_is_back() {
     pipeline.set_state(gst::State::Playing).unwrap();
     let url = format!("http://127.0.0.1:{port}/health");
 
-    let ok = until(&url, Duration::from_secs(20), 200);
+    // Frames flow: the detector counts them and health is ok.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while frames(port) < 5.0 {
+        assert!(Instant::now() < deadline, "no frames counted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = until(&url, Duration::from_secs(5), 200);
     assert_eq!(
         ok.as_ref().map(|(s, b)| (*s, b.trim())),
         Some((200, "ok")),
