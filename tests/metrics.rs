@@ -71,7 +71,7 @@ fn metrics_move_and_health_follows_the_broker() {
     let port = common::free_port();
     let pipeline = format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
-         ! onnxdetect name=detector ! bytetrack name=tracker \
+         ! onnxdetect name=detector ! bytetrack name=tracker ! gendercls name=gender \
          ! mqttsink name=events host=127.0.0.1 port={broker_port} camera-id=gate retry-timeout=0"
     );
     let _launch = Launch(
@@ -101,7 +101,7 @@ fn metrics_move_and_health_follows_the_broker() {
         frames(&second) >= frames(&first) + 10.0,
         "frames do not move:\n{second}"
     );
-    for element in ["detector", "tracker", "events"] {
+    for element in ["detector", "tracker", "gender", "events"] {
         assert!(
             value(&second, "cctv_frames_total", element).unwrap() > 0.0,
             "{element}"
@@ -113,6 +113,8 @@ fn metrics_move_and_health_follows_the_broker() {
     }
     assert!(value(&second, "cctv_inference_seconds_total", "detector").unwrap() > 0.0);
     assert!(value(&second, "cctv_delivered_total", "events").unwrap() > 0.0);
+    // A test picture has no person: nothing classified, and it says so.
+    assert_eq!(value(&second, "cctv_classifications_total", "gender"), Some(0.0));
     assert_eq!(value(&second, "cctv_connected", "events"), Some(1.0));
     assert!(second.contains("camera=\"gate\""), "{second}");
 

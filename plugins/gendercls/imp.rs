@@ -124,6 +124,39 @@ struct Counters {
     cache_hits: u64,
 }
 
+/// The counters the metrics exporter reads, copied from `Counters` after
+/// every frame (relaxed stores: no lock at scrape time).
+#[derive(Default)]
+struct Exported {
+    faces_found: std::sync::atomic::AtomicU64,
+    classifications: std::sync::atomic::AtomicU64,
+    cache_hits: std::sync::atomic::AtomicU64,
+}
+
+impl crate::metrics::Report for Exported {
+    fn report(&self, out: &mut Vec<crate::metrics::Extra>) {
+        use crate::metrics::Extra::Counter;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        out.extend([
+            Counter {
+                name: "cctv_faces_found",
+                help: "Faces found by the face detector",
+                value: load(&self.faces_found),
+            },
+            Counter {
+                name: "cctv_classifications",
+                help: "Faces classified",
+                value: load(&self.classifications),
+            },
+            Counter {
+                name: "cctv_cache_hits",
+                help: "Objects answered from their track's vote without a search",
+                value: load(&self.cache_hits),
+            },
+        ]);
+    }
+}
+
 /// One model with its input and output buffers.
 struct Stage {
     model: Arc<Model>,
@@ -160,6 +193,7 @@ struct State {
     /// for untracked objects.
     results: Vec<Option<(usize, f32)>>,
     metrics: std::sync::Arc<crate::metrics::Source>,
+    exported: std::sync::Arc<Exported>,
 }
 
 #[derive(Default)]
@@ -432,6 +466,14 @@ impl BaseTransformImpl for GenderCls {
         let inference =
             state.faces.timings.inference + state.classifier.timings.inference - inference_before;
         let metrics = std::sync::Arc::clone(&state.metrics);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let c = &state.counters;
+        state.exported.faces_found.store(c.faces_found, relaxed);
+        state
+            .exported
+            .classifications
+            .store(c.classifications, relaxed);
+        state.exported.cache_hits.store(c.cache_hits, relaxed);
         drop(guard);
         frame.attach(buf);
         metrics.frame(started.elapsed(), inference);
@@ -508,6 +550,7 @@ impl GenderCls {
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         let faces = face_stage(faces)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+        let exported = Arc::new(Exported::default());
         Ok(State {
             votes: TrackVotes::new(labels.len(), MAX_TRACKS),
             labels,
@@ -520,7 +563,8 @@ impl GenderCls {
             found: Vec::new(),
             probabilities: Vec::new(),
             results: Vec::new(),
-            metrics: crate::metrics::register(&*self.obj(), None),
+            metrics: crate::metrics::register(&*self.obj(), Some(Box::new(Arc::clone(&exported)))),
+            exported,
         })
     }
 
