@@ -114,7 +114,10 @@ fn metrics_move_and_health_follows_the_broker() {
     assert!(value(&second, "cctv_inference_seconds_total", "detector").unwrap() > 0.0);
     assert!(value(&second, "cctv_delivered_total", "events").unwrap() > 0.0);
     // A test picture has no person: nothing classified, and it says so.
-    assert_eq!(value(&second, "cctv_classifications_total", "gender"), Some(0.0));
+    assert_eq!(
+        value(&second, "cctv_classifications_total", "gender"),
+        Some(0.0)
+    );
     assert_eq!(value(&second, "cctv_connected", "events"), Some(1.0));
     assert!(second.contains("camera=\"gate\""), "{second}");
 
