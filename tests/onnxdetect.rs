@@ -247,6 +247,7 @@ fn sessions_are_shared_between_instances() {
         path: common::assets().join("models/yolox_nano.onnx"),
         threads: 1,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
+        sessions: 1,
     };
     let a = gstcctv::inference::load(&options).unwrap();
     let b = gstcctv::inference::load(&options).unwrap();
@@ -260,6 +261,52 @@ fn sessions_are_shared_between_instances() {
     })
     .unwrap();
     assert!(!std::sync::Arc::ptr_eq(&a, &other));
+}
+
+#[test]
+fn several_sessions_run_at_once_with_the_same_results() {
+    common::init();
+    let pool = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
+        path: common::assets().join("models/yolox_nano.onnx"),
+        threads: 1,
+        provider: gstcctv::inference::ExecutionProvider::Cpu,
+        sessions: 2,
+    })
+    .unwrap();
+    assert_eq!(pool.sessions.len(), 2);
+    let spec = cctv::detect::InputSpec {
+        name: "images".into(),
+        width: 416,
+        height: 416,
+        planar: true,
+        ty: cctv::detect::ElementType::F32,
+    };
+    // Two callers at once, each holding one session while the other runs.
+    let held = pool.sessions[0].lock().unwrap();
+    let sums: Vec<f64> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, spec) = (&pool, &spec);
+                s.spawn(move || {
+                    let input = gstcctv::inference::InputTensor::new(spec);
+                    let mut scratch = gstcctv::inference::OutputScratch::default();
+                    pool.run(&input, &mut scratch, |outputs| {
+                        outputs[0].data.iter().map(|v| *v as f64).sum::<f64>()
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        // Both run on the free session while the other is held, then on both.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(held);
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(sums[0].is_finite() && sums[0] != 0.0);
+    assert_eq!(
+        sums[0], sums[1],
+        "the same input gives the same output on every session"
+    );
 }
 
 #[test]

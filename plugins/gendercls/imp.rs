@@ -589,6 +589,7 @@ impl GenderCls {
             path: file.clone(),
             threads: settings.threads,
             provider: settings.execution_provider,
+            sessions: 1,
         })
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
         Ok((file, model))

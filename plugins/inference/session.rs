@@ -35,13 +35,17 @@ pub struct SessionOptions {
     /// Intra-op threads; 0 lets ONNX Runtime choose.
     pub threads: u32,
     pub provider: ExecutionProvider,
+    /// Sessions of the model, each able to run while the others do (at least 1).
+    pub sessions: u32,
 }
 
 /// A loaded model shared between elements. `Session::run` needs `&mut`, so
-/// runs are serialised by the mutex; on a CPU each run uses all intra-op
-/// threads anyway.
+/// each session runs one inference at a time; with several sessions, that
+/// many elements (cameras) run at once, each taking a free one.
 pub struct Model {
-    pub session: Mutex<Session>,
+    pub sessions: Vec<Mutex<Session>>,
+    /// Where the search for a free session starts, so that waits spread.
+    next: std::sync::atomic::AtomicUsize,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
     /// Custom metadata `names` (Ultralytics exports store class names there).
@@ -90,7 +94,13 @@ impl Model {
         let value = input
             .value()
             .map_err(|e| format!("cannot build the input tensor: {e}"))?;
-        let mut session = self.session.lock().unwrap();
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+        let free = (0..n).find_map(|i| self.sessions[(start + i) % n].try_lock().ok());
+        let mut session = match free {
+            Some(session) => session,
+            None => self.sessions[start].lock().unwrap(),
+        };
         let outputs = session
             .run(ort::inputs![input.name() => value])
             .map_err(|e| format!("inference failed: {e}"))?;
@@ -119,23 +129,30 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
         .with_intra_op_spinning(false)
         .map_err(|e| fail("intra-op spinning", e.into()))?;
     builder = register_provider(builder, options.provider, path)?;
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
-    let names = session.metadata().ok().and_then(|m| m.custom("names"));
+    let sessions = (0..options.sessions.max(1))
+        .map(|_| {
+            builder
+                .clone()
+                .commit_from_file(path)
+                .map_err(|e| format!("cannot load model {}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<Session>, String>>()?;
+    let first = &sessions[0];
+    let names = first.metadata().ok().and_then(|m| m.custom("names"));
     Ok(Model {
-        inputs: session
+        inputs: first
             .inputs()
             .iter()
             .map(|o| tensor_info(o.name(), o.dtype()))
             .collect(),
-        outputs: session
+        outputs: first
             .outputs()
             .iter()
             .map(|o| tensor_info(o.name(), o.dtype()))
             .collect(),
         names,
-        session: Mutex::new(session),
+        sessions: sessions.into_iter().map(Mutex::new).collect(),
+        next: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 

@@ -78,6 +78,7 @@ const DEFAULT_CONF_THRESHOLD: f64 = 0.25;
 const DEFAULT_IOU_THRESHOLD: f64 = 0.45;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_SESSIONS: u32 = 1;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
 
 #[derive(Debug, Clone)]
@@ -90,6 +91,7 @@ struct Settings {
     classes: ClassFilter,
     interval: u32,
     threads: u32,
+    sessions: u32,
     execution_provider: ExecutionProvider,
     max_detections: u32,
 }
@@ -105,6 +107,7 @@ impl Default for Settings {
             classes: ClassFilter::default(),
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
+            sessions: DEFAULT_SESSIONS,
             execution_provider: ExecutionProvider::Cpu,
             max_detections: DEFAULT_MAX_DETECTIONS,
         }
@@ -208,6 +211,15 @@ impl ObjectImpl for OnnxDetect {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("sessions")
+                    .nick("Sessions")
+                    .blurb("ONNX Runtime sessions of the model, shared by every instance with the same model and options: \
+                            this many cameras of one process run inference at once (with several, give each threads=1 on a small CPU)")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_SESSIONS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("execution-provider", d.execution_provider)
                     .nick("Execution provider")
                     .blurb("Where inference runs; non-CPU providers need an ONNX Runtime built with them")
@@ -249,6 +261,7 @@ impl ObjectImpl for OnnxDetect {
             }
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "sessions" => s.sessions = value.get().expect("type checked upstream"),
             "execution-provider" => {
                 s.execution_provider = value.get().expect("type checked upstream")
             }
@@ -268,6 +281,7 @@ impl ObjectImpl for OnnxDetect {
             "iou-threshold" => (s.iou_threshold as f64).to_value(),
             "classes" => s.classes.spec().to_value(),
             "interval" => s.interval.to_value(),
+            "sessions" => s.sessions.to_value(),
             "threads" => s.threads.to_value(),
             "execution-provider" => s.execution_provider.to_value(),
             "max-detections" => s.max_detections.to_value(),
@@ -485,6 +499,7 @@ impl OnnxDetect {
             path: path.clone(),
             threads: settings.threads,
             provider: settings.execution_provider,
+            sessions: settings.sessions,
         })
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
 
