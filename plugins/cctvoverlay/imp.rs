@@ -32,6 +32,8 @@ use cctv::meta::Frame;
 use cctv::overlay::{Annotator, Canvas, ColorBy, Status, Style};
 use cctv::preprocess::{PixelFormat, YuvMatrix};
 
+use crate::inference;
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "cctvoverlay",
@@ -40,7 +42,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// The raw formats drawn on in place.
+/// The raw formats drawn on in place: those the inference layer reads,
+/// packed RGB ones first.
 const FORMATS: [gst_video::VideoFormat; 12] = {
     use gst_video::VideoFormat as F;
     [
@@ -58,25 +61,6 @@ const FORMATS: [gst_video::VideoFormat; 12] = {
         F::Nv12,
     ]
 };
-
-fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
-    use gst_video::VideoFormat as F;
-    Some(match format {
-        F::Rgb => PixelFormat::Rgb,
-        F::Bgr => PixelFormat::Bgr,
-        F::Rgbx => PixelFormat::Rgbx,
-        F::Bgrx => PixelFormat::Bgrx,
-        F::Xrgb => PixelFormat::Xrgb,
-        F::Xbgr => PixelFormat::Xbgr,
-        F::Rgba => PixelFormat::Rgba,
-        F::Bgra => PixelFormat::Bgra,
-        F::Argb => PixelFormat::Argb,
-        F::Abgr => PixelFormat::Abgr,
-        F::I420 => PixelFormat::I420,
-        F::Nv12 => PixelFormat::Nv12,
-        _ => return None,
-    })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum, Default)]
 #[repr(u32)]
@@ -338,12 +322,9 @@ impl BaseTransformImpl for CctvOverlay {
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "not video caps: {}", incaps))?;
-        let format = pixel_format(info.format())
+        let format = inference::pixel_format(info.format())
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", info.format()))?;
-        let matrix = match info.colorimetry().matrix() {
-            gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-            _ => YuvMatrix::Bt601,
-        };
+        let matrix = inference::yuv_matrix(&info);
         gst::debug!(
             CAT,
             imp = self,

@@ -15,4 +15,4 @@ mod video;
 pub use session::{ExecutionProvider, Model, SessionOptions, load};
 pub use tensor::{InputTensor, OutputScratch};
 pub use timings::Timings;
-pub use video::{FORMATS, VideoInput};
+pub use video::{FORMATS, VideoInput, pixel_format, yuv_matrix};

@@ -28,7 +28,8 @@ pub const FORMATS: [gst_video::VideoFormat; 12] = {
     ]
 };
 
-fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
+/// The packer's name for a GStreamer raw format, if it reads it.
+pub fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
     use gst_video::VideoFormat as F;
     Some(match format {
         F::Rgb => PixelFormat::Rgb,
@@ -45,6 +46,14 @@ fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
         F::Nv12 => PixelFormat::Nv12,
         _ => return None,
     })
+}
+
+/// The YUV to RGB matrix of frames of `info` (BT.601 unless they say BT.709).
+pub fn yuv_matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
+    match info.colorimetry().matrix() {
+        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+        _ => YuvMatrix::Bt601,
+    }
 }
 
 /// Frames of one negotiated format and how they reach the model input.
@@ -84,10 +93,7 @@ impl VideoInput {
         }
         let format = pixel_format(info.format())
             .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
-        let matrix = match info.colorimetry().matrix() {
-            gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-            _ => YuvMatrix::Bt601,
-        };
+        let matrix = yuv_matrix(&info);
         let input = (input.width, input.height);
         let letterbox = Letterbox::new(info.width(), info.height(), input.0, input.1, fit);
         Ok(VideoInput {
