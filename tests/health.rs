@@ -9,33 +9,15 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-fn health(url: &str) -> Option<(u16, String)> {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .http_status_as_error(false)
-            .build(),
-    );
-    let mut response = agent.get(url).call().ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.body_mut().read_to_string().ok()?))
-}
-
+/// The answer of `url` once its status is `status` (or the last one after `limit`).
 fn until(url: &str, limit: Duration, status: u16) -> Option<(u16, String)> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let answer = health(url);
-        if answer.as_ref().is_some_and(|(s, _)| *s == status) || Instant::now() >= deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::http_until(url, limit, |s, _| s == status)
 }
 
 /// The detector's frame count from `/metrics`.
 fn frames(port: u16) -> f64 {
-    let text =
-        health(&format!("http://127.0.0.1:{port}/metrics")).map_or(String::new(), |(_, t)| t);
+    let text = common::http_get(&format!("http://127.0.0.1:{port}/metrics"))
+        .map_or(String::new(), |(_, t)| t);
     text.lines()
         .find(|l| l.starts_with("cctv_frames_total{") && l.contains("element=\"detector\""))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())

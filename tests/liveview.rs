@@ -7,37 +7,18 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Launch(Child);
-
-impl Drop for Launch {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
 
 /// A moving test picture (a bouncing ball) into `liveview`, served on a
 /// free port; the base URL.
-fn camera(props: &str) -> (Launch, String) {
+fn camera(props: &str) -> (common::Monitored, String) {
     let port = common::free_port();
     let pipeline = format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=15/1 \
          ! liveview camera-id=gate {props}"
     );
-    let launch = Launch(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(common::shell_words(&pipeline))
-            .env("GST_PLUGIN_PATH", common::plugin_dir())
-            .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gst-launch-1.0 runs"),
-    );
+    let launch = common::gst_launch_monitored(&pipeline, port);
     (launch, format!("http://127.0.0.1:{port}"))
 }
 

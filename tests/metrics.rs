@@ -6,47 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The gst-launch process, killed when the test ends however it ends.
-struct Launch(Child);
-
-impl Drop for Launch {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn get(url: &str) -> Option<(u16, String)> {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .http_status_as_error(false)
-            .build(),
-    );
-    let mut response = agent.get(url).call().ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.body_mut().read_to_string().ok()?))
-}
-
-/// Polls `url` until `check` accepts the answer, for up to `limit`.
-fn until(url: &str, limit: Duration, check: impl Fn(u16, &str) -> bool) -> Option<(u16, String)> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let answer = get(url);
-        if let Some((status, body)) = &answer
-            && check(*status, body)
-        {
-            return answer;
-        }
-        if Instant::now() >= deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use std::time::Duration;
 
 /// The value of `name` for the series whose `element` label is `element`.
 fn value(text: &str, name: &str, element: &str) -> Option<f64> {
@@ -74,26 +34,16 @@ fn metrics_move_and_health_follows_the_broker() {
          ! onnxdetect name=detector ! bytetrack name=tracker ! gendercls name=gender \
          ! mqttsink name=events host=127.0.0.1 port={broker_port} camera-id=gate retry-timeout=0"
     );
-    let _launch = Launch(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(common::shell_words(&pipeline))
-            .env("GST_PLUGIN_PATH", common::plugin_dir())
-            .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gst-launch-1.0 runs"),
-    );
+    let _launch = common::gst_launch_monitored(&pipeline, port);
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let health = format!("http://127.0.0.1:{port}/health");
 
     let frames = |text: &str| value(text, "cctv_frames_total", "detector").unwrap_or(0.0);
-    let (_, first) = until(&metrics, Duration::from_secs(30), |s, t| {
+    let (_, first) = common::http_until(&metrics, Duration::from_secs(30), |s, t| {
         s == 200 && frames(t) > 0.0
     })
     .expect("the exporter answers");
-    let (_, second) = until(&metrics, Duration::from_secs(10), |_, t| {
+    let (_, second) = common::http_until(&metrics, Duration::from_secs(10), |_, t| {
         frames(t) >= frames(&first) + 10.0
     })
     .expect("the exporter answers");
@@ -121,14 +71,15 @@ fn metrics_move_and_health_follows_the_broker() {
     assert_eq!(value(&second, "cctv_connected", "events"), Some(1.0));
     assert!(second.contains("camera=\"gate\""), "{second}");
 
-    let ok = until(&health, Duration::from_secs(5), |s, _| s == 200);
+    let ok = common::http_until(&health, Duration::from_secs(5), |s, _| s == 200);
     assert_eq!(
         ok.map(|(s, b)| (s, b.trim().to_string())),
         Some((200, "ok".into()))
     );
 
     drop(broker);
-    let (status, body) = until(&health, Duration::from_secs(15), |s, _| s == 503).unwrap();
+    let (status, body) =
+        common::http_until(&health, Duration::from_secs(15), |s, _| s == 503).unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(body.starts_with("degraded"), "{body}");
     assert!(
@@ -136,12 +87,13 @@ fn metrics_move_and_health_follows_the_broker() {
             .any(|l| l.starts_with("events") && l.contains("unreachable")),
         "{body}"
     );
-    let (_, text) = get(&metrics).unwrap();
+    let (_, text) = common::http_get(&metrics).unwrap();
     assert_eq!(value(&text, "cctv_connected", "events"), Some(0.0));
 
     let _broker = common::Mosquitto::start_on_port(broker_port);
-    let (status, body) = until(&health, Duration::from_secs(20), |s, _| s == 200).unwrap();
+    let (status, body) =
+        common::http_until(&health, Duration::from_secs(20), |s, _| s == 200).unwrap();
     assert_eq!((status, body.trim()), (200, "ok"));
-    let (_, text) = get(&metrics).unwrap();
+    let (_, text) = common::http_get(&metrics).unwrap();
     assert!(value(&text, "cctv_reconnects_total", "events").unwrap() >= 1.0);
 }

@@ -297,3 +297,58 @@ impl Drop for Subscriber {
         }
     }
 }
+
+/// A `gst-launch-1.0 -q` of the plugin serving its metrics, health and
+/// live view on 127.0.0.1:`port`; killed when dropped, however the test ends.
+pub struct Monitored(Child);
+
+impl Drop for Monitored {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+pub fn gst_launch_monitored(pipeline: &str, port: u16) -> Monitored {
+    Monitored(
+        Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(shell_words(pipeline))
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gst-launch-1.0 runs"),
+    )
+}
+
+/// GET `url`: its status and body, `None` when nothing answers within 2 s.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut response = agent.get(url).call().ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.body_mut().read_to_string().ok()?))
+}
+
+/// Polls `url` until `check` accepts the answer, for up to `limit`; the
+/// last answer.
+pub fn http_until(
+    url: &str,
+    limit: Duration,
+    check: impl Fn(u16, &str) -> bool,
+) -> Option<(u16, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let answer = http_get(url);
+        if answer.as_ref().is_some_and(|(s, b)| check(*s, b)) || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
