@@ -5,25 +5,16 @@
 //! the same run. Run with `./run bench` or `cargo bench --bench cameras`;
 //! `BENCH_FRAMES` frames per camera (default 300), `BENCH_CAMERAS` (4).
 
+mod support;
+
+use support::{assets, env_or};
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cctv::detect::{ElementType, InputSpec};
 use gst::prelude::*;
 use gstcctv::inference::{self, ExecutionProvider, InputTensor, OutputScratch, SessionOptions};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn assets() -> std::path::PathBuf {
-    std::env::var_os("CCTV_ASSETS")
-        .map(Into::into)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/.assets").into())
-}
 
 /// Frames/s over all cameras through the pipeline.
 fn pipeline(cameras: usize, sessions: u32, threads: u32, frames: usize) -> f64 {

@@ -14,6 +14,10 @@
 //!
 //! `BENCH_THREADS` (intra-op threads, 0 = ONNX Runtime's choice) tunes it.
 
+mod support;
+
+use support::{assets, env_or};
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -22,19 +26,6 @@ use cctv::meta::{Frame, Object};
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
-
-fn assets() -> std::path::PathBuf {
-    std::env::var_os("CCTV_ASSETS")
-        .map(Into::into)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/.assets").into())
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The hand-drawn person boxes of `t1.jpg` (see tests/gendercls.rs).
 const T1_PEOPLE: [(f32, f32, f32, f32); 6] = [

@@ -15,23 +15,14 @@
 //! `BENCH_ROUNDS` (3), `BENCH_FRAMES` (inferences per measurement, 200) and
 //! `BENCH_THREADS` (intra-op threads, 0 = ONNX Runtime's choice) tune it.
 
+mod support;
+
+use support::{assets, env_or};
+
 use std::time::Instant;
 
 use gst::prelude::*;
 use ort::value::TensorRef;
-
-fn assets() -> std::path::PathBuf {
-    std::env::var_os("CCTV_ASSETS")
-        .map(Into::into)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/.assets").into())
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One pipeline run to EOS.
 struct Run {

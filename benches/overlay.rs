@@ -8,6 +8,10 @@
 //! `BENCH_FRAMES` (frames per measurement, 300) tunes it; each figure is
 //! the median of 5 measurements (this VM's speed drifts within seconds).
 
+mod support;
+
+use support::env_or;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -40,13 +44,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `n` people spread over a `w` x `h` frame, walking right by `step` pixels;
 /// every other one has a gender attribute.
