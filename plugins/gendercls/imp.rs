@@ -595,6 +595,16 @@ impl GenderCls {
         Ok((file, model))
     }
 
+    /// Posts that the frame could not be read and fails the buffer.
+    fn unreadable(&self, why: &str) -> gst::FlowError {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Format,
+            ["Cannot read the frame: {}", why]
+        );
+        gst::FlowError::Error
+    }
+
     /// Picks the objects to search for a face on this frame: of `classes`,
     /// detected (not predicted), due by the schedule and wide enough.
     fn select(&self, state: &mut State, settings: &Settings, frame: &Frame) {
@@ -646,14 +656,7 @@ impl GenderCls {
         for (item, (_, region)) in state.searches.iter_mut().enumerate() {
             *region = video
                 .pack_region(buf, *region, &mut stage.tensor, item)
-                .map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["Cannot read the frame: {}", e]
-                    );
-                    gst::FlowError::Error
-                })?;
+                .map_err(|e| self.unreadable(&e))?;
         }
         state.counters.face_searches += state.searches.len() as u64;
         let packed = Instant::now();
@@ -751,14 +754,7 @@ impl GenderCls {
         for (item, f) in state.found.iter().enumerate() {
             video
                 .pack_warped(buf, &f.chip, &mut stage.tensor, item)
-                .map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["Cannot read the frame: {}", e]
-                    );
-                    gst::FlowError::Error
-                })?;
+                .map_err(|e| self.unreadable(&e))?;
         }
         let packed = Instant::now();
         let mut inferred = packed;
