@@ -118,7 +118,8 @@ struct Settings {
     policy: PolicyKind,
     servo: ServoConfig,
     home_preset: String,
-    classes: ClassFilter,
+    /// Shared, so that a frame takes it without copying its strings.
+    classes: Arc<ClassFilter>,
     command_interval_ms: u32,
 }
 
@@ -134,7 +135,7 @@ impl Default for Settings {
             policy: PolicyKind::default(),
             servo: ServoConfig::from(PresetKind::default().preset()),
             home_preset: String::new(),
-            classes: ClassFilter::parse("person"),
+            classes: Arc::new(ClassFilter::parse("person")),
             command_interval_ms: DEFAULT_COMMAND_INTERVAL_MS,
         }
     }
@@ -342,7 +343,7 @@ impl ObjectImpl for PtzServo {
             "lost-timeout" => s.servo.selector.lost_timeout = double(),
             "home-on-lost" => s.servo.home_on_lost = value.get().unwrap(),
             "home-preset" => s.home_preset = string(),
-            "classes" => s.classes = ClassFilter::parse(&string()),
+            "classes" => s.classes = Arc::new(ClassFilter::parse(&string())),
             other => unreachable!("no property {other}"),
         }
         if pspec.name() != "user-pw" {
@@ -540,7 +541,7 @@ impl PtzServo {
     }
 
     /// Posts a connection change once.
-    fn report_connection(&self, link: &mut Link, url: &str) {
+    fn report_connection(&self, link: &mut Link) {
         let connected = link.worker.connected();
         if connected == link.reported_connected {
             return;
@@ -560,7 +561,7 @@ impl PtzServo {
                 gst::ResourceError::Write,
                 [
                     "The camera at {} is not reachable; video goes on, commands resume when it is back: {}",
-                    url,
+                    self.settings.lock().unwrap().url,
                     link.worker.last_error().unwrap_or_default()
                 ]
             );
@@ -702,14 +703,18 @@ impl BaseTransformImpl for PtzServo {
             }
         };
         let started = Instant::now();
-        let s = self.settings.lock().unwrap().clone();
+        // Only what a frame needs, without copying strings.
+        let (servo, command_interval_ms, classes) = {
+            let s = self.settings.lock().unwrap();
+            (s.servo, s.command_interval_ms, Arc::clone(&s.classes))
+        };
         let ts = buf.pts().map_or(0, |t| t.nseconds());
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         state.counters.frames += 1;
         let _timer = FrameTimer(Arc::clone(&state.metrics), started);
         if let Some(link) = state.link.as_mut() {
-            self.report_connection(link, &s.url);
+            self.report_connection(link);
         }
         let homing = state
             .link
@@ -719,11 +724,11 @@ impl BaseTransformImpl for PtzServo {
             // The picture is still sweeping home: nothing in it is worth following.
             return Ok(gst::FlowSuccess::Ok);
         }
-        if *state.servo.config() != s.servo {
-            state.servo.set_config(s.servo);
+        if *state.servo.config() != servo {
+            state.servo.set_config(servo);
         }
         // Only objects of the classes followed; no copy when that is all of them.
-        let keeps = |o: &cctv::meta::Object| s.classes.keeps(o.class_id, &o.label);
+        let keeps = |o: &cctv::meta::Object| classes.keeps(o.class_id, &o.label);
         let filtered;
         let followable = if frame.objects.iter().all(keeps) {
             &frame
@@ -741,7 +746,7 @@ impl BaseTransformImpl for PtzServo {
         let step = state.servo.update(ts, followable);
         let command = match step.command {
             Some(Command::Move(v)) => {
-                let interval = Duration::from_millis(s.command_interval_ms as u64);
+                let interval = Duration::from_millis(command_interval_ms as u64);
                 let due = state.last_move.is_none_or(|(at, last)| {
                     at.elapsed() >= interval && !(same(last, v) && still(v))
                 });
@@ -763,7 +768,10 @@ impl BaseTransformImpl for PtzServo {
             Some(Command::Home) => {
                 state.last_move = None;
                 state.moving = false;
-                let preset = (!s.home_preset.is_empty()).then(|| s.home_preset.clone());
+                let preset = {
+                    let s = self.settings.lock().unwrap();
+                    (!s.home_preset.is_empty()).then(|| s.home_preset.clone())
+                };
                 Some(PtzCommand::Home { preset })
             }
             None => None,

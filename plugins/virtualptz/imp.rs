@@ -590,7 +590,10 @@ impl BaseTransformImpl for VirtualPtz {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let s = self.settings.lock().unwrap().clone();
+        let (head, optics) = {
+            let s = self.settings.lock().unwrap();
+            (s.head, s.optics)
+        };
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (Some(input), Some(view), Some(out_info)) = (
@@ -602,7 +605,7 @@ impl BaseTransformImpl for VirtualPtz {
         };
         let position = {
             let mut cam = state.camera.lock().unwrap();
-            cam.head.set_config(s.head);
+            cam.head.set_config(head);
             if let Some(pts) = inbuf.pts() {
                 let now = pts.nseconds() as f64 / 1e9;
                 if now > cam.head.now() {
@@ -613,7 +616,7 @@ impl BaseTransformImpl for VirtualPtz {
         };
         let (sw, sh) = (input.width() as f64, input.height() as f64);
         let aspect = out_info.width() as f64 / out_info.height() as f64;
-        let (x, y, w, h) = s.optics.view(position, sw, sh, aspect);
+        let (x, y, w, h) = optics.view(position, sw, sh, aspect);
         let region = Region {
             x: (x.round() as u32).min(input.width() - 1),
             y: (y.round() as u32).min(input.height() - 1),
