@@ -7,10 +7,10 @@ use gst::glib;
 
 mod assets;
 pub mod bytetrack;
+pub mod camsrc;
 pub mod cctvoverlay;
 pub mod gendercls;
 pub mod inference;
-mod labels;
 pub mod liveview;
 pub mod metrics;
 pub mod mqttsink;
@@ -19,6 +19,7 @@ pub mod onnxdetect;
 mod onvif;
 pub mod pgsink;
 pub mod ptzservo;
+mod upstream;
 pub mod virtualptz;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -32,6 +33,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     virtualptz::register(plugin)?;
     cctvoverlay::register(plugin)?;
     liveview::register(plugin)?;
+    camsrc::register(plugin)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod backoff;
 pub mod bbox;
+pub mod camera_uri;
 pub mod detect;
 pub mod face;
 pub mod labels;

@@ -52,6 +52,9 @@ struct Envelope<'a, B: Serialize> {
     camera: &'a str,
     stream_time_ns: u64,
     utc: String,
+    /// When the frame was captured (a live camera's frames).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captured: Option<String>,
     frame: Size,
     #[serde(flatten)]
     body: B,
@@ -78,6 +81,7 @@ fn envelope<B: Serialize>(
     kind: &'static str,
     id: String,
     pts_ns: u64,
+    captured_ms: Option<i64>,
     frame: &Frame,
     body: B,
 ) -> String {
@@ -88,6 +92,7 @@ fn envelope<B: Serialize>(
         camera: ctx.camera,
         stream_time_ns: pts_ns,
         utc: utc_now(),
+        captured: captured_ms.map(format_utc),
         frame: Size {
             width: frame.width,
             height: frame.height,
@@ -97,14 +102,21 @@ fn envelope<B: Serialize>(
     .expect("messages serialise")
 }
 
-/// Per-frame detections.
-pub fn detections(ctx: &Context<'_>, pts_ns: u64, frame: &Frame) -> String {
+/// Per-frame detections of a frame captured at `captured_ms` (ms since the
+/// Unix epoch), when known.
+pub fn detections(
+    ctx: &Context<'_>,
+    pts_ns: u64,
+    captured_ms: Option<i64>,
+    frame: &Frame,
+) -> String {
     let id = format!("{}/{}/detections/{pts_ns}", ctx.camera, ctx.run);
     envelope(
         ctx,
         "detections",
         id,
         pts_ns,
+        captured_ms,
         frame,
         Detections {
             objects: &frame.objects,
@@ -138,6 +150,7 @@ pub fn track(
         "track",
         id,
         pts_ns,
+        None,
         frame,
         Track {
             event: phase,
@@ -158,6 +171,7 @@ pub fn summary(ctx: &Context<'_>, pts_ns: u64, frame: &Frame) -> String {
         "summary",
         id,
         pts_ns,
+        None,
         frame,
         Summary { counts: &counts },
     )
@@ -228,10 +242,18 @@ mod tests {
             camera: "cam1",
             run: 77,
         };
-        let d: serde_json::Value = serde_json::from_str(&detections(&ctx, 5, &frame)).unwrap();
+        let d: serde_json::Value =
+            serde_json::from_str(&detections(&ctx, 5, None, &frame)).unwrap();
         assert_eq!(d["id"], "cam1/77/detections/5");
         assert_eq!(d["objects"][0]["track_id"], 9);
         assert_eq!(d["frame"]["width"], 768);
+        assert!(
+            d.get("captured").is_none(),
+            "only frames from a camera have it"
+        );
+        let live: serde_json::Value =
+            serde_json::from_str(&detections(&ctx, 5, Some(1_700_000_000_123), &frame)).unwrap();
+        assert_eq!(live["captured"], "2023-11-14T22:13:20.123Z");
         let mut book = crate::summary::TrackBook::default();
         book.observe(&frame, 5);
         let t: serde_json::Value = serde_json::from_str(&track(

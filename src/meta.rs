@@ -16,6 +16,10 @@
 //!         attributes=(GstValueArray)< attribute, name=(string)gender,
 //!             label=(string)female, confidence=(double)0.9, source=(string)gendercls0 > >
 //! ```
+//! A camera source (`camsrc`) adds `camera=(string)gate` and
+//! `capture-time=(guint64)` (nanoseconds since the Unix epoch, when the frame
+//! was captured; absent on the stand-in frames it sends while the camera is
+//! away); elements writing objects later keep both.
 //! `track-id` is absent for untracked objects. Boxes are in pixels of a
 //! `width` x `height` frame (top-left corner and size). Flips and rotations
 //! (`videoflip`) are not mapped: GStreamer 1.22 copies the meta unchanged.
@@ -47,6 +51,25 @@ impl std::fmt::Display for MetaError {
 }
 
 impl std::error::Error for MetaError {}
+
+/// Fields of the frame's origin, written by the camera source.
+const CAMERA_FIELD: &str = "camera";
+const CAPTURE_FIELD: &str = "capture-time";
+
+/// The structure of `buffer`'s meta, borrowed. `CustomMeta::from_buffer`
+/// makes a C string of the name on every call; the constant one keeps the
+/// per-frame readers free of allocations.
+fn structure(buffer: &gst::BufferRef) -> Option<&gst::StructureRef> {
+    unsafe {
+        let meta = gst::ffi::gst_buffer_get_custom_meta(buffer.as_mut_ptr(), META_NAME_C.as_ptr());
+        if meta.is_null() {
+            return None;
+        }
+        Some(gst::StructureRef::from_glib_borrow(
+            gst::ffi::gst_custom_meta_get_structure(meta),
+        ))
+    }
+}
 
 impl Frame {
     /// Reads the frame metadata of `buffer`; `None` when it has none.
@@ -164,17 +187,53 @@ impl Frame {
     /// keeping one `Frame` for every buffer then parses without allocating
     /// once its objects, attributes and strings have grown large enough.
     pub fn read_buffer(&mut self, buffer: &gst::BufferRef) -> Option<Result<(), MetaError>> {
-        // `CustomMeta::from_buffer` makes a C string of the name on every
-        // call; the constant one keeps this path free of allocations.
-        let structure = unsafe {
-            let meta =
-                gst::ffi::gst_buffer_get_custom_meta(buffer.as_mut_ptr(), META_NAME_C.as_ptr());
-            if meta.is_null() {
-                return None;
+        Some(self.read_structure(structure(buffer)?))
+    }
+
+    /// Stamps `buffer` with the camera it comes from and its capture time
+    /// (nanoseconds since the Unix epoch; none for a stand-in frame sent
+    /// while the camera is away), adding an empty `width` x `height` frame
+    /// when it has no metadata yet.
+    pub fn stamp_origin(
+        buffer: &mut gst::BufferRef,
+        width: u32,
+        height: u32,
+        camera: &str,
+        capture_ns: Option<u64>,
+    ) {
+        register();
+        let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+            Ok(meta) => meta,
+            Err(_) => {
+                let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME)
+                    .expect("the meta is registered just above");
+                Frame {
+                    width,
+                    height,
+                    inferred: false,
+                    ..Frame::default()
+                }
+                .write_into(meta.mut_structure());
+                meta
             }
-            gst::StructureRef::from_glib_borrow(gst::ffi::gst_custom_meta_get_structure(meta))
         };
-        Some(self.read_structure(structure))
+        let s = meta.mut_structure();
+        s.set(CAMERA_FIELD, camera);
+        match capture_ns {
+            Some(t) => s.set(CAPTURE_FIELD, t),
+            None => s.remove_field(CAPTURE_FIELD),
+        }
+    }
+
+    /// The capture time `buffer` was stamped with, nanoseconds since the
+    /// Unix epoch (no allocation).
+    pub fn capture_time(buffer: &gst::BufferRef) -> Option<u64> {
+        structure(buffer)?.get::<u64>(CAPTURE_FIELD).ok()
+    }
+
+    /// The camera `buffer` was stamped with (borrowed: no allocation).
+    pub fn camera(buffer: &gst::BufferRef) -> Option<&str> {
+        structure(buffer)?.get::<&str>(CAMERA_FIELD).ok()
     }
 
     /// [`Frame::from_structure`] into this frame, reusing its memory. On an

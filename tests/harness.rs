@@ -49,14 +49,13 @@ fn postgres_runs_queries_and_restarts() {
 #[test]
 fn rtsp_server_streams_to_rtspsrc_and_onnxdetect() {
     common::init();
-    let server = common::RtspServer::start(
-        "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=1 )",
-    );
+    let launch = "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=1 )";
+    let server = common::RtspServer::start(&[("test", launch)], None);
     let (pipeline, sink) = common::with_appsink(&format!(
         "rtspsrc location={} protocols=tcp latency=100 ! rtph264depay ! h264parse ! avdec_h264 \
          ! videoconvert ! onnxdetect ! appsink name=sink max-buffers=5 drop=true sync=false",
-        server.url()
+        server.url("test", None)
     ));
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;

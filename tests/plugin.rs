@@ -5,8 +5,9 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 9] = [
+const ELEMENTS: [&str; 10] = [
     "bytetrack",
+    "camsrc",
     "cctvoverlay",
     "gendercls",
     "liveview",
@@ -65,7 +66,27 @@ fn plugin_details_and_elements() {
 /// The properties the issues ask for, each with a blurb; numeric ones show their range.
 #[test]
 fn every_element_documents_its_properties() {
-    let wanted: [(&str, &[&str]); 6] = [
+    let wanted: [(&str, &[&str]); 7] = [
+        (
+            "camsrc",
+            &[
+                "uri",
+                "user-id",
+                "user-pw",
+                "credentials-file",
+                "camera-id",
+                "timeout",
+                "retry-backoff",
+                "max-backoff",
+                "retry-timeout",
+                "latency",
+                "transport",
+                "on-loss",
+                "max-queue",
+                "status",
+                "statistics",
+            ],
+        ),
         (
             "gendercls",
             &[

@@ -40,7 +40,7 @@ use cctv::lifecycle::{Kind, TrackEvent};
 use cctv::meta::{Frame, Object};
 use cctv::track::{ByteTrackConfig, ByteTracker, Detection, TrackChange};
 
-use crate::{labels, metrics};
+use crate::{metrics, upstream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -294,7 +294,7 @@ impl BaseTransformImpl for ByteTrack {
             .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
             .filter(|f| f.numer() > 0 && f.denom() > 0)
             .map(|f| f.numer() as f64 / f.denom() as f64);
-        let labels = labels::ask(self.obj().sink_pad());
+        let labels = upstream::ask_labels(self.obj().sink_pad());
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             return Ok(());

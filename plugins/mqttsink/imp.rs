@@ -34,8 +34,9 @@ use cctv::meta::Frame;
 use cctv::summary::{TrackBook, TrackSummary};
 
 use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
-use crate::metrics;
 use crate::net::{Held, Link, NetSettings, Worker};
+use crate::{metrics, upstream};
+use gst_base::prelude::BaseSinkExtManual;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -58,7 +59,6 @@ pub enum Messages {
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u32 = 1883;
 const DEFAULT_TOPIC: &str = "cctv/{camera}/{kind}";
-const DEFAULT_CAMERA: &str = "camera";
 const DEFAULT_QOS: u32 = 1;
 const DEFAULT_KEEP_ALIVE: u32 = 30;
 const DEFAULT_MAX_QUEUED: u32 = 10_000;
@@ -98,7 +98,7 @@ impl Default for Settings {
             port: DEFAULT_PORT,
             client_id: None,
             topic: DEFAULT_TOPIC.into(),
-            camera_id: DEFAULT_CAMERA.into(),
+            camera_id: String::new(),
             qos: DEFAULT_QOS,
             retain: false,
             username: None,
@@ -312,8 +312,7 @@ impl ObjectImpl for MqttSink {
                     .build(),
                 glib::ParamSpecString::builder("camera-id")
                     .nick("Camera id")
-                    .blurb("Camera name put into topics and messages")
-                    .default_value(Some(DEFAULT_CAMERA))
+                    .blurb("Camera name put into topics and messages (empty: the id of the camsrc upstream, else \"camera\")")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("qos")
@@ -408,7 +407,7 @@ impl ObjectImpl for MqttSink {
             "port" => s.port = value.get().expect("type checked upstream"),
             "client-id" => s.client_id = string(),
             "topic" => s.topic = string().unwrap_or_default(),
-            "camera-id" => s.camera_id = string().unwrap_or_else(|| DEFAULT_CAMERA.into()),
+            "camera-id" => s.camera_id = string().unwrap_or_default(),
             "qos" => s.qos = value.get().expect("type checked upstream"),
             "retain" => s.retain = value.get().expect("type checked upstream"),
             "username" => s.username = string(),
@@ -490,7 +489,8 @@ impl ElementImpl for MqttSink {
 
 impl BaseSinkImpl for MqttSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let mut settings = self.settings.lock().unwrap().clone();
+        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
         let topic = Topic::parse(&settings.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["Invalid topic: {}", e]))?;
         if settings.camera_id.contains(NOT_IN_TOPICS) {
@@ -661,7 +661,8 @@ impl BaseSinkImpl for MqttSink {
         }
         let kinds = state.settings.messages;
         if kinds.contains(Messages::DETECTIONS) && !frame.objects.is_empty() {
-            let payload = message::detections(&state.context(), pts, &frame);
+            let captured = Frame::capture_time(buffer).map(|ns| (ns / 1_000_000) as i64);
+            let payload = message::detections(&state.context(), pts, captured, &frame);
             state.publish("detections", "all", payload, false);
         }
         if kinds.contains(Messages::TRACKS) {

@@ -32,7 +32,7 @@ use cctv::preprocess::TensorFormat;
 use crate::inference::{
     self, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions, Timings, VideoInput,
 };
-use crate::{assets, labels, metrics};
+use crate::{assets, metrics, upstream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -378,7 +378,7 @@ impl BaseTransformImpl for OnnxDetect {
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         if direction == gst::PadDirection::Src
             && let Some(state) = self.state.lock().unwrap().as_ref()
-            && labels::answer(query, &state.labels)
+            && upstream::answer_labels(query, &state.labels)
         {
             return true;
         }

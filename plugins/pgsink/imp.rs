@@ -37,8 +37,9 @@ use cctv::summary::{TrackBook, TrackSummary};
 use super::schema;
 use super::tls::Tls;
 use super::writer::{Config, Postgres, Queued, Row};
-use crate::metrics;
 use crate::net::{Held, Link, NetSettings, Worker};
+use crate::{metrics, upstream};
+use gst_base::prelude::BaseSinkExtManual;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -49,7 +50,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_CONNINFO: &str = "host=127.0.0.1 user=postgres dbname=postgres";
-const DEFAULT_CAMERA: &str = "camera";
 const DEFAULT_SCHEMA: &str = "cctv";
 const DEFAULT_BATCH_SIZE: u32 = 500;
 const DEFAULT_FLUSH_INTERVAL: u32 = 1000;
@@ -73,7 +73,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             conninfo: DEFAULT_CONNINFO.into(),
-            camera_id: DEFAULT_CAMERA.into(),
+            camera_id: String::new(),
             schema: DEFAULT_SCHEMA.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
@@ -164,8 +164,7 @@ impl ObjectImpl for PgSink {
                     .build(),
                 glib::ParamSpecString::builder("camera-id")
                     .nick("Camera id")
-                    .blurb("Camera name stored with every row")
-                    .default_value(Some(DEFAULT_CAMERA))
+                    .blurb("Camera name stored with every row (empty: the id of the camsrc upstream, else \"camera\")")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("schema")
@@ -313,7 +312,7 @@ fn target(pg: &postgres::Config) -> String {
 
 impl BaseSinkImpl for PgSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let mut settings = self.settings.lock().unwrap().clone();
         let (mut pg, tls) = Tls::parse(&settings.conninfo).map_err(|e| {
             gst::error_msg!(gst::ResourceError::Settings, ["Invalid conninfo: {}", e])
         })?;
@@ -344,12 +343,7 @@ impl BaseSinkImpl for PgSink {
                 ]
             ));
         }
-        if settings.camera_id.is_empty() {
-            return Err(gst::error_msg!(
-                gst::ResourceError::Settings,
-                ["camera-id is empty"]
-            ));
-        }
+        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
         let target = target(&pg);
         let run = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -437,6 +431,12 @@ impl BaseSinkImpl for PgSink {
             }
         };
         let pts = buffer.pts().map_or(0, |t| t.nseconds());
+        if state.origin.is_none()
+            && let Some(captured) = Frame::capture_time(buffer)
+        {
+            // A live camera's frames map to the wall clock of their capture.
+            state.origin = Some((SystemTime::UNIX_EPOCH + Duration::from_nanos(captured), pts));
+        }
         let ts = state.wall(pts);
         state.book.observe(&frame, pts);
         let interval = state.settings.detections_interval as u64;

@@ -3,10 +3,14 @@
 //! temporary directories and stopped when dropped, even when a test fails.
 #![allow(dead_code)]
 
+#[path = "../support/rtsp.rs"]
+pub mod rtsp;
 pub mod script;
 #[path = "../support/servers.rs"]
 mod servers;
 
+#[allow(unused_imports)]
+pub use rtsp::RtspServer;
 #[allow(unused_imports)]
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
 
@@ -179,38 +183,6 @@ pub fn shell_words(line: &str) -> Vec<String> {
         words.push(current);
     }
     words
-}
-
-/// An RTSP server (gst-rtsp-server via PyGObject) serving a test pattern or a file.
-pub struct RtspServer {
-    pub port: u16,
-    child: Child,
-}
-
-impl RtspServer {
-    /// Serves `launch` (a bin whose payloader is named pay0) at `rtsp://127.0.0.1:PORT/test`.
-    pub fn start(launch: &str) -> RtspServer {
-        let port = free_port();
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(repo().join("tests/support/rtsp_server.py"))
-            .args([&port.to_string(), launch])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("rtsp_server.py starts (python3-gi, gir1.2-gst-rtsp-server-1.0)");
-        wait_for_port(port, &mut child, "RTSP server");
-        RtspServer { port, child }
-    }
-
-    pub fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/test", self.port)
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
 }
 
 /// An MQTT subscriber collecting every message on `topic` (QoS 1,

@@ -1,0 +1,694 @@
+//! SECTION:element-camsrc
+//!
+//! A live camera (`rtsp://`, `rtsps://`, `http(s)://`, `file://`) as decoded
+//! raw video that keeps flowing through outages: while the camera is away
+//! the element sends a stand-in frame (`on-loss`: NO SIGNAL or the last
+//! frame) and retries with capped exponential backoff (`retry-backoff`
+//! doubling up to `max-backoff`), forever unless `retry-timeout` says
+//! otherwise. It posts element messages `connected`, `disconnected` (with
+//! the reason) and `retrying` (attempt, delay), and exposes `status` and
+//! `statistics`.
+//!
+//! ```text
+//! gst-launch-1.0 camsrc uri=rtsp://user:pass@10.0.0.5/stream1 camera-id=gate \
+//!     ! onnxdetect classes=person ! bytetrack ! mqttsink host=127.0.0.1
+//! ```
+//!
+//! Credentials (in the URI, `user-id`/`user-pw` or `credentials-file`)
+//! never appear in this element's logs, messages or errors: the URI is read
+//! back as `rtsp://***:***@host/...`. GStreamer's own launch-line parser logs
+//! the whole line at DEBUG level, so on a `gst-launch-1.0` line put them in
+//! `credentials-file`; applications may set them in any of the properties.
+//! Every frame carries the camera id and its capture time in the objects
+//! metadata, which the sinks read. A leaky queue of `max-queue` frames ends
+//! the bin, so a slow detector drops stale frames (counted in `statistics`
+//! and the metrics) instead of falling behind.
+//!
+//! Built on upstream's `fallbacksrc` (gst-plugins-rs, registered into this
+//! plugin), which keeps the output live and switches to its stand-in
+//! stream; the source it restarts (`input`) adds the backoff and reasons.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::time::Duration;
+
+use cctv::camera_uri::CameraUri;
+use cctv::overlay::canvas::{Canvas, Rgb};
+use cctv::overlay::font::Font;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+
+use super::input::CameraInput;
+use super::link::{CAT, Config, Link};
+use super::{OnLoss, Status, Transport};
+use crate::{inference, metrics, upstream};
+
+const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+const DEFAULT_RETRY_BACKOFF_MS: u32 = 5_000;
+const DEFAULT_MAX_BACKOFF_MS: u32 = 60_000;
+const DEFAULT_LATENCY_MS: u32 = 200;
+const DEFAULT_MAX_QUEUE: u32 = 2;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    uri: Option<CameraUri>,
+    user_id: Option<String>,
+    user_pw: Option<String>,
+    credentials_file: Option<String>,
+    camera_id: String,
+    timeout_ms: u32,
+    retry_backoff_ms: u32,
+    max_backoff_ms: u32,
+    retry_timeout_s: u32,
+    latency_ms: u32,
+    transport: Transport,
+    on_loss: OnLoss,
+    max_queue: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            uri: None,
+            user_id: None,
+            user_pw: None,
+            credentials_file: None,
+            camera_id: String::new(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+            max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
+            retry_timeout_s: 0,
+            latency_ms: DEFAULT_LATENCY_MS,
+            transport: Transport::Auto,
+            on_loss: OnLoss::NoSignal,
+            max_queue: DEFAULT_MAX_QUEUE,
+        }
+    }
+}
+
+/// The elements after `fallbacksrc`.
+struct Chain {
+    fallback: gst::Element,
+    filter: gst::Element,
+    queue: gst::Element,
+}
+
+/// Streaming-side state of the stand-in frames.
+#[derive(Default)]
+struct StandIn {
+    info: Option<gst_video::VideoInfo>,
+    last: Option<gst::Buffer>,
+    font: Option<Font>,
+}
+
+#[derive(Default)]
+pub struct CamSrc {
+    settings: Mutex<Settings>,
+    chain: Mutex<Option<Chain>>,
+    link: Mutex<Option<Arc<Link>>>,
+    metrics: Mutex<Option<Arc<metrics::Source>>>,
+    stand_in: Arc<Mutex<StandIn>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for CamSrc {
+    const NAME: &'static str = "GstCctvCamSrc";
+    type Type = super::CamSrc;
+    type ParentType = gst::Bin;
+}
+
+impl ObjectImpl for CamSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let ms = |name: &str, nick: &str, blurb: &str, min: u32, default: u32| {
+                glib::ParamSpecUInt::builder(name)
+                    .nick(nick)
+                    .blurb(blurb)
+                    .minimum(min)
+                    .maximum(3_600_000)
+                    .default_value(default)
+                    .mutable_ready()
+                    .build()
+            };
+            vec![
+                glib::ParamSpecString::builder("uri")
+                    .nick("URI")
+                    .blurb("Camera URI: rtsp://, rtsps://, http(s)://, file:// (read back with credentials as ***)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("user-id")
+                    .nick("User")
+                    .blurb("User name for the camera (instead of one in the URI)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("user-pw")
+                    .nick("Password")
+                    .blurb("Password for the camera (never logged; read back as ***)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("credentials-file")
+                    .nick("Credentials file")
+                    .blurb("File whose first line is user:password (keeps the password off launch lines, which GStreamer logs)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("camera-id")
+                    .nick("Camera id")
+                    .blurb("Camera name in every frame's metadata, read by the sinks (empty: the element's name)")
+                    .mutable_ready()
+                    .build(),
+                ms("timeout", "Timeout", "Milliseconds without frames before the camera counts as lost", 100, DEFAULT_TIMEOUT_MS),
+                ms("retry-backoff", "Retry backoff", "Milliseconds before the first retry; doubles per failed attempt (at least 1 s: fallbacksrc's own pause)", 0, DEFAULT_RETRY_BACKOFF_MS),
+                ms("max-backoff", "Maximum backoff", "Longest wait between two attempts, milliseconds", 0, DEFAULT_MAX_BACKOFF_MS),
+                glib::ParamSpecUInt::builder("retry-timeout")
+                    .nick("Retry timeout")
+                    .blurb("Seconds without the camera before giving up with an error (0: never)")
+                    .maximum(u32::MAX)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                ms("latency", "Latency", "RTSP jitter buffer, milliseconds", 0, DEFAULT_LATENCY_MS),
+                glib::ParamSpecEnum::builder_with_default("transport", Transport::Auto)
+                    .nick("Transport")
+                    .blurb("How RTSP media travels")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("on-loss", OnLoss::NoSignal)
+                    .nick("On loss")
+                    .blurb("What is sent while the camera is away")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-queue")
+                    .nick("Maximum queue")
+                    .blurb("Frames waiting for the pipeline; older ones are dropped (and counted) beyond")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_MAX_QUEUE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("status", Status::Stopped)
+                    .nick("Status")
+                    .blurb("Where the camera stands")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("statistics")
+                    .nick("Statistics")
+                    .blurb("Status, attempts, reconnects, last reason, seconds disconnected, frames, stand-in frames, dropped frames")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let string = || {
+            value
+                .get::<Option<String>>()
+                .unwrap()
+                .filter(|v| !v.is_empty())
+        };
+        match pspec.name() {
+            "uri" => {
+                s.uri = match string().map(|u| CameraUri::parse(&u)) {
+                    None => None,
+                    Some(Ok(uri)) => Some(uri),
+                    Some(Err(e)) => {
+                        // Checked again (and refused) when the element starts.
+                        gst::warning!(CAT, imp = self, "invalid uri: {}", e);
+                        Some(CameraUri {
+                            address: format!("invalid: {e}"),
+                            ..CameraUri::default()
+                        })
+                    }
+                }
+            }
+            "user-id" => s.user_id = string(),
+            "user-pw" => s.user_pw = string(),
+            "credentials-file" => s.credentials_file = string(),
+            "camera-id" => s.camera_id = string().unwrap_or_default(),
+            "timeout" => s.timeout_ms = value.get().unwrap(),
+            "retry-backoff" => s.retry_backoff_ms = value.get().unwrap(),
+            "max-backoff" => s.max_backoff_ms = value.get().unwrap(),
+            "retry-timeout" => s.retry_timeout_s = value.get().unwrap(),
+            "latency" => s.latency_ms = value.get().unwrap(),
+            "transport" => s.transport = value.get().unwrap(),
+            "on-loss" => s.on_loss = value.get().unwrap(),
+            "max-queue" => s.max_queue = value.get().unwrap(),
+            other => unreachable!("no property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "uri" => s.uri.as_ref().map(CameraUri::display).to_value(),
+            "user-id" => s.user_id.as_ref().map(|_| "***").to_value(),
+            "user-pw" => s.user_pw.as_ref().map(|_| "***").to_value(),
+            "credentials-file" => s.credentials_file.to_value(),
+            "camera-id" => s.camera_id.to_value(),
+            "timeout" => s.timeout_ms.to_value(),
+            "retry-backoff" => s.retry_backoff_ms.to_value(),
+            "max-backoff" => s.max_backoff_ms.to_value(),
+            "retry-timeout" => s.retry_timeout_s.to_value(),
+            "latency" => s.latency_ms.to_value(),
+            "transport" => s.transport.to_value(),
+            "on-loss" => s.on_loss.to_value(),
+            "max-queue" => s.max_queue.to_value(),
+            "status" => self
+                .link
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(Status::Stopped, |l| l.status())
+                .to_value(),
+            "statistics" => match self.link.lock().unwrap().as_ref() {
+                Some(link) => link.statistics().to_value(),
+                None => gst::Structure::new_empty("camsrc/statistics").to_value(),
+            },
+            other => unreachable!("no property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        register_fallbacksrc();
+        let obj = self.obj();
+        obj.set_suppressed_flags(
+            gst::ElementFlags::SOURCE | gst::ElementFlags::SINK | gst::ElementFlags::PROVIDE_CLOCK,
+        );
+        obj.set_element_flags(gst::ElementFlags::SOURCE);
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .build()
+                .unwrap_or_else(|_| {
+                    panic!("{factory} is registered with this plugin or in gst-plugins-base")
+                })
+        };
+        let fallback = make("fallbacksrc");
+        fallback.set_property("enable-audio", false);
+        fallback.set_property("restart-on-eos", true);
+        let convert = make("videoconvertscale");
+        let filter = make("capsfilter");
+        let queue = make("queue");
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", 0u64);
+        queue.set_property_from_str("leaky", "downstream");
+        obj.add_many([&fallback, &convert, &filter, &queue])
+            .expect("new elements");
+        gst::Element::link_many([&convert, &filter, &queue]).expect("raw video links");
+
+        let target = queue.static_pad("src").unwrap();
+        let ghost = gst::GhostPad::builder_with_target(&target)
+            .unwrap()
+            .name("src")
+            .build();
+        let weak = obj.downgrade();
+        ghost.add_probe(gst::PadProbeType::QUERY_UPSTREAM, move |_, info| {
+            let Some(camsrc) = weak.upgrade() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let camera = camsrc.imp().camera_id();
+            let answered = info
+                .query_mut()
+                .is_some_and(|query| upstream::answer_camera(query, &camera));
+            if answered {
+                gst::PadProbeReturn::Handled
+            } else {
+                gst::PadProbeReturn::Ok
+            }
+        });
+        obj.add_pad(&ghost).expect("a new pad");
+
+        let sink = convert.static_pad("sink").unwrap();
+        fallback.connect_pad_added(move |_, pad| {
+            if pad.name().starts_with("video") && !sink.is_linked() && pad.link(&sink).is_err() {
+                gst::warning!(CAT, "cannot link {}", pad.name());
+            }
+        });
+        let weak = obj.downgrade();
+        queue.connect("overrun", false, move |_| {
+            if let Some(camsrc) = weak.upgrade()
+                && let Some(link) = camsrc.imp().link.lock().unwrap().as_ref()
+            {
+                link.dropped.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = camsrc.imp().metrics.lock().unwrap().as_ref() {
+                    m.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None
+        });
+        let weak = obj.downgrade();
+        filter.static_pad("src").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                if let Some(camsrc) = weak.upgrade() {
+                    camsrc.imp().on_output(info);
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+        *self.chain.lock().unwrap() = Some(Chain {
+            fallback,
+            filter,
+            queue,
+        });
+    }
+}
+
+impl GstObjectImpl for CamSrc {}
+
+impl ElementImpl for CamSrc {
+    fn provide_clock(&self) -> Option<gst::Clock> {
+        None
+    }
+
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Camera source",
+                "Source/Video/Network",
+                "A live camera (RTSP, HTTP, file) that survives outages: stand-in frames, backoff, reasons, origin metadata",
+                "gst-cctv developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &gst::Caps::builder("video/x-raw").build(),
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.start().map_err(|e| {
+                self.post_error_message(e);
+                gst::StateChangeError
+            })?;
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull
+            || (result.is_err() && transition == gst::StateChange::NullToReady)
+        {
+            self.stop();
+        }
+        let result = result?;
+        Ok(match transition {
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
+                gst::StateChangeSuccess::NoPreroll
+            }
+            _ => result,
+        })
+    }
+}
+
+impl BinImpl for CamSrc {
+    fn handle_message(&self, msg: gst::Message) {
+        match msg.view() {
+            // The camera offers no clock. Inside, rtspsrc and fallbacksrc's
+            // clocksync offer the system clock and take it away at every
+            // restart; an application told the clock was lost re-selects
+            // one by pausing the pipeline (gst-launch does), which upstream's
+            // restart does not survive. The pipeline's own clock is the same
+            // system clock.
+            gst::MessageView::ClockProvide(_) | gst::MessageView::ClockLost(_) => {}
+            _ => self.parent_handle_message(msg),
+        }
+    }
+}
+
+impl CamSrc {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self.settings.lock().unwrap().clone();
+        let Some(mut uri) = s.uri else {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["No uri set"]
+            ));
+        };
+        if let Some(e) = uri.address.strip_prefix("invalid: ") {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["Invalid uri: {}", e]
+            ));
+        }
+        if let Some(path) = &s.credentials_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ["Cannot read credentials-file {}: {}", path, e]
+                )
+            })?;
+            let line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            let Some((user, password)) = line.split_once(':') else {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    [
+                        "credentials-file {} does not start with a user:password line",
+                        path
+                    ]
+                ));
+            };
+            uri.user = Some(user.to_owned()).filter(|u| !u.is_empty());
+            uri.password = Some(password.to_owned()).filter(|p| !p.is_empty());
+        }
+        if s.user_id.is_some() {
+            uri.user = s.user_id.clone();
+        }
+        if s.user_pw.is_some() {
+            uri.password = s.user_pw.clone();
+        }
+        let camera = self.camera_id();
+        let ms = |v: u32| Duration::from_millis(v as u64);
+        let config = Config {
+            uri,
+            camera: camera.clone(),
+            timeout: ms(s.timeout_ms),
+            retry_backoff: ms(s.retry_backoff_ms),
+            max_backoff: ms(s.max_backoff_ms.max(s.retry_backoff_ms)),
+            retry_timeout: (s.retry_timeout_s > 0)
+                .then(|| Duration::from_secs(s.retry_timeout_s as u64)),
+            latency_ms: s.latency_ms,
+            transport: s.transport,
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "camera {} at {}",
+            camera,
+            config.uri.display()
+        );
+        let link = Arc::new(Link::new(&self.obj(), config));
+        let chain = self.chain.lock().unwrap();
+        let chain = chain.as_ref().expect("built in constructed");
+        let fallback = &chain.fallback;
+        fallback.set_property("source", CameraInput::new(link.clone()));
+        let ns = |d: Duration| d.as_nanos() as u64;
+        fallback.set_property("timeout", ns(link.config.timeout));
+        // Our input fails a silent attempt after `timeout` and waits the
+        // backoff itself: upstream's own restart timer must never be first.
+        let last_resort =
+            link.config.max_backoff + link.config.timeout * 2 + Duration::from_secs(10);
+        fallback.set_property("restart-timeout", ns(last_resort));
+        fallback.set_property("retry-timeout", u64::MAX / 4);
+        chain.queue.set_property("max-size-buffers", s.max_queue);
+        *self.stand_in.lock().unwrap() = StandIn::default();
+
+        let report: Box<dyn metrics::Report> = Box::new(Health(Arc::downgrade(&link)));
+        let source = metrics::register(&*self.obj(), Some(report));
+        source.set_camera(&camera);
+        *self.metrics.lock().unwrap() = Some(source);
+        *self.link.lock().unwrap() = Some(link);
+        Ok(())
+    }
+
+    /// `camera-id`, or the element's name.
+    fn camera_id(&self) -> String {
+        let id = self.settings.lock().unwrap().camera_id.clone();
+        if id.is_empty() {
+            self.obj().name().to_string()
+        } else {
+            id
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(link) = self.link.lock().unwrap().take() {
+            link.stop();
+        }
+        *self.metrics.lock().unwrap() = None;
+        *self.stand_in.lock().unwrap() = StandIn::default();
+    }
+
+    /// Frames leaving for the queue: the camera's pass (and are kept for
+    /// `last-frame`), stand-ins get the camera's origin and a picture.
+    fn on_output(&self, info: &mut gst::PadProbeInfo) {
+        match &mut info.data {
+            Some(gst::PadProbeData::Event(event)) => {
+                if let gst::EventView::Caps(c) = event.view() {
+                    self.stand_in.lock().unwrap().info =
+                        gst_video::VideoInfo::from_caps(c.caps()).ok();
+                }
+            }
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let Some(link) = self.link.lock().unwrap().clone() else {
+                    return;
+                };
+                let on_loss = self.settings.lock().unwrap().on_loss;
+                if cctv::meta::Frame::capture_time(buffer).is_some() {
+                    if let Some(m) = self.metrics.lock().unwrap().as_ref() {
+                        m.frame(Duration::ZERO, Duration::ZERO);
+                    }
+                    if on_loss == OnLoss::LastFrame {
+                        self.stand_in.lock().unwrap().last = Some(buffer.clone());
+                    }
+                    return;
+                }
+                link.stand_ins.fetch_add(1, Ordering::Relaxed);
+                self.stand_in_frame(buffer, &link, on_loss);
+            }
+            _ => {}
+        }
+    }
+
+    /// Holds the output to the camera's size and format, so stand-ins come
+    /// out as the camera's frames do (the camera's own pass unconverted).
+    pub(super) fn camera_caps(&self, caps: &gst::Caps) {
+        let Some(s) = caps.structure(0) else { return };
+        let mut wanted = gst::Caps::builder("video/x-raw");
+        for field in ["format", "width", "height"] {
+            if let Ok(v) = s.value(field) {
+                wanted = wanted.field(field, v.clone());
+            }
+        }
+        let wanted = wanted.build();
+        let chain = self.chain.lock().unwrap();
+        let Some(chain) = chain.as_ref() else { return };
+        let current = chain.filter.property::<Option<gst::Caps>>("caps");
+        if current.as_ref() != Some(&wanted) {
+            gst::debug!(CAT, imp = self, "output held to {}", wanted);
+            chain.filter.set_property("caps", &wanted);
+        }
+    }
+
+    fn stand_in_frame(&self, buffer: &mut gst::Buffer, link: &Link, on_loss: OnLoss) {
+        let mut stand_in = self.stand_in.lock().unwrap();
+        let (pts, dts, duration) = (buffer.pts(), buffer.dts(), buffer.duration());
+        let replaced = match (&stand_in.last, on_loss) {
+            (Some(last), OnLoss::LastFrame) if last.size() == buffer.size() => {
+                let mut copy = last.copy();
+                {
+                    let b = copy.get_mut().expect("a new copy");
+                    b.set_pts(pts);
+                    b.set_dts(dts);
+                    b.set_duration(duration);
+                }
+                *buffer = copy;
+                true
+            }
+            _ => false,
+        };
+        let b = buffer.make_mut();
+        let Some(info) = stand_in.info.clone() else {
+            return;
+        };
+        cctv::meta::Frame::stamp_origin(b, info.width(), info.height(), &link.config.camera, None);
+        if replaced {
+            return;
+        }
+        let font = stand_in
+            .font
+            .get_or_insert_with(|| Font::new((info.height() / 12).clamp(10, 96)));
+        draw_no_signal(b, &info, font);
+    }
+}
+
+/// "NO SIGNAL" in the middle of the frame (a black one, from fallbacksrc).
+fn draw_no_signal(buffer: &mut gst::BufferRef, info: &gst_video::VideoInfo, font: &Font) {
+    let Some(format) = inference::pixel_format(info.format()) else {
+        return;
+    };
+    let matrix = inference::yuv_matrix(info);
+    let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, info) else {
+        return;
+    };
+    let strides = frame.plane_stride();
+    let strides: [usize; 3] =
+        std::array::from_fn(|p| strides.get(p).copied().unwrap_or(0).max(0) as usize);
+    let [a, b, c, _] = frame.planes_data_mut();
+    let Ok(mut canvas) = Canvas::new(
+        format,
+        matrix,
+        info.width(),
+        info.height(),
+        [a, b, c],
+        strides,
+    ) else {
+        return;
+    };
+    let text = "NO SIGNAL";
+    let x = (info.width() as i32 - font.width(text) as i32) / 2;
+    let y = (info.height() as i32 - font.height() as i32) / 2;
+    let paint = canvas.paint(Rgb(255, 255, 255));
+    canvas.text(x.max(0), y.max(0), text, font, paint);
+}
+
+/// The camera's status and reconnects, for `/metrics` and `/health`.
+struct Health(std::sync::Weak<Link>);
+
+impl metrics::Report for Health {
+    fn report(&self, out: &mut Vec<metrics::Extra>) {
+        let Some(link) = self.0.upgrade() else { return };
+        out.push(metrics::Extra::Gauge {
+            name: "camera_connected",
+            help: "1 while the camera's frames arrive",
+            value: (link.status() == Status::Connected) as i64,
+        });
+        out.push(metrics::Extra::Counter {
+            name: "camera_reconnects",
+            help: "Times the camera came back after a loss",
+            value: link.reconnects(),
+        });
+        out.push(metrics::Extra::Counter {
+            name: "camera_stand_in_frames",
+            help: "Frames sent while the camera was away",
+            value: link.stand_ins.load(Ordering::Relaxed),
+        });
+        if let Some(reason) = link.degraded() {
+            out.push(metrics::Extra::Degraded(reason));
+        }
+    }
+}
+
+/// `fallbacksrc` comes with this plugin (gst-plugin-fallbackswitch, linked
+/// in), registered the first time a camera is made.
+fn register_fallbacksrc() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if gst::ElementFactory::find("fallbacksrc").is_none()
+            && let Err(e) = gstfallbackswitch::plugin_register_static()
+        {
+            gst::error!(CAT, "cannot register fallbacksrc: {}", e);
+        }
+    });
+}
