@@ -101,7 +101,8 @@ fn main() {
     let cameras = env_or("BENCH_CAMERAS", 4);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("{cameras} cameras of the clip in one process, {frames} frames each, {cores} cores");
-    let schedules: Vec<(u32, u32)> = vec![(1, 0), (cores as u32, 1), (cameras as u32, 1)];
+    // (0, 0) is the default: sessions added on demand.
+    let schedules: Vec<(u32, u32)> = vec![(0, 0), (1, 0), (cores as u32, 1), (cameras as u32, 1)];
     for (sessions, threads) in schedules {
         let alone = inference_alone(cameras, sessions, threads, 100);
         let total = pipeline(cameras, sessions, threads, frames);

@@ -107,7 +107,8 @@ pub fn redact<'a>(text: &'a str, secrets: &[&str]) -> Cow<'a, str> {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes of a URI part decoded.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -500,3 +500,83 @@ fn frames_carry_their_capture_time() {
         (seen - captured) / 1_000_000
     );
 }
+
+#[test]
+fn one_camera_stalling_does_not_slow_the_other_three() {
+    common::init();
+    let mounts: Vec<(String, String)> = (0..4).map(|i| (format!("cam{i}"), pattern())).collect();
+    let refs: Vec<(&str, &str)> = mounts
+        .iter()
+        .map(|(m, l)| (m.as_str(), l.as_str()))
+        .collect();
+    let server = RtspServer::start(&refs, None);
+    // Four cameras sharing one model, as in pipelines/cameras.txt.
+    let launch: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "camsrc uri={} camera-id=cam{i} timeout={TIMEOUT_MS} retry-backoff=200 \
+                 max-backoff={MAX_BACKOFF_MS} ! onnxdetect classes=person ! fakesink name=sink{i} sync=false",
+                server.url(&format!("cam{i}"), None)
+            )
+        })
+        .collect();
+    let pipeline = gst::parse::launch(&launch.join(" ")).unwrap();
+    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
+    let counts: Vec<Arc<AtomicU64>> = (0..4).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    for (i, count) in counts.iter().enumerate() {
+        let count = count.clone();
+        let pad = bin
+            .by_name(&format!("sink{i}"))
+            .unwrap()
+            .static_pad("sink")
+            .unwrap();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if info
+                .buffer()
+                .is_some_and(|b| cctv::meta::Frame::capture_time(b).is_some())
+            {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let read = || {
+        counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect::<Vec<u64>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read().iter().any(|&n| n < 10) {
+        assert!(
+            Instant::now() < deadline,
+            "not every camera streams: {:?}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rates = |seconds: u64| {
+        let before = read();
+        std::thread::sleep(Duration::from_secs(seconds));
+        read()
+            .iter()
+            .zip(before)
+            .map(|(after, before)| (after - before) as f64 / seconds as f64)
+            .collect::<Vec<f64>>()
+    };
+    let normal = rates(3);
+    server.stall("cam0", true);
+    std::thread::sleep(Duration::from_millis(TIMEOUT_MS + 500));
+    let stalled = rates(3);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(stalled[0] < 1.0, "cam0 stalled: {stalled:?}");
+    for i in 1..4 {
+        assert!(
+            normal[i] >= 12.0 && stalled[i] >= 0.9 * normal[i],
+            "cam{i}: {:.1} frames/s before cam0 stalled, {:.1} after (all: {normal:?} -> {stalled:?})",
+            normal[i],
+            stalled[i]
+        );
+    }
+}

@@ -273,7 +273,7 @@ fn several_sessions_run_at_once_with_the_same_results() {
         sessions: 2,
     })
     .unwrap();
-    assert_eq!(pool.sessions.len(), 2);
+    assert_eq!(pool.session_count(), 2);
     let spec = cctv::detect::InputSpec {
         name: "images".into(),
         width: 416,
@@ -282,7 +282,7 @@ fn several_sessions_run_at_once_with_the_same_results() {
         ty: cctv::detect::ElementType::F32,
     };
     // Two callers at once, each holding one session while the other runs.
-    let held = pool.sessions[0].lock().unwrap();
+    let held = pool.session(0).unwrap().lock().unwrap();
     let sums: Vec<f64> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..2)
             .map(|_| {
@@ -589,4 +589,49 @@ fn a_classifier_is_refused_as_not_a_detector() {
         err.contains("is not a usable detector") && err.contains("logits"),
         "{err}"
     );
+}
+
+#[test]
+fn a_shared_model_adds_a_session_when_every_one_is_busy() {
+    common::init();
+    let pool = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
+        path: common::assets().join("models/yolox_nano.onnx"),
+        threads: 0,
+        provider: gstcctv::inference::ExecutionProvider::Cpu,
+        sessions: 0,
+    })
+    .unwrap();
+    assert_eq!(
+        pool.session_count(),
+        1,
+        "one session until a second caller comes"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        // One session per core at most: nothing to add on one core.
+        return;
+    }
+    let spec = cctv::detect::InputSpec {
+        name: "images".into(),
+        width: 416,
+        height: 416,
+        planar: true,
+        ty: cctv::detect::ElementType::F32,
+    };
+    // The only session is busy: a second caller gets a new session instead
+    // of waiting (it would wait forever here, while the first is held).
+    let held = pool.session(0).unwrap().lock().unwrap();
+    let ran = std::thread::scope(|s| {
+        s.spawn(|| {
+            let input = gstcctv::inference::InputTensor::new(&spec);
+            let mut scratch = gstcctv::inference::OutputScratch::default();
+            pool.run(&input, &mut scratch, |outputs| outputs.len())
+                .unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    drop(held);
+    assert!(ran > 0);
+    assert_eq!(pool.session_count(), 2);
 }

@@ -3,7 +3,8 @@
 //! shares one session, so four cameras load the weights once.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use cctv::detect::{ElementType, Output, TensorInfo};
 use gst::glib;
@@ -35,17 +36,28 @@ pub struct SessionOptions {
     /// Intra-op threads; 0 lets ONNX Runtime choose.
     pub threads: u32,
     pub provider: ExecutionProvider,
-    /// Sessions of the model, each able to run while the others do (at least 1).
+    /// Sessions of the model, each able to run while the others do; 0:
+    /// grown on demand (see [`Model`]).
     pub sessions: u32,
 }
 
 /// A loaded model shared between elements. `Session::run` needs `&mut`, so
 /// each session runs one inference at a time; with several sessions, that
 /// many elements (cameras) run at once, each taking a free one.
+///
+/// With `sessions` 0 the model starts with one session (all threads: the
+/// fastest for one camera) and, when a caller finds every session busy,
+/// adds a one-thread session, up to one per core: cameras then run side by
+/// side instead of queueing for one session (README, Several cameras).
 pub struct Model {
-    pub sessions: Vec<Mutex<Session>>,
+    /// Sessions made so far fill the first slots.
+    slots: Vec<OnceLock<Mutex<Session>>>,
+    made: AtomicUsize,
+    /// Held while a session is being added.
+    growing: Mutex<()>,
+    options: SessionOptions,
     /// Where the search for a free session starts, so that waits spread.
-    next: std::sync::atomic::AtomicUsize,
+    next: AtomicUsize,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
     /// Custom metadata `names` (Ultralytics exports store class names there).
@@ -94,12 +106,17 @@ impl Model {
         let value = input
             .value()
             .map_err(|e| format!("cannot build the input tensor: {e}"))?;
-        let n = self.sessions.len();
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
-        let free = (0..n).find_map(|i| self.sessions[(start + i) % n].try_lock().ok());
-        let mut session = match free {
+        let n = self.session_count();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let slot = |i: usize| {
+            self.slots[i]
+                .get()
+                .expect("made sessions fill the first slots")
+        };
+        let free = (0..n).find_map(|i| slot((start + i) % n).try_lock().ok());
+        let mut session = match free.or_else(|| self.grow()) {
             Some(session) => session,
-            None => self.sessions[start].lock().unwrap(),
+            None => slot(start).lock().unwrap(),
         };
         let outputs = session
             .run(ort::inputs![input.name() => value])
@@ -108,17 +125,50 @@ impl Model {
     }
 }
 
-fn open(options: &SessionOptions) -> Result<Model, String> {
-    let path = &options.path;
-    if !path.is_file() {
-        return Err(format!("model file {} not found", path.display()));
+impl Model {
+    /// Sessions made so far.
+    pub fn session_count(&self) -> usize {
+        self.made.load(Ordering::Acquire)
     }
+
+    /// Session `i`, if made.
+    pub fn session(&self, i: usize) -> Option<&Mutex<Session>> {
+        self.slots.get(i)?.get()
+    }
+
+    /// Adds a one-thread session, locked for the caller, when the model
+    /// grows on demand and has room; one caller adds at a time.
+    fn grow(&self) -> Option<MutexGuard<'_, Session>> {
+        let _growing = self.growing.try_lock().ok()?;
+        let k = self.session_count();
+        if self.options.sessions != 0 || k >= self.slots.len() {
+            return None;
+        }
+        match make_session(&self.options, 1) {
+            Ok(session) => {
+                let _ = self.slots[k].set(Mutex::new(session));
+                self.made.store(k + 1, Ordering::Release);
+                self.slots[k].get()?.try_lock().ok()
+            }
+            Err(e) => {
+                // The sessions made go on serving.
+                gst::warning!(gst::CAT_RUST, "cannot add a session: {}", e);
+                None
+            }
+        }
+    }
+}
+
+/// One session of `options`' model with `threads` intra-op threads (0: ONNX
+/// Runtime's choice).
+fn make_session(options: &SessionOptions, threads: u32) -> Result<Session, String> {
+    let path = &options.path;
     let env = environment()?;
     let fail = |what: &str, e: ort::Error| format!("{what} for {}: {e}", path.display());
     let mut builder = Session::builder(env).map_err(|e| fail("session options", e))?;
-    if options.threads > 0 {
+    if threads > 0 {
         builder = builder
-            .with_intra_threads(options.threads as usize)
+            .with_intra_threads(threads as usize)
             .map_err(|e| fail("intra-op threads", e.into()))?;
     }
     // Idle pool threads sleep instead of spinning: with two models in one
@@ -129,13 +179,25 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
         .with_intra_op_spinning(false)
         .map_err(|e| fail("intra-op spinning", e.into()))?;
     builder = register_provider(builder, options.provider, path)?;
-    let sessions = (0..options.sessions.max(1))
-        .map(|_| {
-            builder
-                .clone()
-                .commit_from_file(path)
-                .map_err(|e| format!("cannot load model {}: {e}", path.display()))
-        })
+    builder
+        .commit_from_file(path)
+        .map_err(|e| format!("cannot load model {}: {e}", path.display()))
+}
+
+fn open(options: &SessionOptions) -> Result<Model, String> {
+    let path = &options.path;
+    if !path.is_file() {
+        return Err(format!("model file {} not found", path.display()));
+    }
+    let (first_count, slots) = match options.sessions {
+        0 => (
+            1,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
+        n => (n as usize, n as usize),
+    };
+    let sessions = (0..first_count)
+        .map(|_| make_session(options, options.threads))
         .collect::<Result<Vec<Session>, String>>()?;
     let first = &sessions[0];
     let names = first.metadata().ok().and_then(|m| m.custom("names"));
@@ -151,8 +213,16 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
             .map(|o| tensor_info(o.name(), o.dtype()))
             .collect(),
         names,
-        sessions: sessions.into_iter().map(Mutex::new).collect(),
-        next: std::sync::atomic::AtomicUsize::new(0),
+        made: AtomicUsize::new(sessions.len()),
+        slots: sessions
+            .into_iter()
+            .map(|s| OnceLock::from(Mutex::new(s)))
+            .chain(std::iter::repeat_with(OnceLock::new))
+            .take(slots)
+            .collect(),
+        growing: Mutex::new(()),
+        options: options.clone(),
+        next: AtomicUsize::new(0),
     })
 }
 

@@ -80,7 +80,8 @@ impl Exporter {
 
 /// Streams `camera` as MJPEG on a thread of its own until the viewer leaves.
 fn stream(request: tiny_http::Request, camera: &str) {
-    let camera = percent_decode(camera);
+    // Camera ids may hold any text.
+    let camera = cctv::camera_uri::percent_decode(camera);
     let Some(mjpeg) = view::Mjpeg::open(&camera) else {
         let response = tiny_http::Response::from_string("no such camera, or too many viewers\n")
             .with_status_code(404);
@@ -107,31 +108,6 @@ fn stream(request: tiny_http::Request, camera: &str) {
     if let Err(e) = spawned {
         gst::warning!(CAT, "cannot serve a viewer: {}", e);
     }
-}
-
-/// `%XX` escapes of a URL path segment decoded (camera ids may hold any text).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every element's figures as Prometheus text.

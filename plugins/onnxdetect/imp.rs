@@ -78,7 +78,7 @@ const DEFAULT_CONF_THRESHOLD: f64 = 0.25;
 const DEFAULT_IOU_THRESHOLD: f64 = 0.45;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_SESSIONS: u32 = 1;
+const DEFAULT_SESSIONS: u32 = 0;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
 
 #[derive(Debug, Clone)]
@@ -214,8 +214,8 @@ impl ObjectImpl for OnnxDetect {
                 glib::ParamSpecUInt::builder("sessions")
                     .nick("Sessions")
                     .blurb("ONNX Runtime sessions of the model, shared by every instance with the same model and options: \
-                            this many cameras of one process run inference at once (with several, give each threads=1 on a small CPU)")
-                    .minimum(1)
+                            this many cameras of one process run inference at once (0: one session, and a one-thread session \
+                            more whenever all are busy, up to one per core)")
                     .maximum(64)
                     .default_value(DEFAULT_SESSIONS)
                     .mutable_ready()
