@@ -32,6 +32,11 @@ fn cycle(launch: &str, to_eos: bool) {
     let pipeline = gst::parse::launch(launch).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
+    if to_eos && launch.starts_with("camsrc") {
+        // A live camera never ends: end it as `gst-launch-1.0 -e` does.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        pipeline.send_event(gst::event::Eos::new());
+    }
     if to_eos {
         let msg = bus
             .timed_pop_filtered(
@@ -58,6 +63,8 @@ fn repeated_state_changes_leave_no_threads_behind() {
     let broker = common::Mosquitto::start();
     let pg = common::Postgres::start();
     let ptz = common::free_port();
+    let camera =
+        common::RtspServer::start(&[("cam", &common::rtsp::test_pattern(320, 240, 15))], None);
     let video = format!(
         "{} ! onnxdetect classes=person ! bytetrack ! gendercls",
         common::short_clip(4)
@@ -78,6 +85,10 @@ fn repeated_state_changes_leave_no_threads_behind() {
             "{} ! virtualptz port={ptz} ! onnxdetect classes=person ! bytetrack \
              ! ptzservo onvif-url=http://127.0.0.1:{ptz}/onvif/ptz_service ! fakesink",
             common::short_clip(4)
+        ),
+        format!(
+            "camsrc uri={} timeout=2000 ! onnxdetect classes=person ! fakesink",
+            camera.url("cam", None)
         ),
     ];
     // A first round starts what lives for the whole process (ONNX Runtime,

@@ -365,6 +365,21 @@ impl ElementImpl for CamSrc {
         None
     }
 
+    /// EOS sent to the element (`gst-launch-1.0 -e`, an application
+    /// stopping): the stream ends here. Passed on to fallbacksrc it would
+    /// reach the camera's source and come back as the camera ending its
+    /// stream, which fallbacksrc answers with a restart.
+    fn send_event(&self, event: gst::Event) -> bool {
+        if event.type_() == gst::EventType::Eos {
+            let queue = self.chain.lock().unwrap().as_ref().map(|c| c.queue.clone());
+            if let Some(queue) = queue {
+                gst::debug!(CAT, imp = self, "ending the stream");
+                return queue.static_pad("sink").unwrap().send_event(event);
+            }
+        }
+        self.parent_send_event(event)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -209,7 +209,10 @@ impl ObjectImpl for LiveView {
             if bin.imp().due(buf) {
                 gst::PadProbeReturn::Ok
             } else {
-                gst::PadProbeReturn::Drop
+                // Handled, not Drop: gstreamer-rs has already released the
+                // buffer, and GStreamer 1.22 would unref it again (a NULL
+                // by then: a CRITICAL per dropped frame).
+                gst::PadProbeReturn::Handled
             }
         });
         bin.add_pad(&ghost).expect("one sink pad");
