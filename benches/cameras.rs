@@ -103,9 +103,14 @@ fn main() {
     println!("{cameras} cameras of the clip in one process, {frames} frames each, {cores} cores");
     // (0, 0) is the default: sessions added on demand.
     let schedules: Vec<(u32, u32)> = vec![(0, 0), (1, 0), (cores as u32, 1), (cameras as u32, 1)];
+    let (mut best_alone, mut default_total) = (0.0f64, 0.0);
     for (sessions, threads) in schedules {
         let alone = inference_alone(cameras, sessions, threads, 100);
         let total = pipeline(cameras, sessions, threads, frames);
+        best_alone = best_alone.max(alone);
+        if (sessions, threads) == (0, 0) {
+            default_total = total;
+        }
         let one = pipeline(1, sessions, threads, frames);
         println!(
             "  sessions={sessions} threads={threads}: {total:.1} frames/s in total ({:.1} per camera); \
@@ -114,4 +119,8 @@ fn main() {
             total / alone
         );
     }
+    println!(
+        "  default (sessions=0): {default_total:.1} frames/s in total, {:.2} of the best inference-only schedule of this run ({best_alone:.1}/s)",
+        default_total / best_alone
+    );
 }

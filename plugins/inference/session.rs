@@ -3,7 +3,7 @@
 //! shares one session, so four cameras load the weights once.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use cctv::detect::{ElementType, Output, TensorInfo};
@@ -47,14 +47,17 @@ pub struct SessionOptions {
 ///
 /// With `sessions` 0 the model starts with one session (all threads: the
 /// fastest for one camera) and, when a caller finds every session busy,
-/// adds a one-thread session, up to one per core: cameras then run side by
-/// side instead of queueing for one session (README, Several cameras).
+/// adds a one-thread session, up to one per core, and remakes the first
+/// with one thread too: cameras then run side by side on the cores instead
+/// of queueing for one session (README, Several cameras).
 pub struct Model {
     /// Sessions made so far fill the first slots.
     slots: Vec<OnceLock<Mutex<Session>>>,
     made: AtomicUsize,
     /// Held while a session is being added.
     growing: Mutex<()>,
+    /// The model grew: the first session is to be remade with one thread.
+    narrow_first: AtomicBool,
     options: SessionOptions,
     /// Where the search for a free session starts, so that waits spread.
     next: AtomicUsize,
@@ -113,11 +116,22 @@ impl Model {
                 .get()
                 .expect("made sessions fill the first slots")
         };
-        let free = (0..n).find_map(|i| slot((start + i) % n).try_lock().ok());
-        let mut session = match free.or_else(|| self.grow()) {
-            Some(session) => session,
-            None => slot(start).lock().unwrap(),
+        let free = (0..n).find_map(|i| {
+            let i = (start + i) % n;
+            slot(i).try_lock().ok().map(|s| (i, s))
+        });
+        let (index, mut session) = match free.or_else(|| self.grow()) {
+            Some(found) => found,
+            None => (start, slot(start).lock().unwrap()),
         };
+        if index == 0 && self.narrow_first.swap(false, Ordering::AcqRel) {
+            // The model grew: its first session gives up its extra threads,
+            // so the sessions share the cores instead of oversubscribing.
+            match make_session(&self.options, 1) {
+                Ok(narrow) => *session = narrow,
+                Err(e) => gst::warning!(gst::CAT_RUST, "cannot narrow the first session: {}", e),
+            }
+        }
         let outputs = session
             .run(ort::inputs![input.name() => value])
             .map_err(|e| format!("inference failed: {e}"))?;
@@ -138,7 +152,7 @@ impl Model {
 
     /// Adds a one-thread session, locked for the caller, when the model
     /// grows on demand and has room; one caller adds at a time.
-    fn grow(&self) -> Option<MutexGuard<'_, Session>> {
+    fn grow(&self) -> Option<(usize, MutexGuard<'_, Session>)> {
         let _growing = self.growing.try_lock().ok()?;
         let k = self.session_count();
         if self.options.sessions != 0 || k >= self.slots.len() {
@@ -148,7 +162,10 @@ impl Model {
             Ok(session) => {
                 let _ = self.slots[k].set(Mutex::new(session));
                 self.made.store(k + 1, Ordering::Release);
-                self.slots[k].get()?.try_lock().ok()
+                if k == 1 && self.options.threads != 1 {
+                    self.narrow_first.store(true, Ordering::Release);
+                }
+                Some((k, self.slots[k].get()?.try_lock().ok()?))
             }
             Err(e) => {
                 // The sessions made go on serving.
@@ -221,6 +238,7 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
             .take(slots)
             .collect(),
         growing: Mutex::new(()),
+        narrow_first: AtomicBool::new(false),
         options: options.clone(),
         next: AtomicUsize::new(0),
     })
