@@ -21,6 +21,12 @@ const SYS_CRATES: &[(&str, Option<&str>)] = &[
     ("gstreamer-video-sys", Some("gstreamer-video-1.0")),
     ("gstreamer-app-sys", Some("gstreamer-app-1.0")),
     ("gstreamer-check-sys", Some("gstreamer-check-1.0")),
+    // fallbacksrc (camsrc) and the in-process RTSP server of the tests.
+    ("gstreamer-audio-sys", Some("gstreamer-audio-1.0")),
+    ("gstreamer-net-sys", Some("gstreamer-net-1.0")),
+    ("gstreamer-rtsp-sys", Some("gstreamer-rtsp-1.0")),
+    ("gstreamer-sdp-sys", Some("gstreamer-sdp-1.0")),
+    ("gstreamer-rtsp-server-sys", Some("gstreamer-rtsp-server-1.0")),
     ("openssl-sys", Some("openssl")),
     // The `analytics` feature (GStreamer >= 1.24), only type-checked here.
     ("gstreamer-analytics-sys", None),
@@ -79,15 +85,25 @@ const ELEMENTS: &[&str] = &[
     "appsink",
     "tee",
     "queue",
+    // camsrc, inside and around fallbacksrc, and the RTSP test server.
+    "uridecodebin",
+    "videoconvertscale",
+    "capsfilter",
+    "clocksync",
+    "valve",
+    "rtpjpegpay",
+    "rtpjpegdepay",
+    "identity",
+    "fakesink",
 ];
 
-/// Files of the Python bindings the reader example and the RTSP server load.
+/// Files of the Python bindings the reader example and the camsrc
+/// debug-log test load.
 const PYTHON_CHECK: &str = "import gi; gi.require_version('Gst', '1.0'); \
-    gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; \
+    from gi.repository import Gst; \
     Gst.init(None); import gi.overrides.Gst as o; \
     print(gi.__file__); print(o.__file__); \
-    print(gi.Repository.get_default().get_typelib_path('Gst')); \
-    print(gi.Repository.get_default().get_typelib_path('GstRtspServer'))";
+    print(gi.Repository.get_default().get_typelib_path('Gst'))";
 
 fn run(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
