@@ -12,14 +12,24 @@
 //! ```text
 //! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
 //!      [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]
+//! demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT]
+//!      [--pg CONNINFO] [--keep-servers] [--view]
 //! demo --ptz [--frames N] [--video FILE]
 //! ```
 //!
-//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`); `--view` also
-//! serves the live view and plays the clip at its own speed.
+//! `--rtsp` serves the clip as live cameras from an RTSP server in this
+//! process and runs the data path on each through `camsrc`
+//! (`support/live.rs`); `--ptz` runs the PTZ closed loop instead
+//! (`support/ptz.rs`); `--view` also serves the live view and plays the clip
+//! at its own speed.
 
+#[path = "support/live.rs"]
+mod live;
 #[path = "support/ptz.rs"]
 mod ptz;
+#[path = "../tests/support/rtsp.rs"]
+#[allow(dead_code)]
+mod rtsp;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -45,10 +55,15 @@ struct Options {
     view: bool,
     /// Where the annotated video and snapshots go.
     out: String,
+    /// Live cameras from an RTSP server in this process.
+    rtsp: bool,
+    cameras: u32,
+    /// How long the live cameras run.
+    seconds: f64,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -64,9 +79,19 @@ fn parse_options() -> Result<Options, String> {
         ptz: false,
         view: false,
         out: concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo").into(),
+        rtsp: false,
+        cameras: 1,
+        seconds: 30.0,
     };
+    // Options that only one kind of run takes.
+    let (mut file_only, mut live_only) = (Vec::new(), Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--frames" | "--camera" | "--out" | "--ptz" => file_only.push(arg.clone()),
+            "--cameras" | "--seconds" => live_only.push(arg.clone()),
+            _ => {}
+        }
         let mut value = || {
             args.next()
                 .ok_or_else(|| format!("{arg} needs a value\n{}", usage()))
@@ -94,9 +119,38 @@ fn parse_options() -> Result<Options, String> {
             "--ptz" => o.ptz = true,
             "--out" => o.out = value()?,
             "--view" => o.view = true,
+            "--rtsp" => o.rtsp = true,
+            "--cameras" => {
+                o.cameras = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=16).contains(n))
+                    .ok_or("--cameras: a number from 1 to 16")?
+            }
+            "--seconds" => {
+                o.seconds = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
+                    .ok_or("--seconds: a positive number")?
+            }
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
+    }
+    if o.rtsp && !file_only.is_empty() {
+        return Err(format!(
+            "{} does not go with --rtsp\n{}",
+            file_only.join(", "),
+            usage()
+        ));
+    }
+    if !o.rtsp && !live_only.is_empty() {
+        return Err(format!(
+            "{} goes with --rtsp\n{}",
+            live_only.join(", "),
+            usage()
+        ));
     }
     if !std::path::Path::new(&o.video).exists() {
         return Err(format!("video {} not found: run ./run setup", o.video));
@@ -480,6 +534,11 @@ fn run(o: Options) -> Result<(), String> {
     }
 
     let servers = Servers::start(&o);
+    if o.rtsp {
+        live::run(&o, &servers)?;
+        servers.finish(o.keep_servers);
+        return Ok(());
+    }
     let (counts, subscriber) = subscribe(
         &servers.mqtt_host,
         servers.mqtt_port,
