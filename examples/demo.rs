@@ -12,14 +12,24 @@
 //! ```text
 //! demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT]
 //!      [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]
+//! demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT]
+//!      [--pg CONNINFO] [--keep-servers] [--view]
 //! demo --ptz [--frames N] [--video FILE]
 //! ```
 //!
-//! `--ptz` runs the PTZ closed loop instead (`support/ptz.rs`); `--view` also
-//! serves the live view and plays the clip at its own speed.
+//! `--rtsp` serves the clip as live cameras from an RTSP server in this
+//! process and runs the data path on each through `camsrc`
+//! (`support/live.rs`); `--ptz` runs the PTZ closed loop instead
+//! (`support/ptz.rs`); `--view` also serves the live view and plays the clip
+//! at its own speed.
 
+#[path = "support/live.rs"]
+mod live;
 #[path = "support/ptz.rs"]
 mod ptz;
+#[path = "../tests/support/rtsp.rs"]
+#[allow(dead_code)]
+mod rtsp;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -45,10 +55,15 @@ struct Options {
     view: bool,
     /// Where the annotated video and snapshots go.
     out: String,
+    /// Live cameras from an RTSP server in this process.
+    rtsp: bool,
+    cameras: u32,
+    /// How long the live cameras run.
+    seconds: f64,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -64,9 +79,19 @@ fn parse_options() -> Result<Options, String> {
         ptz: false,
         view: false,
         out: concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo").into(),
+        rtsp: false,
+        cameras: 1,
+        seconds: 30.0,
     };
+    // Options that only one kind of run takes.
+    let (mut file_only, mut live_only) = (Vec::new(), Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--frames" | "--camera" | "--out" | "--ptz" => file_only.push(arg.clone()),
+            "--cameras" | "--seconds" => live_only.push(arg.clone()),
+            _ => {}
+        }
         let mut value = || {
             args.next()
                 .ok_or_else(|| format!("{arg} needs a value\n{}", usage()))
@@ -94,9 +119,38 @@ fn parse_options() -> Result<Options, String> {
             "--ptz" => o.ptz = true,
             "--out" => o.out = value()?,
             "--view" => o.view = true,
+            "--rtsp" => o.rtsp = true,
+            "--cameras" => {
+                o.cameras = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=16).contains(n))
+                    .ok_or("--cameras: a number from 1 to 16")?
+            }
+            "--seconds" => {
+                o.seconds = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
+                    .ok_or("--seconds: a positive number")?
+            }
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
+    }
+    if o.rtsp && !file_only.is_empty() {
+        return Err(format!(
+            "{} does not go with --rtsp\n{}",
+            file_only.join(", "),
+            usage()
+        ));
+    }
+    if !o.rtsp && !live_only.is_empty() {
+        return Err(format!(
+            "{} goes with --rtsp\n{}",
+            live_only.join(", "),
+            usage()
+        ));
     }
     if !std::path::Path::new(&o.video).exists() {
         return Err(format!("video {} not found: run ./run setup", o.video));
@@ -114,20 +168,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// MQTT messages received, by kind (track messages by event).
-type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+/// MQTT messages received per camera, by kind (track messages by event).
+type Counts = Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>;
 
-/// Subscribes to everything the demo publishes.
-fn subscribe(host: &str, port: u16, camera: &str) -> Result<(Counts, rumqttc::Client), String> {
+/// Subscribes to everything the demo publishes about `cameras`.
+fn subscribe(
+    host: &str,
+    port: u16,
+    cameras: &[String],
+) -> Result<(Counts, rumqttc::Client), String> {
     let mut options =
         rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
     options.set_keep_alive(Duration::from_secs(10));
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = rumqttc::Client::new(options, 100);
-    client
-        .subscribe(format!("cctv/{camera}/#"), rumqttc::QoS::AtLeastOnce)
-        .map_err(|e| format!("MQTT subscribe: {e}"))?;
-    let counts = Arc::new(Mutex::new(BTreeMap::new()));
+    for camera in cameras {
+        client
+            .subscribe(format!("cctv/{camera}/#"), rumqttc::QoS::AtLeastOnce)
+            .map_err(|e| format!("MQTT subscribe: {e}"))?;
+    }
+    let counts: Counts = Arc::default();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let c = counts.clone();
     std::thread::spawn(move || {
@@ -144,7 +204,11 @@ fn subscribe(host: &str, port: u16, camera: &str) -> Result<(Counts, rumqttc::Cl
                         (Some(k), _) => k.to_string(),
                         _ => "other".into(),
                     };
-                    *c.lock().unwrap().entry(kind).or_insert(0) += 1;
+                    // The topic is the subscription's: cctv/<camera>/...
+                    let camera = p.topic.split('/').nth(1).unwrap_or_default();
+                    let mut counts = c.lock().unwrap();
+                    let camera = counts.entry(camera.to_string()).or_default();
+                    *camera.entry(kind).or_insert(0) += 1;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -154,13 +218,18 @@ fn subscribe(host: &str, port: u16, camera: &str) -> Result<(Counts, rumqttc::Cl
             }
         }
     });
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => Ok((counts, client)),
-        Ok(Err(e)) => Err(format!(
-            "cannot subscribe to MQTT broker {host}:{port}: {e}"
-        )),
-        Err(_) => Err(format!("MQTT broker {host}:{port} did not answer")),
+    for _ in cameras {
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot subscribe to MQTT broker {host}:{port}: {e}"
+                ));
+            }
+            Err(_) => return Err(format!("MQTT broker {host}:{port} did not answer")),
+        }
     }
+    Ok((counts, client))
 }
 
 const SIGINT: i32 = 2;
@@ -203,6 +272,258 @@ struct Progress {
     tracks: AtomicU64,
 }
 
+impl Progress {
+    /// Counts the frames, the people in view and the tracks started
+    /// behind `tracker`.
+    fn watch(tracker: &gst::Element) -> Arc<Progress> {
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
+        tracker.static_pad("src").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => {
+                        p.frames.fetch_add(1, Ordering::Relaxed);
+                        if let Some(Ok(f)) = cctv::meta::Frame::from_buffer(b) {
+                            p.in_view.store(f.objects.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Some(gst::PadProbeData::Event(e))
+                        if cctv::lifecycle::TrackEvent::from_event(e)
+                            .is_some_and(|t| t.kind == cctv::lifecycle::Kind::New) =>
+                    {
+                        p.tracks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+        progress
+    }
+}
+
+/// The broker and the database the run reports from: yours (`--mqtt`,
+/// `--pg`), or throwaway ones on free loopback ports.
+struct Servers {
+    mosquitto: Option<servers::Mosquitto>,
+    postgres: Option<servers::Postgres>,
+    mqtt_host: String,
+    mqtt_port: u16,
+    conninfo: String,
+}
+
+impl Servers {
+    /// Starts the servers the options do not name and says where they are.
+    fn start(o: &Options) -> Servers {
+        let mosquitto = if o.mqtt.is_none() {
+            Some(servers::Mosquitto::start())
+        } else {
+            None
+        };
+        let postgres = if o.pg.is_none() {
+            Some(servers::Postgres::start())
+        } else {
+            None
+        };
+        let (mqtt_host, mqtt_port) = o
+            .mqtt
+            .clone()
+            .unwrap_or_else(|| ("127.0.0.1".into(), mosquitto.as_ref().unwrap().port));
+        let conninfo =
+            o.pg.clone()
+                .unwrap_or_else(|| postgres.as_ref().unwrap().conninfo());
+        for (server, pid) in [
+            (mosquitto.as_ref().and_then(|m| m.pid()), &MOSQUITTO_PID),
+            (postgres.as_ref().and_then(|p| p.pid()), &POSTGRES_PID),
+        ] {
+            pid.store(server.unwrap_or(0) as i32, Ordering::SeqCst);
+        }
+        if let Some(m) = &mosquitto {
+            println!("mosquitto on 127.0.0.1:{}", m.port);
+        }
+        if let Some(p) = &postgres {
+            println!(
+                "PostgreSQL on 127.0.0.1:{} (conninfo: {})",
+                p.port,
+                p.conninfo()
+            );
+        }
+        Servers {
+            mosquitto,
+            postgres,
+            mqtt_host,
+            mqtt_port,
+            conninfo,
+        }
+    }
+
+    /// With `keep`, leaves the throwaway servers running and says how to
+    /// stop them; otherwise they stop here.
+    fn finish(self, keep: bool) {
+        if !keep {
+            return;
+        }
+        let conninfo = self.conninfo;
+        if let Some(m) = self.mosquitto {
+            println!("  mosquitto keeps running; stop it with: {}", m.keep());
+        }
+        if let Some(p) = self.postgres {
+            println!(
+                "  PostgreSQL keeps running ({conninfo}); stop it with: {}",
+                p.keep()
+            );
+        }
+    }
+}
+
+/// Where `--view` serves the live view.
+fn view_address() -> String {
+    std::env::var("CCTV_METRICS")
+        .ok()
+        .filter(|a| !a.is_empty() && a != "1")
+        .unwrap_or_else(|| "127.0.0.1:9464".into())
+}
+
+/// Plays `pipeline` to its end: EOS, an error, or a second Ctrl+C. The
+/// first Ctrl+C, or `done()` turning true, calls `end()`, which sends EOS
+/// so the sinks flush; `line()` is the progress, updated in place on a
+/// terminal and printed every 2 s otherwise.
+fn play(
+    pipeline: &gst::Pipeline,
+    done: impl Fn() -> bool,
+    end: impl Fn(),
+    line: impl Fn() -> String,
+) -> Result<(), String> {
+    let terminal = std::io::stdout().is_terminal();
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start the pipeline: {e}"))?;
+    let bus = pipeline.bus().unwrap();
+    let mut eos_sent = false;
+    let mut last_line = Instant::now();
+    loop {
+        let interrupts = INTERRUPTS.load(Ordering::SeqCst);
+        if interrupts >= 2 {
+            return Err("interrupted twice: stopped without waiting for the sinks".to_string());
+        }
+        if !eos_sent && (interrupts == 1 || done()) {
+            eos_sent = true;
+            if interrupts == 1 {
+                println!("\ninterrupted: sending EOS so the sinks flush what they have");
+            }
+            end();
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => return Ok(()),
+                gst::MessageView::Error(e) => {
+                    return Err(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        let line = line();
+        if terminal {
+            print!("\r\x1b[2K{line}");
+            std::io::stdout().flush().ok();
+        } else if last_line.elapsed() >= Duration::from_secs(2) {
+            println!("{line}");
+            last_line = Instant::now();
+        }
+    }
+}
+
+/// What the broker acknowledged to the mqttsink named `name` (all of it
+/// once EOS has been waited for).
+fn mqtt_delivered(pipeline: &gst::Pipeline, name: &str) -> u64 {
+    pipeline
+        .by_name(name)
+        .map(|m| m.property::<gst::Structure>("stats"))
+        .and_then(|s| s.get::<u64>("delivered").ok())
+        .unwrap_or(0)
+}
+
+fn connect_database(conninfo: &str) -> Result<postgres::Client, String> {
+    postgres::Config::from_str_checked(conninfo)?
+        .connect(postgres::NoTls)
+        .map_err(|e| format!("PostgreSQL: {e}"))
+}
+
+/// Prints the tracks `camera` stored from `since` on (this run's, when the
+/// database is yours and holds older ones) and their final gender vote;
+/// `started` is how many the tracker started.
+fn report_tracks(
+    db: &mut postgres::Client,
+    camera: &str,
+    since: std::time::SystemTime,
+    started: u64,
+) -> Result<(), String> {
+    let row = db
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE NOT ended), \
+             coalesce(max(duration_s), 0), coalesce(avg(duration_s), 0) \
+             FROM cctv.tracks WHERE camera_id = $1 AND first_seen >= $2",
+            &[&camera, &since],
+        )
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let (tracks, open, longest, mean): (i64, i64, f64, f64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    println!(
+        "  PostgreSQL tracks stored: {tracks} (tracker started {started}, not ended {open}, \
+         longest {longest:.1} s, mean {mean:.1} s)"
+    );
+    // The final gender vote of each stored track, whatever the label set.
+    let genders = db
+        .query(
+            "SELECT coalesce(a.label, 'none'), count(*) FROM cctv.tracks t \
+             LEFT JOIN cctv.track_attributes a ON a.camera_id = t.camera_id \
+             AND a.run_id = t.run_id AND a.track_id = t.track_id AND a.name = 'gender' \
+             WHERE t.camera_id = $1 AND t.first_seen >= $2 GROUP BY 1 ORDER BY 1",
+            &[&camera, &since],
+        )
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let genders: Vec<String> = genders
+        .iter()
+        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    println!("  gender of the stored tracks: {}", genders.join(", "));
+    Ok(())
+}
+
+/// Prints what the subscriber received about `camera`, once it has the
+/// `acked` messages the broker acknowledged to the camera's sink (it may
+/// still be reading them) and its counts stopped moving.
+fn report_mqtt(counts: &Counts, camera: &str, acked: u64) {
+    let of_camera = || {
+        counts
+            .lock()
+            .unwrap()
+            .get(camera)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while of_camera().values().sum::<u64>() < acked && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut settled = of_camera();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = of_camera();
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    let listed: Vec<String> = settled.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    println!(
+        "  MQTT messages received: {} ({})",
+        settled.values().sum::<u64>(),
+        listed.join(", ")
+    );
+}
+
 fn run(o: Options) -> Result<(), String> {
     // Ctrl+C from here on ends the run cleanly (see `on_sigint`).
     unsafe { signal(SIGINT, on_sigint) };
@@ -212,41 +533,17 @@ fn run(o: Options) -> Result<(), String> {
         return ptz::run(&o.video, o.frames);
     }
 
-    // Servers: yours, or throwaway ones on free loopback ports.
-    let mosquitto = if o.mqtt.is_none() {
-        Some(servers::Mosquitto::start())
-    } else {
-        None
-    };
-    let postgres = if o.pg.is_none() {
-        Some(servers::Postgres::start())
-    } else {
-        None
-    };
-    let (mqtt_host, mqtt_port) = o
-        .mqtt
-        .clone()
-        .unwrap_or_else(|| ("127.0.0.1".into(), mosquitto.as_ref().unwrap().port));
-    let conninfo =
-        o.pg.clone()
-            .unwrap_or_else(|| postgres.as_ref().unwrap().conninfo());
-    for (server, pid) in [
-        (mosquitto.as_ref().and_then(|m| m.pid()), &MOSQUITTO_PID),
-        (postgres.as_ref().and_then(|p| p.pid()), &POSTGRES_PID),
-    ] {
-        pid.store(server.unwrap_or(0) as i32, Ordering::SeqCst);
+    let servers = Servers::start(&o);
+    if o.rtsp {
+        live::run(&o, &servers)?;
+        servers.finish(o.keep_servers);
+        return Ok(());
     }
-    if let Some(m) = &mosquitto {
-        println!("mosquitto on 127.0.0.1:{}", m.port);
-    }
-    if let Some(p) = &postgres {
-        println!(
-            "PostgreSQL on 127.0.0.1:{} (conninfo: {})",
-            p.port,
-            p.conninfo()
-        );
-    }
-    let (counts, subscriber) = subscribe(&mqtt_host, mqtt_port, &o.camera)?;
+    let (counts, subscriber) = subscribe(
+        &servers.mqtt_host,
+        servers.mqtt_port,
+        std::slice::from_ref(&o.camera),
+    )?;
 
     std::fs::create_dir_all(&o.out).map_err(|e| format!("--out {}: {e}", o.out))?;
     for entry in std::fs::read_dir(&o.out).map_err(|e| format!("--out {}: {e}", o.out))? {
@@ -262,10 +559,10 @@ fn run(o: Options) -> Result<(), String> {
     let template = include_str!("../pipelines/demo.txt").trim();
     let launch = template
         .replace("{video}", &o.video)
-        .replace("{mqtt_host}", &mqtt_host)
-        .replace("{mqtt_port}", &mqtt_port.to_string())
+        .replace("{mqtt_host}", &servers.mqtt_host)
+        .replace("{mqtt_port}", &servers.mqtt_port.to_string())
         .replace("{camera}", &o.camera)
-        .replace("{conninfo}", &conninfo)
+        .replace("{conninfo}", &servers.conninfo)
         .replace("{out}", &o.out);
     // `--view`: the annotated picture also goes to a live view, and the
     // clip plays at its own frame rate so that there is something to watch.
@@ -284,32 +581,10 @@ fn run(o: Options) -> Result<(), String> {
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
 
-    let progress = Arc::new(Progress::default());
     let tracker = pipeline
         .by_name("tracker")
         .ok_or("no element named tracker")?;
-    let p = progress.clone();
-    tracker.static_pad("src").unwrap().add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
-            match &info.data {
-                Some(gst::PadProbeData::Buffer(b)) => {
-                    p.frames.fetch_add(1, Ordering::Relaxed);
-                    if let Some(Ok(f)) = cctv::meta::Frame::from_buffer(b) {
-                        p.in_view.store(f.objects.len() as u64, Ordering::Relaxed);
-                    }
-                }
-                Some(gst::PadProbeData::Event(e))
-                    if cctv::lifecycle::TrackEvent::from_event(e)
-                        .is_some_and(|t| t.kind == cctv::lifecycle::Kind::New) =>
-                {
-                    p.tracks.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    let progress = Progress::watch(&tracker);
 
     // `--frames N`: the detector sees exactly N frames; the first one past
     // the limit asks the main loop for EOS, as Ctrl+C does, and later ones
@@ -336,67 +611,34 @@ fn run(o: Options) -> Result<(), String> {
     }
 
     if o.view {
-        let address = std::env::var("CCTV_METRICS")
-            .ok()
-            .filter(|a| !a.is_empty() && a != "1")
-            .unwrap_or_else(|| "127.0.0.1:9464".into());
-        println!("live view: http://{address}/ (metrics: /metrics, health: /health)\n");
+        println!(
+            "live view: http://{}/ (metrics: /metrics, health: /health)\n",
+            view_address()
+        );
     }
-    let terminal = std::io::stdout().is_terminal();
     let start = Instant::now();
     // Rows of this run only, when the database is yours and holds older ones.
     let started_at = std::time::SystemTime::now() - Duration::from_secs(1);
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("cannot start the pipeline: {e}"))?;
-    let bus = pipeline.bus().unwrap();
-    let mut eos_sent = false;
-    let mut last_line = Instant::now();
-    let result = loop {
-        let interrupts = INTERRUPTS.load(Ordering::SeqCst);
-        if interrupts >= 2 {
-            break Err("interrupted twice: stopped without waiting for the sinks".to_string());
-        }
-        if !eos_sent && (interrupts == 1 || limit_reached.load(Ordering::SeqCst)) {
-            eos_sent = true;
-            if interrupts == 1 {
-                println!("\ninterrupted: sending EOS so the sinks flush what they have");
-            }
+    let result = play(
+        &pipeline,
+        || limit_reached.load(Ordering::SeqCst),
+        || {
             pipeline.send_event(gst::event::Eos::new());
-        }
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => break Ok(()),
-                gst::MessageView::Error(e) => {
-                    break Err(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
-                }
-                _ => {}
-            }
-        }
-        let frames = progress.frames.load(Ordering::Relaxed);
-        let line = format!(
-            "frames {frames}  {:.1} fps  people in view {}  tracks so far {}",
-            frames as f64 / start.elapsed().as_secs_f64(),
-            progress.in_view.load(Ordering::Relaxed),
-            progress.tracks.load(Ordering::Relaxed)
-        );
-        if terminal {
-            print!("\r\x1b[2K{line}");
-            std::io::stdout().flush().ok();
-        } else if last_line.elapsed() >= Duration::from_secs(2) {
-            println!("{line}");
-            last_line = Instant::now();
-        }
-    };
+        },
+        || {
+            let frames = progress.frames.load(Ordering::Relaxed);
+            format!(
+                "frames {frames}  {:.1} fps  people in view {}  tracks so far {}",
+                frames as f64 / start.elapsed().as_secs_f64(),
+                progress.in_view.load(Ordering::Relaxed),
+                progress.tracks.load(Ordering::Relaxed)
+            )
+        },
+    );
     let elapsed = start.elapsed().as_secs_f64();
-    // What the broker acknowledged to mqttsink (all of it: EOS waited).
-    let acked = pipeline
-        .by_name("mqtt")
-        .map(|m| m.property::<gst::Structure>("stats"))
-        .and_then(|s| s.get::<u64>("delivered").ok())
-        .unwrap_or(0);
+    let acked = mqtt_delivered(&pipeline, "mqtt");
     pipeline.set_state(gst::State::Null).ok();
-    if terminal {
+    if std::io::stdout().is_terminal() {
         println!();
     }
     result?;
@@ -408,61 +650,14 @@ fn run(o: Options) -> Result<(), String> {
         "  frames processed: {frames} in {elapsed:.1} s ({:.1} fps)",
         frames as f64 / elapsed
     );
-    let mut db = postgres::Config::from_str_checked(&conninfo)?
-        .connect(postgres::NoTls)
-        .map_err(|e| format!("PostgreSQL: {e}"))?;
-    let row = db
-        .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE NOT ended), \
-             coalesce(max(duration_s), 0), coalesce(avg(duration_s), 0) \
-             FROM cctv.tracks WHERE camera_id = $1 AND first_seen >= $2",
-            &[&o.camera, &started_at],
-        )
-        .map_err(|e| format!("PostgreSQL: {e}"))?;
-    let (tracks, open, longest, mean): (i64, i64, f64, f64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    println!(
-        "  PostgreSQL tracks stored: {tracks} (tracker started {}, not ended {open}, \
-         longest {longest:.1} s, mean {mean:.1} s)",
-        progress.tracks.load(Ordering::Relaxed)
-    );
-    // The final gender vote of each stored track, whatever the label set.
-    let genders = db
-        .query(
-            "SELECT coalesce(a.label, 'none'), count(*) FROM cctv.tracks t \
-             LEFT JOIN cctv.track_attributes a ON a.camera_id = t.camera_id \
-             AND a.run_id = t.run_id AND a.track_id = t.track_id AND a.name = 'gender' \
-             WHERE t.camera_id = $1 AND t.first_seen >= $2 GROUP BY 1 ORDER BY 1",
-            &[&o.camera, &started_at],
-        )
-        .map_err(|e| format!("PostgreSQL: {e}"))?;
-    let genders: Vec<String> = genders
-        .iter()
-        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, i64>(1)))
-        .collect();
-    println!("  gender of the stored tracks: {}", genders.join(", "));
-    // The broker acknowledged `acked` messages before EOS; the subscriber
-    // may still be reading them.
-    let received = || counts.lock().unwrap().values().sum::<u64>();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while received() < acked && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut settled = counts.lock().unwrap().clone();
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = counts.lock().unwrap().clone();
-        if now == settled {
-            break;
-        }
-        settled = now;
-    }
-    let listed: Vec<String> = settled.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    println!(
-        "  MQTT messages received: {} ({})",
-        settled.values().sum::<u64>(),
-        listed.join(", ")
-    );
+    let mut db = connect_database(&servers.conninfo)?;
+    report_tracks(
+        &mut db,
+        &o.camera,
+        started_at,
+        progress.tracks.load(Ordering::Relaxed),
+    )?;
+    report_mqtt(&counts, &o.camera, acked);
     subscriber.try_disconnect().ok();
     let snapshots = std::fs::read_dir(&o.out)
         .map(|d| {
@@ -476,17 +671,7 @@ fn run(o: Options) -> Result<(), String> {
         o.out, o.out
     );
 
-    if o.keep_servers {
-        if let Some(m) = mosquitto {
-            println!("  mosquitto keeps running; stop it with: {}", m.keep());
-        }
-        if let Some(p) = postgres {
-            println!(
-                "  PostgreSQL keeps running ({conninfo}); stop it with: {}",
-                p.keep()
-            );
-        }
-    }
+    servers.finish(o.keep_servers);
     Ok(())
 }
 

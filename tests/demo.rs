@@ -175,3 +175,52 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
         );
     }
 }
+
+/// `--rtsp`: the bundled clip from the demo's own RTSP server as two live
+/// cameras, through camsrc, each reported on its own.
+#[test]
+fn live_cameras_are_reported_per_camera() {
+    let out = demo()
+        .args(["--rtsp", "--cameras", "2", "--seconds", "8"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("camsrc name=src-cam1 uri=rtsp://127.0.0.1:"),
+        "the pipeline is printed: {text}"
+    );
+    for camera in ["cam1", "cam2"] {
+        let report = text
+            .split(&format!("report for camera {camera}\n"))
+            .nth(1)
+            .and_then(|r| r.split("\n\n").next())
+            .unwrap_or_else(|| panic!("no report for {camera}: {text}"));
+        // 10 fps for 8 s, less the time to connect.
+        assert!(
+            figure(report, "frames processed:", "processed:") >= 40.0,
+            "{report}"
+        );
+        assert!(
+            figure(report, "camsrc:", "from the camera") >= 40.0,
+            "{report}"
+        );
+        assert_eq!(figure(report, "camsrc:", "reconnects"), 0.0, "{report}");
+        let latency = figure(report, "latency from capture", "mqttsink");
+        assert!(latency > 0.0 && latency < 5000.0, "{report}");
+        let line = "PostgreSQL tracks stored:";
+        let tracks = figure(report, line, "stored:");
+        assert!(tracks >= 1.0, "{report}");
+        assert_eq!(tracks, figure(report, line, "tracker started"), "{report}");
+        assert_eq!(figure(report, line, "not ended"), 0.0, "{report}");
+        assert_eq!(
+            figure(report, "MQTT messages received:", "track enter:"),
+            tracks,
+            "{report}"
+        );
+    }
+}
