@@ -26,6 +26,7 @@ fn every_ready_pipeline_parses() {
             ("{mqtt_port}", "1883"),
             ("{conninfo}", "host=127.0.0.1"),
             ("{camera}", "plaza"),
+            ("{uri}", "rtsp://127.0.0.1/cam"),
             ("{out}", "/tmp"),
             ("{port}", "8080"),
             ("{servo}", ""),

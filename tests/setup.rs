@@ -26,7 +26,10 @@ const SYS_CRATES: &[(&str, Option<&str>)] = &[
     ("gstreamer-net-sys", Some("gstreamer-net-1.0")),
     ("gstreamer-rtsp-sys", Some("gstreamer-rtsp-1.0")),
     ("gstreamer-sdp-sys", Some("gstreamer-sdp-1.0")),
-    ("gstreamer-rtsp-server-sys", Some("gstreamer-rtsp-server-1.0")),
+    (
+        "gstreamer-rtsp-server-sys",
+        Some("gstreamer-rtsp-server-1.0"),
+    ),
     ("openssl-sys", Some("openssl")),
     // The `analytics` feature (GStreamer >= 1.24), only type-checked here.
     ("gstreamer-analytics-sys", None),

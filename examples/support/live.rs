@@ -174,7 +174,6 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
     );
     let (counts, subscriber) = super::subscribe(&servers.mqtt_host, servers.mqtt_port, &names)?;
 
-    let (sessions, threads) = if names.len() > 1 { (2, 1) } else { (1, 0) };
     let template: String = include_str!("../../pipelines/demo-rtsp.txt")
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -184,8 +183,6 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
             .trim()
             .replace("{uri}", &server.url(camera, None))
             .replace("{camera}", camera)
-            .replace("{sessions}", &sessions.to_string())
-            .replace("{threads}", &threads.to_string())
             .replace("{mqtt_host}", &servers.mqtt_host)
             .replace("{mqtt_port}", &servers.mqtt_port.to_string())
             .replace("{conninfo}", &servers.conninfo);
