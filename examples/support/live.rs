@@ -249,12 +249,16 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
         || start.elapsed() >= seconds,
         // EOS goes in after camsrc: camsrc's fallbacksrc takes an EOS sent
         // to it for the camera ending its stream and reconnects, so the
-        // EOS may never come out of camsrc.
+        // EOS may never come out of camsrc. All cameras at once: each send
+        // waits for its detector's frame in hand, which may be waiting for
+        // a session.
         || {
+            std::thread::scope(|s| {
+                for camera in &cameras {
+                    s.spawn(|| camera.detector.send_event(gst::event::Eos::new()));
+                }
+            });
             *ended.lock().unwrap() = Some(start.elapsed());
-            for camera in &cameras {
-                camera.detector.send_event(gst::event::Eos::new());
-            }
         },
         || {
             let frames = sum(|p| p.frames.load(Ordering::Relaxed));
@@ -292,7 +296,7 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
     result?;
 
     println!(
-        "\nran {:.1} s; after EOS the sinks flushed in {:.1} s",
+        "\nran {:.1} s (until every branch had its EOS); the sinks flushed in {:.1} s more",
         elapsed.as_secs_f64(),
         (flushed - elapsed).as_secs_f64()
     );
