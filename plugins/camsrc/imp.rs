@@ -301,6 +301,17 @@ impl ObjectImpl for CamSrc {
         gst::Element::link_many([&convert, &filter, &queue]).expect("raw video links");
 
         let target = queue.static_pad("src").unwrap();
+        // The leaky queue marks the frame after a drop as a discontinuity,
+        // on which a tracker ends every track: a dropped stale frame is
+        // not a break in the camera's stream.
+        target.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data
+                && buffer.flags().contains(gst::BufferFlags::DISCONT)
+            {
+                buffer.make_mut().unset_flags(gst::BufferFlags::DISCONT);
+            }
+            gst::PadProbeReturn::Ok
+        });
         let ghost = gst::GhostPad::builder_with_target(&target)
             .unwrap()
             .name("src")
