@@ -274,13 +274,7 @@ fn several_sessions_run_at_once_with_the_same_results() {
     })
     .unwrap();
     assert_eq!(pool.session_count(), 2);
-    let spec = cctv::detect::InputSpec {
-        name: "images".into(),
-        width: 416,
-        height: 416,
-        planar: true,
-        ty: cctv::detect::ElementType::F32,
-    };
+    let spec = yolox_input();
     // Two callers at once, each holding one session while the other runs.
     let held = pool.session(0).unwrap().lock().unwrap();
     let sums: Vec<f64> = std::thread::scope(|s| {
@@ -611,13 +605,7 @@ fn a_shared_model_adds_a_session_when_every_one_is_busy() {
         // One session per core at most: nothing to add on one core.
         return;
     }
-    let spec = cctv::detect::InputSpec {
-        name: "images".into(),
-        width: 416,
-        height: 416,
-        planar: true,
-        ty: cctv::detect::ElementType::F32,
-    };
+    let spec = yolox_input();
     // The only session is busy: a second caller gets a new session instead
     // of waiting (it would wait forever here, while the first is held).
     let held = pool.session(0).unwrap().lock().unwrap();
@@ -634,4 +622,15 @@ fn a_shared_model_adds_a_session_when_every_one_is_busy() {
     drop(held);
     assert!(ran > 0);
     assert_eq!(pool.session_count(), 2);
+}
+
+/// The bundled YOLOX-Nano's input.
+fn yolox_input() -> cctv::detect::InputSpec {
+    cctv::detect::InputSpec {
+        name: "images".into(),
+        width: 416,
+        height: 416,
+        planar: true,
+        ty: cctv::detect::ElementType::F32,
+    }
 }
