@@ -1,6 +1,7 @@
 //! Benchmark of several cameras in one process: the clip played by N
 //! branches `decodebin ! queue ! onnxdetect ! bytetrack ! fakesink`, total
-//! frames/s for each way of sharing the model (`sessions`, `threads`), next
+//! frames/s in the steady state for each way of sharing the model
+//! (`sessions`, `threads`, `batch-size`) with its CPU time per frame, next
 //! to inference alone with the same sessions and N threads calling it, in
 //! the same run. Run with `./run bench` or `cargo bench --bench cameras`;
 //! `BENCH_FRAMES` frames per camera (default 300), `BENCH_CAMERAS` (4).
@@ -9,22 +10,41 @@ mod support;
 
 use support::{assets, env_or};
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
 use cctv::detect::{ElementType, InputSpec};
 use gst::prelude::*;
-use gstcctv::inference::{self, ExecutionProvider, InputTensor, OutputScratch, SessionOptions};
+use gstcctv::inference::{
+    self, BatchOptions, ExecutionProvider, InputTensor, OutputScratch, SessionOptions,
+};
 
-/// Frames/s over all cameras through the pipeline.
-fn pipeline(cameras: usize, sessions: u32, threads: u32, frames: usize) -> f64 {
+/// Frames counted at the sinks, to time the steady state.
+struct Count {
+    per_sink: Vec<usize>,
+    total: usize,
+    /// (when, process CPU seconds, total) once every sink is warm, and when
+    /// the first sink reached its last frame.
+    warm: Option<(Instant, f64, usize)>,
+    end: Option<(Instant, f64, usize)>,
+}
+
+/// Frames/s over all cameras through the pipeline, in the steady state:
+/// from when every camera has passed its first `WARM_UP` frames (models
+/// loaded, sessions added) to when the first camera ends (after that fewer
+/// cameras share the cores).
+fn pipeline(cameras: usize, schedule: &Schedule, frames: usize) -> Measured {
+    const WARM_UP: usize = 20;
     let video = assets().join("media/vtest.avi");
     let branch = |i: usize| {
         format!(
             "filesrc location={} ! decodebin ! identity eos-after={frames} ! queue \
-             ! onnxdetect classes=person sessions={sessions} threads={threads} ! bytetrack \
+             ! onnxdetect classes=person sessions={} threads={} batch-size={} ! bytetrack \
              ! fakesink name=sink{i} sync=false",
-            video.display()
+            video.display(),
+            schedule.sessions,
+            schedule.threads,
+            schedule.batch
         )
     };
     let launch: Vec<String> = (0..cameras).map(branch).collect();
@@ -32,20 +52,43 @@ fn pipeline(cameras: usize, sessions: u32, threads: u32, frames: usize) -> f64 {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let counted = Arc::new(Mutex::new(0usize));
+    let count = Arc::new(Mutex::new(Count {
+        per_sink: vec![0; cameras],
+        total: 0,
+        warm: None,
+        end: None,
+    }));
     for i in 0..cameras {
-        let c = Arc::clone(&counted);
+        let count = Arc::clone(&count);
         pipeline
             .by_name(&format!("sink{i}"))
             .unwrap()
             .static_pad("sink")
             .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                *c.lock().unwrap() += 1;
-                gst::PadProbeReturn::Ok
-            });
+            .add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                move |_, info| {
+                    let c = &mut *count.lock().unwrap();
+                    if let Some(gst::PadProbeData::Event(_)) = &info.data {
+                        // The first camera to end (its EOS) ends the window.
+                        if c.end.is_none()
+                            && info
+                                .event()
+                                .is_some_and(|e| e.type_() == gst::EventType::Eos)
+                        {
+                            c.end = Some((Instant::now(), cpu_seconds(), c.total));
+                        }
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    c.per_sink[i] += 1;
+                    c.total += 1;
+                    if c.warm.is_none() && c.per_sink.iter().all(|&n| n >= WARM_UP) {
+                        c.warm = Some((Instant::now(), cpu_seconds(), c.total));
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
     }
-    let start = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     let msg = pipeline
         .bus()
@@ -55,19 +98,57 @@ fn pipeline(cameras: usize, sessions: u32, threads: u32, frames: usize) -> f64 {
             &[gst::MessageType::Eos, gst::MessageType::Error],
         )
         .expect("the run ends");
-    let elapsed = start.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-    *counted.lock().unwrap() as f64 / elapsed
+    let c = count.lock().unwrap();
+    let ((t0, cpu0, n0), (t1, cpu1, n1)) = (c.warm.unwrap(), c.end.unwrap());
+    let n = (n1 - n0) as f64;
+    Measured {
+        rate: n / (t1 - t0).as_secs_f64(),
+        cpu_ms: (cpu1 - cpu0) * 1000.0 / n,
+    }
+}
+
+/// How a run shared the model.
+struct Schedule {
+    sessions: u32,
+    threads: u32,
+    /// onnxdetect's batch-size (1: none).
+    batch: u32,
+}
+
+/// Frames (or inferences) per second, and process CPU time per frame.
+struct Measured {
+    rate: f64,
+    cpu_ms: f64,
+}
+
+/// User and system CPU time of this process so far (Linux, 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields 14 and 15 (utime, stime), counted after the command's ")".
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 /// Inferences/s with `callers` threads running the model at once.
-fn inference_alone(callers: usize, sessions: u32, threads: u32, runs: usize) -> f64 {
+fn inference_alone(callers: usize, schedule: &Schedule, runs: usize) -> Measured {
     let model = inference::load(&SessionOptions {
         path: assets().join("models/yolox_nano.onnx"),
-        threads,
+        threads: schedule.threads,
         provider: ExecutionProvider::Cpu,
-        sessions,
+        sessions: schedule.sessions,
+        // As onnxdetect's default batch-timeout.
+        batch: BatchOptions {
+            max: schedule.batch,
+            wait: Duration::from_millis(10),
+        },
     })
     .unwrap();
     let spec = InputSpec {
@@ -77,21 +158,31 @@ fn inference_alone(callers: usize, sessions: u32, threads: u32, runs: usize) -> 
         planar: true,
         ty: ElementType::F32,
     };
-    let start = Instant::now();
-    std::thread::scope(|s| {
+    // Timed once every caller has run a few times (sessions added, warm).
+    let warm = Barrier::new(callers + 1);
+    let start = std::thread::scope(|s| {
         for _ in 0..callers {
-            let model = Arc::clone(&model);
-            let spec = spec.clone();
+            let (model, spec, warm) = (Arc::clone(&model), spec.clone(), &warm);
             s.spawn(move || {
                 let input = InputTensor::new(&spec);
                 let mut scratch = OutputScratch::default();
-                for _ in 0..runs {
+                for i in 0..runs + 5 {
+                    if i == 5 {
+                        warm.wait();
+                    }
                     model.run(&input, &mut scratch, |_| ()).unwrap();
                 }
             });
         }
+        warm.wait();
+        (Instant::now(), cpu_seconds())
     });
-    (callers * runs) as f64 / start.elapsed().as_secs_f64()
+    // The scope has joined the callers.
+    let n = (callers * runs) as f64;
+    Measured {
+        rate: n / start.0.elapsed().as_secs_f64(),
+        cpu_ms: (cpu_seconds() - start.1) * 1000.0 / n,
+    }
 }
 
 fn main() {
@@ -101,22 +192,41 @@ fn main() {
     let cameras = env_or("BENCH_CAMERAS", 4);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("{cameras} cameras of the clip in one process, {frames} frames each, {cores} cores");
-    // (0, 0) is the default: sessions added on demand.
-    let schedules: Vec<(u32, u32)> = vec![(0, 0), (1, 0), (cores as u32, 1), (cameras as u32, 1)];
+    let schedule = |sessions, threads, batch| Schedule {
+        sessions,
+        threads,
+        batch,
+    };
+    // The first is the default: sessions added on demand, no batches.
+    let schedules = [
+        schedule(0, 0, 1),
+        schedule(1, 0, 1),
+        schedule(cores as u32, 1, 1),
+        schedule(cameras as u32, 1, 1),
+        schedule(1, 0, cameras as u32),
+    ];
     let (mut best_alone, mut default_total) = (0.0f64, 0.0);
-    for (sessions, threads) in schedules {
-        let alone = inference_alone(cameras, sessions, threads, 100);
-        let total = pipeline(cameras, sessions, threads, frames);
-        best_alone = best_alone.max(alone);
-        if (sessions, threads) == (0, 0) {
-            default_total = total;
+    for (i, s) in schedules.iter().enumerate() {
+        let alone = inference_alone(cameras, s, 100);
+        let total = pipeline(cameras, s, frames);
+        best_alone = best_alone.max(alone.rate);
+        if i == 0 {
+            default_total = total.rate;
         }
-        let one = pipeline(1, sessions, threads, frames);
+        let one = pipeline(1, s, frames);
         println!(
-            "  sessions={sessions} threads={threads}: {total:.1} frames/s in total ({:.1} per camera); \
-             inference alone {alone:.1}/s (ratio {:.2}); one camera alone {one:.1} frames/s",
-            total / cameras as f64,
-            total / alone
+            "  sessions={} threads={} batch-size={}: {:.1} frames/s in total ({:.1} per camera), CPU {:.1} ms per frame; \
+             inference alone {:.1}/s, CPU {:.1} ms each (ratio {:.2}); one camera alone {:.1} frames/s",
+            s.sessions,
+            s.threads,
+            s.batch,
+            total.rate,
+            total.rate / cameras as f64,
+            total.cpu_ms,
+            alone.rate,
+            alone.cpu_ms,
+            total.rate / alone.rate,
+            one.rate,
         );
     }
     println!(

@@ -114,10 +114,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads: threads as u32,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 1,
+        batch: gstcctv::inference::BatchOptions::default(),
     })?;
     let input = vec![114.0f32; 3 * 416 * 416];
     let inference_alone = || -> Result<f64, Box<dyn std::error::Error>> {
-        let mut session = shared.session(0).unwrap().lock().unwrap();
+        let mut session = shared.lease();
         let tensor = || TensorRef::from_array_view(([1usize, 3, 416, 416], &input[..]));
         for _ in 0..10 {
             session.run(ort::inputs!["images" => tensor()?])?;

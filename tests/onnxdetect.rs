@@ -248,6 +248,7 @@ fn sessions_are_shared_between_instances() {
         threads: 1,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 1,
+        batch: gstcctv::inference::BatchOptions::default(),
     };
     let a = gstcctv::inference::load(&options).unwrap();
     let b = gstcctv::inference::load(&options).unwrap();
@@ -271,12 +272,13 @@ fn several_sessions_run_at_once_with_the_same_results() {
         threads: 1,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 2,
+        batch: gstcctv::inference::BatchOptions::default(),
     })
     .unwrap();
     assert_eq!(pool.session_count(), 2);
     let spec = yolox_input();
     // Two callers at once, each holding one session while the other runs.
-    let held = pool.session(0).unwrap().lock().unwrap();
+    let held = pool.lease();
     let sums: Vec<f64> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..2)
             .map(|_| {
@@ -593,6 +595,7 @@ fn a_shared_model_adds_a_session_when_every_one_is_busy() {
         threads: 0,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 0,
+        batch: gstcctv::inference::BatchOptions::default(),
     })
     .unwrap();
     assert_eq!(
@@ -608,7 +611,7 @@ fn a_shared_model_adds_a_session_when_every_one_is_busy() {
     let spec = yolox_input();
     // The only session is busy: a second caller gets a new session instead
     // of waiting (it would wait forever here, while the first is held).
-    let held = pool.session(0).unwrap().lock().unwrap();
+    let held = pool.lease();
     let ran = std::thread::scope(|s| {
         s.spawn(|| {
             let input = gstcctv::inference::InputTensor::new(&spec);
@@ -633,4 +636,115 @@ fn yolox_input() -> cctv::detect::InputSpec {
         planar: true,
         ty: cctv::detect::ElementType::F32,
     }
+}
+
+/// Per branch, the detections of every frame of four cameras (the short
+/// clip as it is, mirrored, flipped and turned: four different pictures)
+/// sharing one model with `props`; and the element's stats.
+fn four_cameras(props: &str) -> (Vec<Vec<Vec<cctv::objects::Object>>>, gst::Structure) {
+    const METHODS: [&str; 4] = ["none", "horizontal-flip", "vertical-flip", "rotate-180"];
+    let launch: Vec<String> = METHODS
+        .iter()
+        .enumerate()
+        .map(|(i, method)| {
+            format!(
+                "{} ! videoflip method={method} ! onnxdetect name=d{i} {props} ! fakesink name=sink{i} sync=false",
+                common::short_clip(30)
+            )
+        })
+        .collect();
+    common::init();
+    let pipeline = gst::parse::launch(&launch.join(" "))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(vec![Vec::new(); METHODS.len()]));
+    for i in 0..METHODS.len() {
+        let frames = std::sync::Arc::clone(&frames);
+        let pad = pipeline
+            .by_name(&format!("sink{i}"))
+            .unwrap()
+            .static_pad("sink")
+            .unwrap();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                let frame = Frame::from_buffer(buffer).unwrap().unwrap();
+                frames.lock().unwrap()[i].push(frame.objects);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the run ends");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let stats = pipeline
+        .by_name("d0")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let frames = std::mem::take(&mut *frames.lock().unwrap());
+    (frames, stats)
+}
+
+#[test]
+fn frames_of_several_cameras_run_in_batches_with_the_same_detections() {
+    let (alone, stats) = four_cameras("batch-size=1");
+    assert!(stats.get::<u64>("batches").is_err(), "no batching: {stats}");
+    // A long timeout: every batch waits for the four cameras.
+    let (batched, stats) = four_cameras("batch-size=4 batch-timeout=1000");
+    let (batches, frames) = (
+        stats.get::<u64>("batches").unwrap(),
+        stats.get::<u64>("batched-frames").unwrap(),
+    );
+    assert_eq!(frames, 4 * 30, "{stats}");
+    assert!(batches <= frames / 2, "frames ran in batches: {stats}");
+    let mut people = 0;
+    for (camera, (a, b)) in alone.iter().zip(&batched).enumerate() {
+        assert_eq!(a.len(), 30);
+        assert_eq!(b.len(), 30);
+        for (frame, (a, b)) in a.iter().zip(b).enumerate() {
+            // Every clear detection of one run is in the other: same box,
+            // class and score within float noise.
+            for (ours, theirs) in [(a, b), (b, a)] {
+                for o in ours.iter().filter(|o| o.confidence > 0.3) {
+                    people += 1;
+                    assert!(
+                        theirs.iter().any(|t| t.class_id == o.class_id
+                            && t.bbox.iou(&o.bbox) > 0.99
+                            && (t.confidence - o.confidence).abs() < 0.01),
+                        "camera {camera} frame {frame}: {o:?} not in {theirs:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        people > 100,
+        "the clip has people in every picture: {people}"
+    );
+}
+
+#[test]
+fn batches_need_a_model_that_takes_them() {
+    let model = common::repo().join("tests/models/yolov5_synth.onnx");
+    let err = start_error(&format!("model={} batch-size=4", model.display()));
+    assert!(err.contains("free batch dimension"), "{err}");
+    // By default the CPU runs frames alone and any model loads.
+    assert!(
+        common::first_error(
+            &format!(
+                "videotestsrc num-buffers=2 ! onnxdetect model={} ! fakesink",
+                model.display()
+            ),
+            gst::ClockTime::from_seconds(30)
+        )
+        .is_none()
+    );
 }

@@ -41,7 +41,8 @@ use cctv::preprocess::{Affine, Region, TensorFormat};
 
 use crate::assets;
 use crate::inference::{
-    self, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions, Timings, VideoInput,
+    self, BatchOptions, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions,
+    Timings, VideoInput,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -590,6 +591,7 @@ impl GenderCls {
             threads: settings.threads,
             provider: settings.execution_provider,
             sessions: 1,
+            batch: BatchOptions::default(),
         })
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
         Ok((file, model))

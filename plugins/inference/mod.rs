@@ -1,18 +1,21 @@
 //! What every element that runs a model shares, so a second one (a
 //! classifier on face crops, say) needs no copy of it: the ONNX Runtime
-//! session cache ([`load`]), input and output tensors of any element type
+//! session cache ([`load`]), sessions leased in turn and frames of several
+//! cameras batched ([`BatchOptions`]), input and output tensors of any element type
 //! ([`InputTensor`], [`OutputScratch`]), video frames packed into the input
 //! whole or by region ([`VideoInput`]), and per-stage times ([`Timings`]).
 //! What a model's outputs mean stays with the element (for detectors, the
 //! decoders in `cctv::detect`).
 
+mod batch;
 mod cache;
 mod session;
 mod tensor;
 mod timings;
 mod video;
 
-pub use session::{ExecutionProvider, Model, SessionOptions, load};
+pub use batch::BatchOptions;
+pub use session::{ExecutionProvider, Lease, Model, SessionOptions, load};
 pub use tensor::{InputTensor, OutputScratch};
 pub use timings::Timings;
 pub use video::{FORMATS, VideoInput, pixel_format, yuv_matrix};

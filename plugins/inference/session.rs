@@ -3,14 +3,15 @@
 //! shares one session, so four cameras load the weights once.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cctv::detect::{ElementType, Output, TensorInfo};
 use gst::glib;
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
+use super::batch::{self, BatchOptions, Batcher};
 use super::cache::Cache;
 use super::tensor::{InputTensor, OutputScratch};
 use crate::assets;
@@ -39,11 +40,17 @@ pub struct SessionOptions {
     /// Sessions of the model, each able to run while the others do; 0:
     /// grown on demand (see [`Model`]).
     pub sessions: u32,
+    /// Frames of several callers run as one batch (see [`super::batch`]).
+    pub batch: BatchOptions,
 }
 
 /// A loaded model shared between elements. `Session::run` needs `&mut`, so
 /// each session runs one inference at a time; with several sessions, that
-/// many elements (cameras) run at once, each taking a free one.
+/// many elements (cameras) run at once.
+///
+/// Callers lease sessions from a queue: a free session goes to the caller
+/// that has waited longest, so cameras are served in turn and no session
+/// stays idle while a caller waits for another one.
 ///
 /// With `sessions` 0 the model starts with one session (all threads: the
 /// fastest for one camera) and, when a caller finds every session busy,
@@ -51,20 +58,64 @@ pub struct SessionOptions {
 /// with one thread too: cameras then run side by side on the cores instead
 /// of queueing for one session (README, Several cameras).
 pub struct Model {
-    /// Sessions made so far fill the first slots.
+    /// Sessions made so far fill the first slots. A slot's mutex is only
+    /// ever locked by the caller holding its lease, so it never waits.
     slots: Vec<OnceLock<Mutex<Session>>>,
-    made: AtomicUsize,
-    /// Held while a session is being added.
-    growing: Mutex<()>,
+    queue: Mutex<Queue>,
+    freed: Condvar,
+    batcher: Option<Batcher>,
     /// The model grew: the first session is to be remade with one thread.
     narrow_first: AtomicBool,
     options: SessionOptions,
-    /// Where the search for a free session starts, so that waits spread.
-    next: AtomicUsize,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
     /// Custom metadata `names` (Ultralytics exports store class names there).
     pub names: Option<String>,
+}
+
+/// Who holds which session, and who waits, in ticket order.
+struct Queue {
+    free: Vec<usize>,
+    made: usize,
+    /// The next waiter's ticket and the ticket served next.
+    next_ticket: u64,
+    serving: u64,
+    /// A caller is adding a session (outside the lock), or adding failed.
+    growing: bool,
+    grow_failed: bool,
+}
+
+/// One session, leased to its holder until dropped.
+pub struct Lease<'a> {
+    model: &'a Model,
+    index: usize,
+    session: Option<MutexGuard<'a, Session>>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.session.as_ref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        self.session.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        drop(self.session.take());
+        lock(&self.model.queue).free.push(self.index);
+        self.model.freed.notify_all();
+    }
+}
+
+/// A panic while a lock was held leaves the queue consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn environment() -> Result<&'static ort::environment::Environment, String> {
@@ -99,31 +150,67 @@ pub fn load(options: &SessionOptions) -> Result<Arc<Model>, String> {
 impl Model {
     /// Runs the model on `input` and hands its outputs, as float slices
     /// (float16 ones converted into `scratch`), to `read`. The session is
-    /// locked until `read` returns.
+    /// leased until `read` returns. With batching, `input` (one frame) runs
+    /// in a batch with other callers' frames and `read` gets its share.
     pub fn run<R>(
         &self,
         input: &InputTensor,
         scratch: &mut OutputScratch,
         read: impl FnOnce(&[Output<'_>]) -> R,
     ) -> Result<R, String> {
+        match &self.batcher {
+            Some(batcher) => batcher.run(self, input, read),
+            None => self.run_session(input, |outputs| scratch.read(&self.outputs, outputs, read)),
+        }
+    }
+
+    /// Runs `input` as it is (one frame or a batch) on a leased session.
+    pub(super) fn run_session<R>(
+        &self,
+        input: &InputTensor,
+        read: impl FnOnce(&SessionOutputs<'_>) -> R,
+    ) -> Result<R, String> {
         let value = input
             .value()
             .map_err(|e| format!("cannot build the input tensor: {e}"))?;
-        let n = self.session_count();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let slot = |i: usize| {
-            self.slots[i]
+        let mut session = self.lease();
+        let outputs = session
+            .run(ort::inputs![input.name() => value])
+            .map_err(|e| format!("inference failed: {e}"))?;
+        Ok(read(&outputs))
+    }
+
+    /// Batches run and the frames in them, with batching.
+    pub fn batch_counts(&self) -> Option<(u64, u64)> {
+        self.batcher.as_ref().map(Batcher::counts)
+    }
+
+    /// Sessions made so far.
+    pub fn session_count(&self) -> usize {
+        lock(&self.queue).made
+    }
+
+    /// A session for the caller alone: a free one, else a new one when the
+    /// model grows on demand and has room, else the first freed after
+    /// every earlier waiter is served.
+    pub fn lease(&self) -> Lease<'_> {
+        let mut queue = lock(&self.queue);
+        let nobody_waits = queue.next_ticket == queue.serving;
+        let index = match queue.free.pop() {
+            Some(i) if nobody_waits => i,
+            found => {
+                queue.free.extend(found);
+                match self.grow(queue) {
+                    Ok(i) => i,
+                    Err(q) => self.wait(q),
+                }
+            }
+        };
+        let mut session = lock(
+            self.slots[index]
                 .get()
-                .expect("made sessions fill the first slots")
-        };
-        let free = (0..n).find_map(|i| {
-            let i = (start + i) % n;
-            slot(i).try_lock().ok().map(|s| (i, s))
-        });
-        let (index, mut session) = match free.or_else(|| self.grow()) {
-            Some(found) => found,
-            None => (start, slot(start).lock().unwrap()),
-        };
+                .expect("made sessions fill the first slots"),
+        );
         if index == 0 && self.narrow_first.swap(false, Ordering::AcqRel) {
             // The model grew: its first session gives up its extra threads,
             // so the sessions share the cores instead of oversubscribing.
@@ -132,45 +219,65 @@ impl Model {
                 Err(e) => gst::warning!(gst::CAT_RUST, "cannot narrow the first session: {}", e),
             }
         }
-        let outputs = session
-            .run(ort::inputs![input.name() => value])
-            .map_err(|e| format!("inference failed: {e}"))?;
-        Ok(scratch.read(&self.outputs, &outputs, read))
-    }
-}
-
-impl Model {
-    /// Sessions made so far.
-    pub fn session_count(&self) -> usize {
-        self.made.load(Ordering::Acquire)
-    }
-
-    /// Session `i`, if made.
-    pub fn session(&self, i: usize) -> Option<&Mutex<Session>> {
-        self.slots.get(i)?.get()
-    }
-
-    /// Adds a one-thread session, locked for the caller, when the model
-    /// grows on demand and has room; one caller adds at a time.
-    fn grow(&self) -> Option<(usize, MutexGuard<'_, Session>)> {
-        let _growing = self.growing.try_lock().ok()?;
-        let k = self.session_count();
-        if self.options.sessions != 0 || k >= self.slots.len() {
-            return None;
+        Lease {
+            model: self,
+            index,
+            session: Some(session),
         }
-        match make_session(&self.options, 1) {
+    }
+
+    /// Waits for a free session in ticket order.
+    fn wait(&self, mut queue: MutexGuard<'_, Queue>) -> usize {
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        loop {
+            if queue.serving == ticket
+                && let Some(i) = queue.free.pop()
+            {
+                queue.serving += 1;
+                drop(queue);
+                // The next ticket may find another free session.
+                self.freed.notify_all();
+                return i;
+            }
+            queue = self
+                .freed
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Adds a one-thread session for the caller when the model grows on
+    /// demand and has room; one caller adds at a time, the others wait on
+    /// the sessions made. The queue is unlocked while the session loads.
+    fn grow<'q>(
+        &'q self,
+        mut queue: MutexGuard<'q, Queue>,
+    ) -> Result<usize, MutexGuard<'q, Queue>> {
+        let k = queue.made;
+        if self.options.sessions != 0 || k >= self.slots.len() || queue.growing || queue.grow_failed
+        {
+            return Err(queue);
+        }
+        queue.growing = true;
+        drop(queue);
+        let made = make_session(&self.options, 1);
+        let mut queue = lock(&self.queue);
+        queue.growing = false;
+        match made {
             Ok(session) => {
                 let _ = self.slots[k].set(Mutex::new(session));
-                self.made.store(k + 1, Ordering::Release);
+                queue.made = k + 1;
                 if k == 1 && self.options.threads != 1 {
                     self.narrow_first.store(true, Ordering::Release);
                 }
-                Some((k, self.slots[k].get()?.try_lock().ok()?))
+                Ok(k)
             }
             Err(e) => {
                 // The sessions made go on serving.
                 gst::warning!(gst::CAT_RUST, "cannot add a session: {}", e);
-                None
+                queue.grow_failed = true;
+                Err(queue)
             }
         }
     }
@@ -218,29 +325,41 @@ fn open(options: &SessionOptions) -> Result<Model, String> {
         .collect::<Result<Vec<Session>, String>>()?;
     let first = &sessions[0];
     let names = first.metadata().ok().and_then(|m| m.custom("names"));
+    let infos = |list: &[ort::value::Outlet]| -> Vec<TensorInfo> {
+        list.iter()
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect()
+    };
+    let (inputs, outputs) = (infos(first.inputs()), infos(first.outputs()));
+    let batcher = match options.batch.max {
+        0 | 1 => None,
+        _ => {
+            batch::check(&inputs, &outputs).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(Batcher::new(options.batch))
+        }
+    };
     Ok(Model {
-        inputs: first
-            .inputs()
-            .iter()
-            .map(|o| tensor_info(o.name(), o.dtype()))
-            .collect(),
-        outputs: first
-            .outputs()
-            .iter()
-            .map(|o| tensor_info(o.name(), o.dtype()))
-            .collect(),
+        inputs,
+        outputs,
+        batcher,
         names,
-        made: AtomicUsize::new(sessions.len()),
+        queue: Mutex::new(Queue {
+            free: (0..sessions.len()).rev().collect(),
+            made: sessions.len(),
+            next_ticket: 0,
+            serving: 0,
+            growing: false,
+            grow_failed: false,
+        }),
+        freed: Condvar::new(),
         slots: sessions
             .into_iter()
             .map(|s| OnceLock::from(Mutex::new(s)))
             .chain(std::iter::repeat_with(OnceLock::new))
             .take(slots)
             .collect(),
-        growing: Mutex::new(()),
         narrow_first: AtomicBool::new(false),
         options: options.clone(),
-        next: AtomicUsize::new(0),
     })
 }
 

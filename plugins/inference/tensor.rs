@@ -60,6 +60,47 @@ impl InputTensor {
         }
     }
 
+    /// A tensor of the same image size and type, for one image.
+    pub fn empty_like(&self) -> InputTensor {
+        let mut shape = self.shape;
+        shape[0] = 1;
+        InputTensor {
+            name: self.name.clone(),
+            shape,
+            item: self.item,
+            data: match &self.data {
+                InputData::F32(_) => InputData::F32(vec![0.0; self.item]),
+                InputData::F16(..) => {
+                    InputData::F16(vec![0.0; self.item], vec![half::f16::ZERO; self.item])
+                }
+                InputData::U8(_) => InputData::U8(vec![0; self.item]),
+            },
+        }
+    }
+
+    /// Copies the first image of `other` (same image size and type) into
+    /// image `item` of this batch.
+    pub fn copy_item(&mut self, item: usize, other: &InputTensor) -> Result<(), String> {
+        if other.item != self.item {
+            return Err("frames of another input size in one batch".into());
+        }
+        let range = self.range(item).map_err(|e| e.0)?;
+        let from = 0..self.item;
+        match (&mut self.data, &other.data) {
+            (InputData::F32(t), InputData::F32(o)) if o.len() >= self.item => {
+                t[range].copy_from_slice(&o[from])
+            }
+            (InputData::F16(_, t), InputData::F16(_, o)) if o.len() >= self.item => {
+                t[range].copy_from_slice(&o[from])
+            }
+            (InputData::U8(t), InputData::U8(o)) if o.len() >= self.item => {
+                t[range].copy_from_slice(&o[from])
+            }
+            _ => return Err("frames of another input size or type in one batch".into()),
+        }
+        Ok(())
+    }
+
     /// Images in the tensor.
     pub fn batch(&self) -> usize {
         self.shape[0]

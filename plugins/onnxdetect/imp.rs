@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -30,7 +30,8 @@ use cctv::meta::{Frame, Object};
 use cctv::preprocess::TensorFormat;
 
 use crate::inference::{
-    self, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions, Timings, VideoInput,
+    self, BatchOptions, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions,
+    Timings, VideoInput,
 };
 use crate::{assets, metrics, upstream};
 
@@ -79,6 +80,10 @@ const DEFAULT_IOU_THRESHOLD: f64 = 0.45;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_SESSIONS: u32 = 0;
+const DEFAULT_BATCH_SIZE: u32 = 0;
+const DEFAULT_BATCH_TIMEOUT_MS: u32 = 10;
+/// `batch-size` 0 on a provider other than the CPU.
+const AUTO_BATCH: u32 = 16;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
 
 #[derive(Debug, Clone)]
@@ -92,6 +97,8 @@ struct Settings {
     interval: u32,
     threads: u32,
     sessions: u32,
+    batch_size: u32,
+    batch_timeout_ms: u32,
     execution_provider: ExecutionProvider,
     max_detections: u32,
 }
@@ -108,6 +115,8 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
             sessions: DEFAULT_SESSIONS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
             execution_provider: ExecutionProvider::Cpu,
             max_detections: DEFAULT_MAX_DETECTIONS,
         }
@@ -220,6 +229,23 @@ impl ObjectImpl for OnnxDetect {
                     .default_value(DEFAULT_SESSIONS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Most frames of several instances (cameras) sharing the model run as one batch, \
+                            as many as have sent frames in the last second (1: no batching; 0: none on the CPU, \
+                            where parallel sessions are faster, and up to 16 on other providers if the model has \
+                            a free batch dimension)")
+                    .maximum(256)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-timeout")
+                    .nick("Batch timeout")
+                    .blurb("Longest wait (ms) of a batch's first frame for the other cameras' frames")
+                    .maximum(1000)
+                    .default_value(DEFAULT_BATCH_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("execution-provider", d.execution_provider)
                     .nick("Execution provider")
                     .blurb("Where inference runs; non-CPU providers need an ONNX Runtime built with them")
@@ -262,6 +288,8 @@ impl ObjectImpl for OnnxDetect {
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "sessions" => s.sessions = value.get().expect("type checked upstream"),
+            "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
+            "batch-timeout" => s.batch_timeout_ms = value.get().expect("type checked upstream"),
             "execution-provider" => {
                 s.execution_provider = value.get().expect("type checked upstream")
             }
@@ -282,6 +310,8 @@ impl ObjectImpl for OnnxDetect {
             "classes" => s.classes.spec().to_value(),
             "interval" => s.interval.to_value(),
             "sessions" => s.sessions.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "batch-timeout" => s.batch_timeout_ms.to_value(),
             "threads" => s.threads.to_value(),
             "execution-provider" => s.execution_provider.to_value(),
             "max-detections" => s.max_detections.to_value(),
@@ -495,12 +525,31 @@ impl OnnxDetect {
                 ]
             ));
         }
-        let model = inference::load(&SessionOptions {
+        let mut options = SessionOptions {
             path: path.clone(),
             threads: settings.threads,
             provider: settings.execution_provider,
             sessions: settings.sessions,
-        })
+            batch: BatchOptions {
+                max: settings.batch_size,
+                wait: Duration::from_millis(settings.batch_timeout_ms.into()),
+            },
+        };
+        if settings.batch_size == 0 {
+            options.batch.max = match settings.execution_provider {
+                ExecutionProvider::Cpu => 1,
+                _ => AUTO_BATCH,
+            };
+        }
+        let model = match inference::load(&options) {
+            // Batching by default needs a model that takes batches.
+            Err(e) if settings.batch_size == 0 && options.batch.max > 1 => {
+                gst::info!(CAT, imp = self, "no batches: {}", e);
+                options.batch.max = 1;
+                inference::load(&options)
+            }
+            loaded => loaded,
+        }
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
 
         let not_detector = |e: &dyn std::fmt::Display| {
@@ -673,14 +722,15 @@ impl OnnxDetect {
     }
 
     fn stats_structure(&self) -> gst::Structure {
-        let timings = self
-            .state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|s| s.timings)
-            .unwrap_or_default();
-        timings.to_structure("onnxdetect-stats")
+        let state = self.state.lock().unwrap();
+        let timings = state.as_ref().map(|s| s.timings).unwrap_or_default();
+        let mut stats = timings.to_structure("onnxdetect-stats");
+        if let Some((runs, frames)) = state.as_ref().and_then(|s| s.model.batch_counts()) {
+            // Of the model, so of every instance sharing it.
+            stats.set("batches", runs);
+            stats.set("batched-frames", frames);
+        }
+        stats
     }
 }
 

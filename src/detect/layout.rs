@@ -131,7 +131,12 @@ impl Layout {
                 o.name, o.shape
             ))
         };
-        let (n, k) = match o.shape.as_slice() {
+        // A free batch dimension (a model that takes batches) reads as 1.
+        let mut shape = o.shape.clone();
+        if shape.len() == 3 && shape[0] < 0 {
+            shape[0] = 1;
+        }
+        let (n, k) = match shape.as_slice() {
             [1, n, k] | [n, k] => (*n, *k),
             _ => return Err(not_detector()),
         };
@@ -145,7 +150,7 @@ impl Layout {
             }
             Some(LayoutKind::Yolox) if k > 5 => Layout::Yolox { classes },
             Some(LayoutKind::YoloV5) if k > 5 => Layout::YoloV5 { classes },
-            Some(LayoutKind::YoloV8) => match classes_in_transposed(&o.shape) {
+            Some(LayoutKind::YoloV8) => match classes_in_transposed(&shape) {
                 Some(classes) => Layout::YoloV8 { classes },
                 None => return Err(not_detector()),
             },
@@ -153,7 +158,7 @@ impl Layout {
             Some(LayoutKind::End2End) if k == 7 => Layout::End2End7,
             Some(_) => return Err(not_detector()),
             None => {
-                if let Some(classes) = classes_in_transposed(&o.shape) {
+                if let Some(classes) = classes_in_transposed(&shape) {
                     Layout::YoloV8 { classes }
                 } else if k > 5 && n == yolox_rows {
                     Layout::Yolox { classes }
@@ -161,7 +166,7 @@ impl Layout {
                     Layout::YoloV5 { classes }
                 } else if k == 6 {
                     Layout::End2End6
-                } else if k == 7 && o.shape.len() == 2 {
+                } else if k == 7 && shape.len() == 2 {
                     Layout::End2End7
                 } else {
                     return Err(not_detector());
@@ -261,6 +266,15 @@ mod tests {
         assert_eq!(
             detect(&i416, &[1, 3549, 85]),
             Ok(Layout::Yolox { classes: 80 })
+        );
+        // Models that take batches have a free first dimension.
+        assert_eq!(
+            detect(&i416, &[-1, 3549, 85]),
+            Ok(Layout::Yolox { classes: 80 })
+        );
+        assert_eq!(
+            detect(&image(640, 640), &[-1, 84, -1]),
+            Ok(Layout::YoloV8 { classes: 80 })
         );
         assert_eq!(
             detect(&i416, &[1, 10647, 85]),

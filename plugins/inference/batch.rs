@@ -1,0 +1,296 @@
+//! Frames of several callers (cameras) run together in one batch, as
+//! DeepStream's nvstreammux does: the first caller to arrive opens a batch
+//! and waits, at most `wait`, for every caller seen in the last second (up
+//! to `max`) to add its frame; then it runs the batch on a leased session and
+//! hands every caller its share of the outputs. Nothing waits longer than
+//! `wait` for a camera that has stalled, and no thread is added.
+//!
+//! Worth it where one call on a batch is much cheaper than a call per frame
+//! (GPUs); on a few CPU cores parallel sessions do better (README, Several
+//! cameras), so batching is off there unless asked for.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cctv::detect::{ElementType, Output, TensorInfo};
+use ort::session::SessionOutputs;
+
+use super::session::Model;
+use super::tensor::InputTensor;
+
+/// How frames are gathered; part of the model's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchOptions {
+    /// Most frames in one run; 1: every caller runs alone.
+    pub max: u32,
+    /// Longest wait of a batch's first frame for the others.
+    pub wait: Duration,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            max: 1,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+/// The batch being gathered, and the counts of batches run.
+pub(super) struct Batcher {
+    pub options: BatchOptions,
+    open: Mutex<Gathering>,
+    /// A frame joined the open batch, or the open batch was taken.
+    joined: Condvar,
+}
+
+#[derive(Default)]
+struct Gathering {
+    batch: Option<Open>,
+    /// Batched input tensors kept for the next batches.
+    spare: Vec<InputTensor>,
+    runs: u64,
+    frames: u64,
+    /// Callers (by their input tensor) and when each last came.
+    seen: Vec<(usize, Instant)>,
+}
+
+/// A caller that has not come for this long is not waited for.
+const ACTIVE: Duration = Duration::from_secs(1);
+
+impl Gathering {
+    /// Notes that `caller` came; the callers seen lately.
+    fn came(&mut self, caller: usize, now: Instant) -> usize {
+        self.seen.retain(|&(_, t)| now.duration_since(t) < ACTIVE);
+        match self.seen.iter_mut().find(|(c, _)| *c == caller) {
+            Some(entry) => entry.1 = now,
+            None => self.seen.push((caller, now)),
+        }
+        self.seen.len()
+    }
+}
+
+struct Open {
+    input: InputTensor,
+    members: usize,
+    /// How many frames the first caller waits for.
+    target: usize,
+    round: Arc<Round>,
+}
+
+/// One batch's outputs, read by each of its callers.
+#[derive(Default)]
+struct Round {
+    result: Mutex<Option<Result<Arc<BatchOutputs>, String>>>,
+    done: Condvar,
+}
+
+/// A batch's outputs copied out of the session, as float32.
+struct BatchOutputs {
+    /// Per model output: the shape of one item (batch 1) and the data.
+    tensors: Vec<(Vec<i64>, Vec<f32>)>,
+    names: Vec<String>,
+    items: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why `options` cannot batch this model's inputs and outputs.
+pub(super) fn check(inputs: &[TensorInfo], outputs: &[TensorInfo]) -> Result<(), String> {
+    let fixed = inputs
+        .iter()
+        .chain(outputs)
+        .find(|t| t.shape.first().is_none_or(|&d| d > 0));
+    match fixed {
+        Some(t) => Err(format!(
+            "batches of several frames need a model with a free batch dimension; {} is {:?}",
+            t.name, t.shape
+        )),
+        None => Ok(()),
+    }
+}
+
+impl Batcher {
+    pub fn new(options: BatchOptions) -> Batcher {
+        Batcher {
+            options,
+            open: Mutex::new(Gathering::default()),
+            joined: Condvar::new(),
+        }
+    }
+
+    /// Batches run and frames in them so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let g = lock(&self.open);
+        (g.runs, g.frames)
+    }
+
+    /// Runs `input` (one frame; each caller keeps its own tensor) of
+    /// `model` in a batch with other callers' frames.
+    pub fn run<R>(
+        &self,
+        model: &Model,
+        input: &InputTensor,
+        read: impl FnOnce(&[Output<'_>]) -> R,
+    ) -> Result<R, String> {
+        let now = Instant::now();
+        let mut g = lock(&self.open);
+        let callers = g.came(input as *const InputTensor as usize, now);
+        loop {
+            match &mut g.batch {
+                Some(open) if open.members < open.target => {
+                    // Join the open batch and wait for its first caller to run it.
+                    let item = open.members;
+                    open.input.copy_item(item, input)?;
+                    open.members += 1;
+                    let round = Arc::clone(&open.round);
+                    drop(g);
+                    self.joined.notify_all();
+                    return read_item(&round, item, read);
+                }
+                // Full, about to be taken by its first caller.
+                Some(_) => g = wait(&self.joined, g),
+                None => break,
+            }
+        }
+        // Open a batch with this frame first.
+        let target = callers.clamp(1, self.options.max as usize);
+        let mut batched = g.spare.pop().unwrap_or_else(|| input.empty_like());
+        batched.set_batch(target);
+        batched.copy_item(0, input)?;
+        let round = Arc::new(Round::default());
+        g.batch = Some(Open {
+            input: batched,
+            members: 1,
+            target,
+            round: Arc::clone(&round),
+        });
+        let deadline = now + self.options.wait;
+        while g.batch.as_ref().is_some_and(|o| o.members < o.target) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = self
+                .joined
+                .wait_timeout(g, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let mut open = g.batch.take().expect("only its first caller takes a batch");
+        g.runs += 1;
+        g.frames += open.members as u64;
+        drop(g);
+        self.joined.notify_all();
+
+        // The batch's callers are answered even if the run panics.
+        let finish = Finish(&round);
+        open.input.set_batch(open.members);
+        let result = model
+            .run_session(&open.input, |outputs| {
+                copy_outputs(outputs, &model.outputs, open.members)
+            })
+            .and_then(|copied| copied.map(Arc::new));
+        finish.set(result);
+        lock(&self.open).spare.push(open.input);
+        read_item(&round, 0, read)
+    }
+}
+
+/// Answers a batch's callers; with an error if dropped unanswered.
+struct Finish<'a>(&'a Round);
+
+impl Finish<'_> {
+    fn set(self, result: Result<Arc<BatchOutputs>, String>) {
+        *lock(&self.0.result) = Some(result);
+    }
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let mut result = lock(&self.0.result);
+        if result.is_none() {
+            *result = Some(Err("the batch's run failed".into()));
+        }
+        self.0.done.notify_all();
+    }
+}
+
+fn wait<'a>(cv: &Condvar, g: MutexGuard<'a, Gathering>) -> MutexGuard<'a, Gathering> {
+    cv.wait(g).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Item `item` of `round`'s outputs, once they are there.
+fn read_item<R>(
+    round: &Round,
+    item: usize,
+    read: impl FnOnce(&[Output<'_>]) -> R,
+) -> Result<R, String> {
+    let mut result = lock(&round.result);
+    while result.is_none() {
+        result = round
+            .done
+            .wait(result)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+    let outputs = match result.as_ref().expect("checked above") {
+        Ok(outputs) => Arc::clone(outputs),
+        Err(e) => return Err(e.clone()),
+    };
+    drop(result);
+    let views: Vec<Output<'_>> = outputs
+        .tensors
+        .iter()
+        .zip(&outputs.names)
+        .map(|((shape, data), name)| {
+            let per = data.len() / outputs.items;
+            Output {
+                name,
+                shape,
+                data: &data[item * per..(item + 1) * per],
+            }
+        })
+        .collect();
+    Ok(read(&views))
+}
+
+/// The outputs of a batch of `items` frames, each split by its first dimension.
+fn copy_outputs(
+    outputs: &SessionOutputs<'_>,
+    infos: &[TensorInfo],
+    items: usize,
+) -> Result<BatchOutputs, String> {
+    let mut tensors = Vec::with_capacity(infos.len());
+    let mut names = Vec::with_capacity(infos.len());
+    for info in infos {
+        let Some(value) = outputs.get(info.name.as_str()) else {
+            continue;
+        };
+        let (shape, data): (Vec<i64>, Vec<f32>) = match info.ty {
+            ElementType::F16 => value
+                .try_extract_tensor::<half::f16>()
+                .map(|(s, d)| (s.to_vec(), d.iter().map(|v| v.to_f32()).collect())),
+            _ => value
+                .try_extract_tensor::<f32>()
+                .map(|(s, d)| (s.to_vec(), d.to_vec())),
+        }
+        .map_err(|e| format!("cannot read output {}: {e}", info.name))?;
+        if shape.first() != Some(&(items as i64)) {
+            return Err(format!(
+                "output {} has shape {shape:?}, not a batch of {items}",
+                info.name
+            ));
+        }
+        let mut item_shape = shape;
+        item_shape[0] = 1;
+        tensors.push((item_shape, data));
+        names.push(info.name.clone());
+    }
+    Ok(BatchOutputs {
+        tensors,
+        names,
+        items,
+    })
+}
