@@ -163,11 +163,14 @@ impl RtspServer {
             return;
         };
         running.source.destroy();
+        // Clients are cut off once the server's thread has stopped, so that
+        // no client is removed here while that thread is closing it too (a
+        // suspect for one crash of the camsrc tests, not reproduced since).
+        running.main_loop.quit();
+        running.thread.join().ok();
         running
             .server
             .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        running.main_loop.quit();
-        running.thread.join().ok();
         if let Some(mounts) = running.server.mount_points() {
             for (mount, _) in &self.mounts {
                 mounts.remove_factory(&format!("/{}", mount.trim_start_matches('/')));
