@@ -50,6 +50,10 @@ const DEFAULT_RETRY_BACKOFF_MS: u32 = 5_000;
 const DEFAULT_MAX_BACKOFF_MS: u32 = 60_000;
 const DEFAULT_LATENCY_MS: u32 = 200;
 const DEFAULT_MAX_QUEUE: u32 = 2;
+/// fallbacksrc's black stand-in stream: what comes out (with NO SIGNAL)
+/// until the camera's size is known, scaled to it afterwards.
+const STAND_IN_WIDTH: i32 = 160;
+const STAND_IN_HEIGHT: i32 = 120;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -290,6 +294,19 @@ impl ObjectImpl for CamSrc {
         let fallback = make("fallbacksrc");
         fallback.set_property("enable-audio", false);
         fallback.set_property("restart-on-eos", true);
+        // fallbacksrc queues up to 1 s of its stand-in stream (a full
+        // second once the camera was lost and came back) at whatever size
+        // it negotiates, by default the camera's (at 30 fps in I420, 14 MB
+        // at 640x480, 93 MB at 1080p) for black frames. Small ones keep it
+        // under 1 MB; the conversion below scales them to the camera's size.
+        fallback.set_property(
+            "dummy-video-caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", STAND_IN_WIDTH)
+                .field("height", STAND_IN_HEIGHT)
+                .build(),
+        );
         let convert = make("videoconvertscale");
         let filter = make("capsfilter");
         let queue = make("queue");
