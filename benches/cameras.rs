@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{assets, env_or};
+use support::{assets, env_or, play_to_end};
 
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -89,17 +89,9 @@ fn pipeline(cameras: usize, schedule: &Schedule, frames: usize) -> Measured {
                 },
             );
     }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(600),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the run ends");
+    let end = play_to_end(&pipeline, gst::ClockTime::from_seconds(600));
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    end.unwrap();
     let c = count.lock().unwrap();
     let ((t0, cpu0, n0), (t1, cpu1, n1)) = (c.warm.unwrap(), c.end.unwrap());
     let n = (n1 - n0) as f64;

@@ -37,17 +37,9 @@ fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
         out.display()
     );
     let pipeline = gst::parse::launch(&launch).unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the clip encodes");
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    end.unwrap_or_else(|e| panic!("the clip encodes: {e}"));
     out
 }
 

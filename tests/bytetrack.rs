@@ -55,17 +55,9 @@ fn run(launch: &str, sinks: &[&str]) -> Vec<Arc<Mutex<Seen>>> {
         .iter()
         .map(|name| record(&pipeline.by_name(name).unwrap().static_pad("sink").unwrap()))
         .collect();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .unwrap();
+    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    end.unwrap();
     seen
 }
 
@@ -336,17 +328,9 @@ fn untracked_classes_pass_through_and_state_changes_repeat() {
         gst::parse::launch("videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! bytetrack ! fakesink")
             .unwrap();
     for _ in 0..3 {
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let msg = pipeline
-            .bus()
-            .unwrap()
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(30),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .unwrap();
-        assert_eq!(msg.type_(), gst::MessageType::Eos);
+        let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
         pipeline.set_state(gst::State::Null).unwrap();
+        end.unwrap();
     }
 }
 

@@ -312,17 +312,10 @@ fn repeated_state_changes_and_eos() {
         "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! onnxdetect interval=2 ! fakesink",
     )
     .unwrap();
-    let bus = pipeline.bus().unwrap();
     for _ in 0..5 {
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(30),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .expect("EOS arrives");
-        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
         pipeline.set_state(gst::State::Null).unwrap();
+        end.unwrap();
     }
 }
 
@@ -674,21 +667,13 @@ fn four_cameras(props: &str) -> (Vec<Vec<Vec<cctv::objects::Object>>>, gst::Stru
             gst::PadProbeReturn::Ok
         });
     }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the run ends");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     let stats = pipeline
         .by_name("d0")
         .unwrap()
         .property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
+    end.unwrap();
     let frames = std::mem::take(&mut *frames.lock().unwrap());
     (frames, stats)
 }

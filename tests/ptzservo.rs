@@ -431,21 +431,13 @@ fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, g
             }
             gst::PadProbeReturn::Ok
         });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the run ends");
+    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     let cam = pipeline
         .by_name("cam")
         .unwrap()
         .property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    end.unwrap();
     let summary = following.lock().unwrap().summary();
     (summary, cam)
 }

@@ -42,16 +42,9 @@ fn frames_in_process() -> Vec<(u64, Frame)> {
         }
         gst::PadProbeReturn::Ok
     });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("pipeline ends");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(60));
     pipeline.set_state(gst::State::Null).unwrap();
+    end.unwrap();
     let frames = seen.lock().unwrap().clone();
     assert_eq!(frames.len(), FRAMES);
     assert!(

@@ -1,6 +1,11 @@
-//! What the benchmarks share: their settings from the environment and the
-//! assets folder.
+//! What the benchmarks share: their settings from the environment, the
+//! assets folder, and playing a pipeline to its end (as the tests do).
 #![allow(dead_code)]
+
+#[path = "../../tests/support/play.rs"]
+mod play;
+#[allow(unused_imports)]
+pub use play::play_to_end;
 
 /// `name` from the environment as a number, or `default`.
 pub fn env_or(name: &str, default: usize) -> usize {

@@ -3,12 +3,16 @@
 //! temporary directories and stopped when dropped, even when a test fails.
 #![allow(dead_code)]
 
+#[path = "../support/play.rs"]
+mod play;
 #[path = "../support/rtsp.rs"]
 pub mod rtsp;
 pub mod script;
 #[path = "../support/servers.rs"]
 mod servers;
 
+#[allow(unused_imports)]
+pub use play::play_to_end;
 #[allow(unused_imports)]
 pub use rtsp::RtspServer;
 #[allow(unused_imports)]
@@ -34,18 +38,9 @@ pub fn init() {
 pub fn first_error(launch: &str, within: gst::ClockTime) -> Option<String> {
     init();
     let pipeline = gst::parse::launch(launch).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let msg = bus
-        .timed_pop_filtered(within, &[gst::MessageType::Error, gst::MessageType::Eos])
-        .expect("an error or EOS");
+    let end = play_to_end(&pipeline, within);
     pipeline.set_state(gst::State::Null).unwrap();
-    match msg.view() {
-        gst::MessageView::Error(e) => {
-            Some(format!("{} {}", e.error(), e.debug().unwrap_or_default()))
-        }
-        _ => None,
-    }
+    end.err()
 }
 
 pub fn repo() -> PathBuf {
