@@ -9,7 +9,7 @@
 //! (GPUs); on a few CPU cores parallel sessions do better (README, Several
 //! cameras), so batching is off there unless asked for.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cctv::detect::{ElementType, Output, TensorInfo};
@@ -17,6 +17,7 @@ use ort::session::SessionOutputs;
 
 use super::session::Model;
 use super::tensor::InputTensor;
+use super::{lock, wait};
 
 /// How frames are gathered; part of the model's options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,10 +92,6 @@ struct BatchOutputs {
     tensors: Vec<(Vec<i64>, Vec<f32>)>,
     names: Vec<String>,
     items: usize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Why `options` cannot batch this model's inputs and outputs.
@@ -218,10 +215,6 @@ impl Drop for Finish<'_> {
     }
 }
 
-fn wait<'a>(cv: &Condvar, g: MutexGuard<'a, Gathering>) -> MutexGuard<'a, Gathering> {
-    cv.wait(g).unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Item `item` of `round`'s outputs, once they are there.
 fn read_item<R>(
     round: &Round,
@@ -230,10 +223,7 @@ fn read_item<R>(
 ) -> Result<R, String> {
     let mut result = lock(&round.result);
     while result.is_none() {
-        result = round
-            .done
-            .wait(result)
-            .unwrap_or_else(PoisonError::into_inner);
+        result = wait(&round.done, result);
     }
     let outputs = match result.as_ref().expect("checked above") {
         Ok(outputs) => Arc::clone(outputs),

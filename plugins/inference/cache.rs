@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::lock;
 
 type Slot<V> = Mutex<Weak<V>>;
 
@@ -24,11 +26,6 @@ impl<K, V> Default for Cache<K, V> {
             slots: Mutex::new(HashMap::new()),
         }
     }
-}
-
-/// A panic in a loader leaves the slot as it was (empty): still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<K: Eq + Hash + Clone, V> Cache<K, V> {

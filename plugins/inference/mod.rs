@@ -19,3 +19,17 @@ pub use session::{ExecutionProvider, Lease, Model, SessionOptions, load};
 pub use tensor::{InputTensor, OutputScratch};
 pub use timings::Timings;
 pub use video::{FORMATS, VideoInput, pixel_format, yuv_matrix};
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex` even if a panic poisoned it: the data behind every lock
+/// here stays consistent across a panic (a cache slot left empty, the
+/// session queue, a batch being gathered).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `cv` with `guard`, as [`lock`] does for poison.
+fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}

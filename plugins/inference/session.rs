@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use cctv::detect::{ElementType, Output, TensorInfo};
 use gst::glib;
@@ -13,6 +13,7 @@ use ort::value::{TensorElementType, ValueType};
 
 use super::batch::{self, BatchOptions, Batcher};
 use super::cache::Cache;
+use super::lock;
 use super::tensor::{InputTensor, OutputScratch};
 use crate::assets;
 
@@ -113,11 +114,6 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// A panic while a lock was held leaves the queue consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn environment() -> Result<&'static ort::environment::Environment, String> {
     static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -195,15 +191,14 @@ impl Model {
     /// every earlier waiter is served.
     pub fn lease(&self) -> Lease<'_> {
         let mut queue = lock(&self.queue);
-        let nobody_waits = queue.next_ticket == queue.serving;
-        let index = match queue.free.pop() {
-            Some(i) if nobody_waits => i,
-            found => {
-                queue.free.extend(found);
-                match self.grow(queue) {
-                    Ok(i) => i,
-                    Err(q) => self.wait(q),
-                }
+        let index = if queue.next_ticket == queue.serving
+            && let Some(i) = queue.free.pop()
+        {
+            i
+        } else {
+            match self.grow(queue) {
+                Ok(i) => i,
+                Err(q) => self.wait(q),
             }
         };
         let mut session = lock(
@@ -240,10 +235,7 @@ impl Model {
                 self.freed.notify_all();
                 return i;
             }
-            queue = self
-                .freed
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+            queue = super::wait(&self.freed, queue);
         }
     }
 
