@@ -25,6 +25,19 @@ fn demo() -> Command {
     c
 }
 
+/// Runs the demo with `args` to its end; its standard output, after
+/// checking that it succeeded.
+fn run_demo(args: &[&str]) -> String {
+    let out = demo().args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// The number after `label` in the report line starting with `line`.
 fn figure(output: &str, line: &str, label: &str) -> f64 {
     let l = output
@@ -45,22 +58,16 @@ fn report_matches_the_database_and_a_subscriber() {
     let broker = common::Mosquitto::start();
     let pg = common::Postgres::start();
     let sub = common::Subscriber::start(broker.port, "cctv/#");
-    let out = demo()
-        .args(["--frames", "200", "--camera", "gate"])
-        .args([
-            "--mqtt",
-            &format!("127.0.0.1:{}", broker.port),
-            "--pg",
-            &pg.conninfo(),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = run_demo(&[
+        "--frames",
+        "200",
+        "--camera",
+        "gate",
+        "--mqtt",
+        &format!("127.0.0.1:{}", broker.port),
+        "--pg",
+        &pg.conninfo(),
+    ]);
     assert!(
         text.contains("onnxdetect") && text.contains("pgsink conninfo="),
         "the pipeline is printed: {text}"
@@ -180,16 +187,7 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
 /// cameras, through camsrc, each reported on its own.
 #[test]
 fn live_cameras_are_reported_per_camera() {
-    let out = demo()
-        .args(["--rtsp", "--cameras", "2", "--seconds", "8"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = run_demo(&["--rtsp", "--cameras", "2", "--seconds", "8"]);
     assert!(
         text.contains("camsrc name=src-cam1 uri=rtsp://127.0.0.1:"),
         "the pipeline is printed: {text}"
