@@ -16,7 +16,7 @@ use cctv::detect::{ElementType, Output, TensorInfo};
 use ort::session::SessionOutputs;
 
 use super::session::Model;
-use super::tensor::InputTensor;
+use super::tensor::{InputTensor, output_f32};
 use super::{lock, wait};
 
 /// How frames are gathered; part of the model's options.
@@ -255,18 +255,18 @@ fn copy_outputs(
     let mut tensors = Vec::with_capacity(infos.len());
     let mut names = Vec::with_capacity(infos.len());
     for info in infos {
-        let Some(value) = outputs.get(info.name.as_str()) else {
+        let mut converted = Vec::new();
+        let Some(extracted) = output_f32(outputs, info, &mut converted) else {
             continue;
         };
-        let (shape, data): (Vec<i64>, Vec<f32>) = match info.ty {
-            ElementType::F16 => value
-                .try_extract_tensor::<half::f16>()
-                .map(|(s, d)| (s.to_vec(), d.iter().map(|v| v.to_f32()).collect())),
-            _ => value
-                .try_extract_tensor::<f32>()
-                .map(|(s, d)| (s.to_vec(), d.to_vec())),
-        }
-        .map_err(|e| format!("cannot read output {}: {e}", info.name))?;
+        let (shape, data) =
+            extracted.map_err(|e| format!("cannot read output {}: {e}", info.name))?;
+        // Float16 outputs are already a copy, in `converted`.
+        let (shape, copied) = (
+            shape.to_vec(),
+            (info.ty != ElementType::F16).then(|| data.to_vec()),
+        );
+        let data = copied.unwrap_or(converted);
         if shape.first() != Some(&(items as i64)) {
             return Err(format!(
                 "output {} has shape {shape:?}, not a batch of {items}",

@@ -193,6 +193,29 @@ impl InputTensor {
     }
 }
 
+/// Output `info` of a run as float32 (float16 converted into `converted`):
+/// its shape and data; `None` if the run did not return it.
+pub(super) fn output_f32<'a>(
+    outputs: &'a SessionOutputs<'_>,
+    info: &TensorInfo,
+    converted: &'a mut Vec<f32>,
+) -> Option<ort::Result<(&'a [i64], &'a [f32])>> {
+    let value = outputs.get(info.name.as_str())?;
+    Some(match info.ty {
+        ElementType::F16 => value
+            .try_extract_tensor::<half::f16>()
+            .map(|(shape, data)| {
+                converted.clear();
+                converted.extend(data.iter().map(|v| v.to_f32()));
+                let converted: &'a Vec<f32> = converted;
+                (&shape[..], &converted[..])
+            }),
+        _ => value
+            .try_extract_tensor::<f32>()
+            .map(|(shape, data)| (&shape[..], data)),
+    })
+}
+
 /// Most outputs listed without allocating; models with more allocate the
 /// list on every run.
 const LISTED_INLINE: usize = 8;
@@ -214,28 +237,11 @@ impl OutputScratch {
         read: impl FnOnce(&[Output<'_>]) -> R,
     ) -> R {
         self.converted.resize_with(infos.len(), Vec::new);
-        for (info, buf) in infos.iter().zip(&mut self.converted) {
-            if info.ty == ElementType::F16
-                && let Some(Ok((_, data))) = outputs
-                    .get(info.name.as_str())
-                    .map(|v| v.try_extract_tensor::<half::f16>())
-            {
-                buf.clear();
-                buf.extend(data.iter().map(|v| v.to_f32()));
-            }
-        }
         let views = infos
             .iter()
-            .zip(&self.converted)
+            .zip(self.converted.iter_mut())
             .filter_map(|(info, converted)| {
-                let value = outputs.get(info.name.as_str())?;
-                let (shape, data) = match info.ty {
-                    ElementType::F16 => (
-                        value.try_extract_tensor::<half::f16>().ok()?.0,
-                        &converted[..],
-                    ),
-                    _ => value.try_extract_tensor::<f32>().ok()?,
-                };
+                let (shape, data) = output_f32(outputs, info, converted)?.ok()?;
                 Some(Output {
                     name: &info.name,
                     shape,
