@@ -20,6 +20,7 @@ mod onvif;
 pub mod pgsink;
 pub mod ptzservo;
 mod upstream;
+mod video;
 pub mod virtualptz;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

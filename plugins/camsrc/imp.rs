@@ -33,17 +33,17 @@ use std::sync::{Arc, LazyLock, Mutex, Once};
 use std::time::Duration;
 
 use cctv::camera_uri::CameraUri;
-use cctv::overlay::canvas::{Canvas, Rgb};
+use cctv::overlay::canvas::Rgb;
 use cctv::overlay::font::Font;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_video::prelude::*;
 
 use super::input::CameraInput;
 use super::link::{CAT, Config, Link};
 use super::{OnLoss, Status, Transport};
-use crate::{inference, metrics, upstream};
+use crate::video::Video;
+use crate::{metrics, upstream};
 
 const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 const DEFAULT_RETRY_BACKOFF_MS: u32 = 5_000;
@@ -668,25 +668,13 @@ impl CamSrc {
 
 /// "NO SIGNAL" in the middle of the frame (a black one, from fallbacksrc).
 fn draw_no_signal(buffer: &mut gst::BufferRef, info: &gst_video::VideoInfo, font: &Font) {
-    let Some(format) = inference::pixel_format(info.format()) else {
+    let Ok(video) = Video::from_info(info.clone()) else {
         return;
     };
-    let matrix = inference::yuv_matrix(info);
-    let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, info) else {
+    let Ok(mut frame) = video.map_mut(buffer) else {
         return;
     };
-    let strides = frame.plane_stride();
-    let strides: [usize; 3] =
-        std::array::from_fn(|p| strides.get(p).copied().unwrap_or(0).max(0) as usize);
-    let [a, b, c, _] = frame.planes_data_mut();
-    let Ok(mut canvas) = Canvas::new(
-        format,
-        matrix,
-        info.width(),
-        info.height(),
-        [a, b, c],
-        strides,
-    ) else {
+    let Ok(mut canvas) = video.canvas(&mut frame) else {
         return;
     };
     let text = "NO SIGNAL";

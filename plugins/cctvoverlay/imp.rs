@@ -26,13 +26,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 
 use cctv::meta::Frame;
-use cctv::overlay::{Annotator, Canvas, ColorBy, Status, Style};
-use cctv::preprocess::{PixelFormat, YuvMatrix};
+use cctv::overlay::{Annotator, ColorBy, Status, Style};
 
-use crate::inference;
+use crate::video::{self, Video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -41,26 +39,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Objects metadata overlay"),
     )
 });
-
-/// The raw formats drawn on in place: those the inference layer reads,
-/// packed RGB ones first.
-const FORMATS: [gst_video::VideoFormat; 12] = {
-    use gst_video::VideoFormat as F;
-    [
-        F::Rgbx,
-        F::Bgrx,
-        F::Xrgb,
-        F::Xbgr,
-        F::Rgba,
-        F::Bgra,
-        F::Argb,
-        F::Abgr,
-        F::Rgb,
-        F::Bgr,
-        F::I420,
-        F::Nv12,
-    ]
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum, Default)]
 #[repr(u32)]
@@ -111,12 +89,6 @@ impl Default for Settings {
             status_time: StatusTime::Stream,
         }
     }
-}
-
-struct Video {
-    info: gst_video::VideoInfo,
-    format: PixelFormat,
-    matrix: YuvMatrix,
 }
 
 struct State {
@@ -273,9 +245,7 @@ impl ElementImpl for CctvOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS)
-                .build();
+            let caps = video::caps();
             vec![
                 gst::PadTemplate::new(
                     "src",
@@ -320,25 +290,18 @@ impl BaseTransformImpl for CctvOverlay {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "not video caps: {}", incaps))?;
-        let format = inference::pixel_format(info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", info.format()))?;
-        let matrix = inference::yuv_matrix(&info);
+        let video = Video::from_caps(incaps)
+            .map_err(|e| gst::loggable_error!(CAT, "cannot draw on {}: {}", incaps, e))?;
         gst::debug!(
             CAT,
             imp = self,
             "drawing on {}x{} {:?}",
-            info.width(),
-            info.height(),
-            info.format()
+            video.width(),
+            video.height(),
+            video.info.format()
         );
         if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.video = Some(Video {
-                info,
-                format,
-                matrix,
-            });
+            state.video = Some(video);
         }
         Ok(())
     }
@@ -401,28 +364,11 @@ impl BaseTransformImpl for CctvOverlay {
             }
         }
 
-        let mut mapped = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &video.info)
-            .map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ["Cannot map the video frame for writing"]
-                );
-                gst::FlowError::Error
-            })?;
-        let strides = mapped.plane_stride();
-        let strides: [usize; 3] =
-            std::array::from_fn(|p| strides.get(p).copied().unwrap_or(0).max(0) as usize);
-        let [a, b, c, _] = mapped.planes_data_mut();
-        let mut canvas = Canvas::new(
-            video.format,
-            video.matrix,
-            video.info.width(),
-            video.info.height(),
-            [a, b, c],
-            strides,
-        )
-        .map_err(|e| {
+        let mut mapped = video.map_mut(buf).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", e]);
+            gst::FlowError::Error
+        })?;
+        let mut canvas = video.canvas(&mut mapped).map_err(|e| {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,

@@ -345,9 +345,7 @@ impl ElementImpl for GenderCls {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(inference::FORMATS)
-                .build();
+            let caps = crate::video::caps();
             vec![
                 gst::PadTemplate::new(
                     "src",

@@ -18,7 +18,7 @@ pub use batch::BatchOptions;
 pub use session::{ExecutionProvider, Lease, Model, SessionOptions, load};
 pub use tensor::{InputTensor, OutputScratch};
 pub use timings::Timings;
-pub use video::{FORMATS, VideoInput, pixel_format, yuv_matrix};
+pub use video::VideoInput;
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 

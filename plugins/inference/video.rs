@@ -4,63 +4,14 @@
 
 use cctv::detect::InputSpec;
 use cctv::letterbox::{Fit, Letterbox};
-use cctv::preprocess::{Affine, Image, Packer, PixelFormat, Region, TensorFormat, Warp, YuvMatrix};
-use gst_video::prelude::*;
+use cctv::preprocess::{Affine, Packer, PixelFormat, Region, TensorFormat, Warp};
 
 use super::tensor::InputTensor;
-
-/// The raw formats the packer reads, for pad templates.
-pub const FORMATS: [gst_video::VideoFormat; 12] = {
-    use gst_video::VideoFormat as F;
-    [
-        F::Rgb,
-        F::Bgr,
-        F::Rgbx,
-        F::Bgrx,
-        F::Xrgb,
-        F::Xbgr,
-        F::Rgba,
-        F::Bgra,
-        F::Argb,
-        F::Abgr,
-        F::I420,
-        F::Nv12,
-    ]
-};
-
-/// The packer's name for a GStreamer raw format, if it reads it.
-pub fn pixel_format(format: gst_video::VideoFormat) -> Option<PixelFormat> {
-    use gst_video::VideoFormat as F;
-    Some(match format {
-        F::Rgb => PixelFormat::Rgb,
-        F::Bgr => PixelFormat::Bgr,
-        F::Rgbx => PixelFormat::Rgbx,
-        F::Bgrx => PixelFormat::Bgrx,
-        F::Xrgb => PixelFormat::Xrgb,
-        F::Xbgr => PixelFormat::Xbgr,
-        F::Rgba => PixelFormat::Rgba,
-        F::Bgra => PixelFormat::Bgra,
-        F::Argb => PixelFormat::Argb,
-        F::Abgr => PixelFormat::Abgr,
-        F::I420 => PixelFormat::I420,
-        F::Nv12 => PixelFormat::Nv12,
-        _ => return None,
-    })
-}
-
-/// The YUV to RGB matrix of frames of `info` (BT.601 unless they say BT.709).
-pub fn yuv_matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
-    match info.colorimetry().matrix() {
-        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-        _ => YuvMatrix::Bt601,
-    }
-}
+use crate::video::Video;
 
 /// Frames of one negotiated format and how they reach the model input.
 pub struct VideoInput {
-    info: gst_video::VideoInfo,
-    format: PixelFormat,
-    matrix: YuvMatrix,
+    video: Video,
     tensor: TensorFormat,
     fit: Fit,
     /// Model input width and height.
@@ -82,27 +33,14 @@ impl VideoInput {
         fit: Fit,
         tensor: TensorFormat,
     ) -> Result<VideoInput, String> {
-        let info =
-            gst_video::VideoInfo::from_caps(caps).map_err(|_| "not video caps".to_string())?;
-        if info.width() == 0 || info.height() == 0 {
-            return Err(format!(
-                "zero-sized frames ({}x{})",
-                info.width(),
-                info.height()
-            ));
-        }
-        let format = pixel_format(info.format())
-            .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
-        let matrix = yuv_matrix(&info);
+        let video = Video::from_caps(caps)?;
         let input = (input.width, input.height);
-        let letterbox = Letterbox::new(info.width(), info.height(), input.0, input.1, fit);
+        let letterbox = Letterbox::new(video.width(), video.height(), input.0, input.1, fit);
         Ok(VideoInput {
-            frame: Packer::new(letterbox, format, matrix, tensor),
+            frame: Packer::new(letterbox, video.format, video.matrix, tensor),
             region: None,
-            warp: Warp::new(matrix, tensor),
-            info,
-            format,
-            matrix,
+            warp: Warp::new(video.matrix, tensor),
+            video,
             tensor,
             fit,
             input,
@@ -110,15 +48,15 @@ impl VideoInput {
     }
 
     pub fn width(&self) -> u32 {
-        self.info.width()
+        self.video.width()
     }
 
     pub fn height(&self) -> u32 {
-        self.info.height()
+        self.video.height()
     }
 
     pub fn format(&self) -> PixelFormat {
-        self.format
+        self.video.format
     }
 
     /// Where whole frames land in the input, to map boxes back.
@@ -128,8 +66,8 @@ impl VideoInput {
 
     /// Packs the whole frame in `buf` into `tensor`.
     pub fn pack(&mut self, buf: &gst::BufferRef, tensor: &mut InputTensor) -> Result<(), String> {
-        let video = self.map(buf)?;
-        let image = image(&video, self.format);
+        let mapped = self.video.map(buf)?;
+        let image = self.video.image(&mapped);
         tensor
             .fill(&mut self.frame, &image)
             .map_err(|e| e.to_string())
@@ -145,9 +83,11 @@ impl VideoInput {
         tensor: &mut InputTensor,
         item: usize,
     ) -> Result<Region, String> {
-        let region = region.aligned(self.format);
-        let video = self.map(buf)?;
-        let image = image(&video, self.format)
+        let region = region.aligned(self.video.format);
+        let mapped = self.video.map(buf)?;
+        let image = self
+            .video
+            .image(&mapped)
             .crop(region)
             .map_err(|e| e.to_string())?;
         let reusable = self
@@ -159,8 +99,8 @@ impl VideoInput {
                 Letterbox::new(region.w, region.h, self.input.0, self.input.1, self.fit);
             self.region = Some(Packer::new(
                 letterbox,
-                self.format,
-                self.matrix,
+                self.video.format,
+                self.video.matrix,
                 self.tensor,
             ));
         }
@@ -181,38 +121,10 @@ impl VideoInput {
         tensor: &mut InputTensor,
         item: usize,
     ) -> Result<(), String> {
-        let video = self.map(buf)?;
-        let image = image(&video, self.format);
+        let mapped = self.video.map(buf)?;
+        let image = self.video.image(&mapped);
         tensor
             .fill_warped(item, &self.warp, &image, map)
             .map_err(|e| e.to_string())
-    }
-
-    fn map<'a>(
-        &self,
-        buf: &'a gst::BufferRef,
-    ) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, String> {
-        gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &self.info)
-            .map_err(|_| "cannot map the video frame".to_string())
-    }
-}
-
-/// The mapped frame's planes as the packer reads them.
-fn image<'a>(
-    video: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
-    format: PixelFormat,
-) -> Image<'a> {
-    let mut planes: [&[u8]; 3] = [&[], &[], &[]];
-    let mut strides = [0usize; 3];
-    for p in 0..(video.n_planes() as usize).min(3) {
-        planes[p] = video.plane_data(p as u32).unwrap_or(&[]);
-        strides[p] = video.plane_stride()[p].max(0) as usize;
-    }
-    Image {
-        format,
-        width: video.width(),
-        height: video.height(),
-        planes,
-        strides,
     }
 }

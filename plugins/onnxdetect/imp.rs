@@ -341,9 +341,7 @@ impl ElementImpl for OnnxDetect {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(inference::FORMATS)
-                .build();
+            let caps = crate::video::caps();
             vec![
                 gst::PadTemplate::new(
                     "src",

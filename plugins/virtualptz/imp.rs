@@ -38,8 +38,9 @@ use cctv::preprocess::{Region, TensorFormat};
 use cctv::ptz::head::{Head, HeadConfig, Optics};
 
 use super::service::{Camera, Handled, Service};
-use crate::inference::{FORMATS, InputTensor, VideoInput};
+use crate::inference::{InputTensor, VideoInput};
 use crate::onvif::camera::{Auth, Operation};
+use crate::video::FORMATS;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
