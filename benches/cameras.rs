@@ -162,7 +162,7 @@ fn inference_alone(callers: usize, schedule: &Schedule, runs: usize) -> Measured
                     if i == 5 {
                         warm.wait();
                     }
-                    model.run(&input, &mut scratch, |_| ()).unwrap();
+                    model.run(&input, &mut scratch, |_| Ok(())).unwrap();
                 }
             });
         }

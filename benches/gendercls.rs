@@ -171,14 +171,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "e",
             );
             let get = |f: &str| s.get::<u64>(f).unwrap_or(0) as f64;
-            let (classify_runs, classify_ms) = (get("classify-runs"), s.get::<f64>("classify-ms")?);
-            let (face_runs, face_ms) = (get("face-runs"), s.get::<f64>("face-ms")?);
+            let ms_of = |f: &str| s.get::<f64>(f).unwrap_or(0.0);
+            // Mean ms per run of every step of a stage (prefix "" or "face-").
+            let run_ms = |p: &str| {
+                ms_of(&format!("{p}preprocess-ms"))
+                    + ms_of(&format!("{p}inference-ms"))
+                    + ms_of(&format!("{p}postprocess-ms"))
+            };
+            let (classify_runs, classify_ms) = (get("runs"), run_ms(""));
+            let (face_runs, face_ms) = (get("face-runs"), run_ms("face-"));
             let per_face = classify_runs * classify_ms / get("classifications").max(1.0);
-            let per_face_model = classify_runs * s.get::<f64>("classify-inference-ms")?
-                / get("classifications").max(1.0);
+            let per_face_model =
+                classify_runs * ms_of("inference-ms") / get("classifications").max(1.0);
             let per_search = face_runs * face_ms / get("face-searches").max(1.0);
             let per_search_model =
-                face_runs * s.get::<f64>("face-inference-ms")? / get("face-searches").max(1.0);
+                face_runs * ms_of("face-inference-ms") / get("face-searches").max(1.0);
             println!(
                 "  {people:2} people, {what:19}: {ms:7.2} ms per frame ({:.2} x the detector); \
                  {} searches, {} classifications over {n} frames; {per_search:.2} ms per box searched \
@@ -200,7 +207,7 @@ fn clip(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
     for min_face in [20u32, 12] {
         let pipeline = gst::parse::launch(&format!(
             "filesrc location={} ! decodebin ! onnxdetect conf-threshold=0.1 classes=person threads={threads} \
-             ! bytetrack ! gendercls name=g threads={threads} min-face-size={min_face} ! appsink name=sink sync=false",
+             ! bytetrack ! gendercls name=g threads={threads} min-size={min_face} ! appsink name=sink sync=false",
             video.display()
         ))?
         .downcast::<gst::Pipeline>()
@@ -237,7 +244,7 @@ fn clip(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
         }
         let labelled = last.values().filter(|l| *l != "unknown").count();
         println!(
-            "  vtest.avi, min-face-size={min_face}: {} tracks, {labelled} labelled ({:.0} %): {by_label:?}; \
+            "  vtest.avi, min-size={min_face}: {} tracks, {labelled} labelled ({:.0} %): {by_label:?}; \
              {frames} frames in {secs:.1} s; {stats}",
             last.len(),
             100.0 * labelled as f64 / last.len().max(1) as f64,

@@ -22,7 +22,6 @@ use support::{assets, env_or};
 use std::time::Instant;
 
 use gst::prelude::*;
-use ort::value::TensorRef;
 
 /// One pipeline run to EOS.
 struct Run {
@@ -116,16 +115,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sessions: 1,
         batch: gstcctv::inference::BatchOptions::default(),
     })?;
-    let input = vec![114.0f32; 3 * 416 * 416];
-    let inference_alone = || -> Result<f64, Box<dyn std::error::Error>> {
-        let mut session = shared.lease();
-        let tensor = || TensorRef::from_array_view(([1usize, 3, 416, 416], &input[..]));
+    let input = gstcctv::inference::InputTensor::new(&cctv::detect::InputSpec {
+        name: "images".into(),
+        width: 416,
+        height: 416,
+        planar: true,
+        ty: cctv::detect::ElementType::F32,
+    });
+    let mut scratch = gstcctv::inference::OutputScratch::default();
+    let mut inference_alone = || -> Result<f64, Box<dyn std::error::Error>> {
         for _ in 0..10 {
-            session.run(ort::inputs!["images" => tensor()?])?;
+            shared.run(&input, &mut scratch, |_| Ok(()))?;
         }
         let start = Instant::now();
         for _ in 0..frames {
-            session.run(ort::inputs!["images" => tensor()?])?;
+            shared.run(&input, &mut scratch, |_| Ok(()))?;
         }
         Ok(start.elapsed().as_secs_f64() / frames as f64)
     };

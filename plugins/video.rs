@@ -150,3 +150,19 @@ impl Video {
             .map_err(|e| e.to_string())
     }
 }
+
+/// `sink` and `src` pads of [`caps`], for in-place video filters.
+pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = caps();
+    [gst::PadDirection::Src, gst::PadDirection::Sink]
+        .into_iter()
+        .map(|direction| {
+            let name = match direction {
+                gst::PadDirection::Src => "src",
+                _ => "sink",
+            };
+            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
+                .expect("a valid template")
+        })
+        .collect()
+}

@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod backoff;
 pub mod bbox;
 pub mod camera_uri;
+pub mod classify;
 pub mod detect;
 pub mod face;
 pub mod labels;

@@ -14,8 +14,15 @@
 //!         h=(double)60, class-id=(uint)0, label=(string)person, confidence=(double)0.8,
 //!         track-id=(guint64)3, predicted=(boolean)false,
 //!         attributes=(GstValueArray)< attribute, name=(string)gender,
-//!             label=(string)female, confidence=(double)0.9, source=(string)gendercls0 > >
+//!             label=(string)female, confidence=(double)0.9, source=(string)gendercls0 >,
+//!         face-searched=(boolean)true, face=(structure)"face, x=(double)18, y=(double)24,
+//!             w=(double)12, h=(double)14, confidence=(double)0.9,
+//!             landmarks=(GstValueArray)< 21.0, 28.5, 27.0, 28.4, ... >" >
 //! ```
+//! An attribute read from bins (`age`) adds `value=(double)33.2`. `face` (its
+//! box and five landmarks: eyes, nose, mouth corners, as x, y pairs) and
+//! `face-searched` are written by face classifiers on the frames they look
+//! for a face, so later ones need not look again.
 //! A camera source (`camsrc`) adds `camera=(string)gate` and
 //! `capture-time=(guint64)` (nanoseconds since the Unix epoch, when the frame
 //! was captured; absent on the stand-in frames it sends while the camera is
@@ -27,7 +34,7 @@
 use std::sync::Once;
 
 use crate::bbox::BBox;
-pub use crate::objects::{Attribute, Frame, Object};
+pub use crate::objects::{Attribute, Face, Frame, Object};
 use gst::glib;
 use gst::glib::translate::IntoGlib;
 use gst::prelude::*;
@@ -334,6 +341,12 @@ fn object_to_structure(o: &Object) -> gst::Structure {
         let attributes = o.attributes.iter().map(attribute_to_value);
         s.set("attributes", gst::Array::from_values(attributes));
     }
+    if o.face_searched {
+        s.set("face-searched", true);
+    }
+    if let Some(face) = &o.face {
+        s.set("face", face_to_structure(face));
+    }
     s
 }
 
@@ -343,8 +356,47 @@ fn attribute_to_value(a: &Attribute) -> glib::SendValue {
         .field("label", a.label.as_str())
         .field("confidence", a.confidence as f64)
         .field("source", a.source.as_str())
+        .field_if_some("value", a.value.map(f64::from))
         .build()
         .to_send_value()
+}
+
+fn face_to_structure(f: &Face) -> gst::Structure {
+    let landmarks = f
+        .landmarks
+        .iter()
+        .flat_map(|&(x, y)| [x as f64, y as f64])
+        .map(|v| v.to_send_value());
+    gst::Structure::builder("face")
+        .field("x", f.bbox.x as f64)
+        .field("y", f.bbox.y as f64)
+        .field("w", f.bbox.w as f64)
+        .field("h", f.bbox.h as f64)
+        .field("confidence", f.score as f64)
+        .field("landmarks", gst::Array::from_values(landmarks))
+        .build()
+}
+
+fn read_face(s: &gst::StructureRef) -> Result<Face, MetaError> {
+    let points = field::<gst::ArrayRef>(s, "landmarks")?;
+    let points: Vec<f32> = points
+        .iter()
+        .map(|v| v.get::<f64>().map(|v| v as f32))
+        .collect::<Result<_, _>>()
+        .map_err(|e| MetaError(format!("face landmarks: {e}")))?;
+    let landmarks: [f32; 10] = points.try_into().map_err(|p: Vec<f32>| {
+        MetaError(format!("face has {} landmark values, not 10", p.len()))
+    })?;
+    Ok(Face {
+        bbox: BBox::new(
+            field::<f64>(s, "x")? as f32,
+            field::<f64>(s, "y")? as f32,
+            field::<f64>(s, "w")? as f32,
+            field::<f64>(s, "h")? as f32,
+        ),
+        score: field::<f64>(s, "confidence")? as f32,
+        landmarks: std::array::from_fn(|i| (landmarks[2 * i], landmarks[2 * i + 1])),
+    })
 }
 
 fn read_object(o: &mut Object, s: &gst::StructureRef) -> Result<(), MetaError> {
@@ -371,6 +423,7 @@ fn read_object(o: &mut Object, s: &gst::StructureRef) -> Result<(), MetaError> {
                 label: String::new(),
                 confidence: 0.0,
                 source: String::new(),
+                value: None,
             });
         }
         let dest = &mut o.attributes[i];
@@ -381,7 +434,12 @@ fn read_object(o: &mut Object, s: &gst::StructureRef) -> Result<(), MetaError> {
             &mut dest.source,
             optional::<&str>(a, "source")?.unwrap_or_default(),
         );
+        dest.value = optional::<f64>(a, "value")?.map(|v| v as f32);
     }
+    o.face_searched = optional::<bool>(s, "face-searched")?.unwrap_or(false);
+    o.face = optional::<&gst::StructureRef>(s, "face")?
+        .map(read_face)
+        .transpose()?;
     Ok(())
 }
 
@@ -454,6 +512,7 @@ mod tests {
             label: "female".into(),
             confidence: 0.9,
             source: "gendercls0".into(),
+            value: None,
         });
         let car = Object::new(BBox::new(100.0, 50.0, 80.0, 40.0), 2, "car", 0.55);
         Frame {
@@ -523,6 +582,7 @@ mod tests {
             label: "target".into(),
             confidence: 1.0,
             source: "ptzservo0".into(),
+            value: None,
         };
         // The car had none; the person's gender is replaced, its other kept.
         assert!(Frame::add_attribute(b, 1, &target));
@@ -531,6 +591,7 @@ mod tests {
             label: "male".into(),
             confidence: 0.7,
             source: "gendercls1".into(),
+            value: None,
         };
         assert!(Frame::add_attribute(b, 0, &target));
         assert!(Frame::add_attribute(b, 0, &male));

@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bbox::BBox;
+pub use crate::face::Face;
 
-/// A classifier result on an object (e.g. `gender` = `female`).
+/// A classifier result on an object (e.g. `gender` = `female`, or `age` =
+/// `30-39` with the value 33.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {
     pub name: String,
@@ -16,6 +18,9 @@ pub struct Attribute {
     /// Element that produced the attribute.
     #[serde(default)]
     pub source: String,
+    /// A number the label stands for, when the classifier reads one (an age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
 }
 
 /// One detected (and possibly tracked and classified) object.
@@ -32,6 +37,14 @@ pub struct Object {
     pub predicted: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
+    /// The object's face, when a face classifier looked for one on this
+    /// frame and found it; later face classifiers use it instead of
+    /// searching again. In-stream only: messages do not carry it.
+    #[serde(skip)]
+    pub face: Option<Face>,
+    /// A face classifier looked for a face on this frame (found or not).
+    #[serde(skip)]
+    pub face_searched: bool,
 }
 
 impl Object {
@@ -44,6 +57,8 @@ impl Object {
             track_id: None,
             predicted: false,
             attributes: Vec::new(),
+            face: None,
+            face_searched: false,
         }
     }
 
@@ -58,6 +73,8 @@ impl Object {
         self.track_id = None;
         self.predicted = false;
         self.attributes.clear();
+        self.face = None;
+        self.face_searched = false;
     }
 
     /// The attribute called `name`, if a classifier set one.
@@ -91,6 +108,13 @@ impl Frame {
         let sy = height as f32 / self.height as f32;
         for o in &mut self.objects {
             o.bbox = o.bbox.scale(sx, sy);
+            if let Some(face) = &mut o.face {
+                face.bbox = face.bbox.scale(sx, sy);
+                for (x, y) in &mut face.landmarks {
+                    *x *= sx;
+                    *y *= sy;
+                }
+            }
         }
         self.width = width;
         self.height = height;

@@ -142,6 +142,7 @@ mod tests {
             label: "female".into(),
             confidence: 0.7,
             source: "g".into(),
+            value: None,
         });
         book.observe(&frame, 2_000_000_000);
         frame.objects[0].predicted = true;

@@ -15,6 +15,7 @@ fn sample(width: u32, height: u32) -> Frame {
         label: "male".into(),
         confidence: 0.6,
         source: "test".into(),
+        value: None,
     });
     Frame {
         width,

@@ -277,8 +277,7 @@ fn several_sessions_run_at_once_with_the_same_results() {
     .unwrap();
     assert_eq!(pool.session_count(), 2);
     let spec = yolox_input();
-    // Two callers at once, each holding one session while the other runs.
-    let held = pool.lease();
+    // Two callers at once, one on each session.
     let sums: Vec<f64> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..2)
             .map(|_| {
@@ -287,15 +286,12 @@ fn several_sessions_run_at_once_with_the_same_results() {
                     let input = gstcctv::inference::InputTensor::new(spec);
                     let mut scratch = gstcctv::inference::OutputScratch::default();
                     pool.run(&input, &mut scratch, |outputs| {
-                        outputs[0].data.iter().map(|v| *v as f64).sum::<f64>()
+                        Ok(outputs[0].data.iter().map(|v| *v as f64).sum::<f64>())
                     })
                     .unwrap()
                 })
             })
             .collect();
-        // Both run on the free session while the other is held, then on both.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        drop(held);
         runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
     assert!(sums[0].is_finite() && sums[0] != 0.0);
@@ -360,7 +356,7 @@ fn mismatched_labels_and_unknown_classes_are_clear_errors() {
     assert!(err.contains("unknown class \"unicorn\""), "{err}");
     let err = start_error("labels=/nonexistent/labels.txt");
     assert!(
-        err.contains("Cannot read labels file /nonexistent/labels.txt"),
+        err.contains("labels file /nonexistent/labels.txt not found"),
         "{err}"
     );
 }
@@ -578,46 +574,6 @@ fn a_classifier_is_refused_as_not_a_detector() {
         err.contains("is not a usable detector") && err.contains("logits"),
         "{err}"
     );
-}
-
-#[test]
-fn a_shared_model_adds_a_session_when_every_one_is_busy() {
-    common::init();
-    let pool = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
-        path: common::assets().join("models/yolox_nano.onnx"),
-        threads: 0,
-        provider: gstcctv::inference::ExecutionProvider::Cpu,
-        sessions: 0,
-        batch: gstcctv::inference::BatchOptions::default(),
-    })
-    .unwrap();
-    assert_eq!(
-        pool.session_count(),
-        1,
-        "one session until a second caller comes"
-    );
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 {
-        // One session per core at most: nothing to add on one core.
-        return;
-    }
-    let spec = yolox_input();
-    // The only session is busy: a second caller gets a new session instead
-    // of waiting (it would wait forever here, while the first is held).
-    let held = pool.lease();
-    let ran = std::thread::scope(|s| {
-        s.spawn(|| {
-            let input = gstcctv::inference::InputTensor::new(&spec);
-            let mut scratch = gstcctv::inference::OutputScratch::default();
-            pool.run(&input, &mut scratch, |outputs| outputs.len())
-                .unwrap()
-        })
-        .join()
-        .unwrap()
-    });
-    drop(held);
-    assert!(ran > 0);
-    assert_eq!(pool.session_count(), 2);
 }
 
 /// The bundled YOLOX-Nano's input.

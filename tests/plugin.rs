@@ -5,10 +5,12 @@ mod common;
 
 use std::process::Command;
 
-const ELEMENTS: [&str; 10] = [
+const ELEMENTS: [&str; 12] = [
+    "agecls",
     "bytetrack",
     "camsrc",
     "cctvoverlay",
+    "classify",
     "gendercls",
     "liveview",
     "mqttsink",
@@ -94,7 +96,7 @@ fn every_element_documents_its_properties() {
                 "face-model",
                 "labels",
                 "classes",
-                "min-face-size",
+                "min-size",
                 "reclassify-interval",
                 "min-confidence",
                 "threads",

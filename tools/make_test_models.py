@@ -184,6 +184,27 @@ def build(graph_name, inp, outputs, metadata=None, dynamic_rows=False):
     return model
 
 
+def colour_model():
+    """A classifier that reads its input: scores = the mean of each channel of a
+    [N,3,16,16] crop ([N,3] out, free batch), so the class is the crop's strongest
+    colour. Tests the classify element's crops, batches and labels."""
+    nodes = [helper.make_node("ReduceMean", ["input"], ["scores"], axes=[2, 3], keepdims=0)]
+    graph = helper.make_graph(
+        nodes,
+        "colour_synth",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])],
+    )
+    model = helper.make_model(graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    feed = np.zeros((2, 3, 16, 16), dtype=F32)
+    feed[0, 1] = 200.0
+    feed[1] = np.array([90.0, 10.0, 30.0], dtype=F32)[:, None, None]
+    want = np.array([[0.0, 200.0, 0.0], [90.0, 10.0, 30.0]], dtype=F32)
+    return model, {"scores": want}, {"input": feed}
+
+
 def models():
     """file name -> (model, {output name: expected array}, feed {input name: array})"""
     img64 = np.full((1, 3, 64, 64), 0.5, dtype=F32)
@@ -247,6 +268,7 @@ def models():
         {"output": t},
         {"images": img64},
     )
+    out["colour_synth.onnx"] = colour_model()
     t = np.array([CLASSIFIER_LOGITS], dtype=F32)
     out["classifier_synth.onnx"] = (
         build("classifier_synth", ("input", TensorProto.FLOAT, [1, 3, 32, 32]), [("logits", t, [1, 10])]),

@@ -1,21 +1,31 @@
-//! What every element that runs a model shares, so a second one (a
-//! classifier on face crops, say) needs no copy of it: the ONNX Runtime
-//! session cache ([`load`]), sessions leased in turn and frames of several
-//! cameras batched ([`BatchOptions`]), input and output tensors of any element type
-//! ([`InputTensor`], [`OutputScratch`]), video frames packed into the input
-//! whole or by region ([`VideoInput`]), and per-stage times ([`Timings`]).
+//! What every element that runs a model shares, so a second one needs no
+//! copy of it: the model properties ([`ModelSettings`]), the shared model
+//! cache and its sessions leased in turn ([`load`], `pool`), frames of
+//! several cameras batched (`batch`), input and output tensors of any
+//! element type ([`InputTensor`]), video frames packed whole, by region or
+//! as a warped patch ([`VideoInput`]), a model run on video with its
+//! timings ([`Stage`]), and one [`Error`] type posted in the right domain.
 //! What a model's outputs mean stays with the element (for detectors, the
-//! decoders in `cctv::detect`).
+//! decoders in `cctv::detect`; for classifiers, `crate::classifier`).
 
 mod batch;
 mod cache;
+mod error;
+mod model;
+mod pool;
 mod session;
+mod settings;
+mod stage;
 mod tensor;
 mod timings;
 mod video;
 
 pub use batch::BatchOptions;
-pub use session::{ExecutionProvider, Lease, Model, SessionOptions, load};
+pub use error::Error;
+pub use model::{Model, SessionOptions, load};
+pub use session::ExecutionProvider;
+pub use settings::{ModelProperties, ModelSettings};
+pub use stage::Stage;
 pub use tensor::{InputTensor, OutputScratch};
 pub use timings::Timings;
 pub use video::VideoInput;

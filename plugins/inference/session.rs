@@ -1,20 +1,18 @@
-//! The process-wide ONNX Runtime environment and the session cache: every
-//! element instance asking for the same model file with the same options
-//! shares one session, so four cameras load the weights once.
+//! The process-wide ONNX Runtime environment and a model's sessions, leased
+//! in turn to the callers (cameras) that run it.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::path::Path;
+use std::sync::OnceLock;
 
-use cctv::detect::{ElementType, Output, TensorInfo};
+use cctv::detect::{ElementType, TensorInfo};
 use gst::glib;
 use ort::session::{Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
-use super::batch::{self, BatchOptions, Batcher};
-use super::cache::Cache;
-use super::lock;
-use super::tensor::{InputTensor, OutputScratch};
+use super::SessionOptions;
+use super::error::Error;
+use super::pool::Pool;
+use super::tensor::InputTensor;
 use crate::assets;
 
 /// Execution providers an element may ask for.
@@ -31,256 +29,106 @@ pub enum ExecutionProvider {
     OpenVino,
 }
 
-/// What a session is keyed on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionOptions {
-    pub path: PathBuf,
-    /// Intra-op threads; 0 lets ONNX Runtime choose.
-    pub threads: u32,
-    pub provider: ExecutionProvider,
-    /// Sessions of the model, each able to run while the others do; 0:
-    /// grown on demand (see [`Model`]).
-    pub sessions: u32,
-    /// Frames of several callers run as one batch (see [`super::batch`]).
-    pub batch: BatchOptions,
-}
-
-/// A loaded model shared between elements. `Session::run` needs `&mut`, so
-/// each session runs one inference at a time; with several sessions, that
-/// many elements (cameras) run at once.
-///
-/// Callers lease sessions from a queue: a free session goes to the caller
-/// that has waited longest, so cameras are served in turn and no session
-/// stays idle while a caller waits for another one.
-///
-/// With `sessions` 0 the model starts with one session (all threads: the
-/// fastest for one camera) and, when a caller finds every session busy,
-/// adds a one-thread session, up to one per core, and remakes the first
-/// with one thread too: cameras then run side by side on the cores instead
-/// of queueing for one session (README, Several cameras).
-pub struct Model {
-    /// Sessions made so far fill the first slots. A slot's mutex is only
-    /// ever locked by the caller holding its lease, so it never waits.
-    slots: Vec<OnceLock<Mutex<Session>>>,
-    queue: Mutex<Queue>,
-    freed: Condvar,
-    batcher: Option<Batcher>,
-    /// The model grew: the first session is to be remade with one thread.
-    narrow_first: AtomicBool,
-    options: SessionOptions,
-    pub inputs: Vec<TensorInfo>,
-    pub outputs: Vec<TensorInfo>,
-    /// Custom metadata `names` (Ultralytics exports store class names there).
-    pub names: Option<String>,
-}
-
-/// Who holds which session, and who waits, in ticket order.
-struct Queue {
-    free: Vec<usize>,
-    made: usize,
-    /// The next waiter's ticket and the ticket served next.
-    next_ticket: u64,
-    serving: u64,
-    /// A caller is adding a session (outside the lock), or adding failed.
-    growing: bool,
-    grow_failed: bool,
-}
-
-/// One session, leased to its holder until dropped.
-pub struct Lease<'a> {
-    model: &'a Model,
-    index: usize,
-    session: Option<MutexGuard<'a, Session>>,
-}
-
-impl std::ops::Deref for Lease<'_> {
-    type Target = Session;
-    fn deref(&self) -> &Session {
-        self.session.as_ref().expect("held until dropped")
-    }
-}
-
-impl std::ops::DerefMut for Lease<'_> {
-    fn deref_mut(&mut self) -> &mut Session {
-        self.session.as_mut().expect("held until dropped")
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        drop(self.session.take());
-        lock(&self.model.queue).free.push(self.index);
-        self.model.freed.notify_all();
-    }
-}
-
-fn environment() -> Result<&'static ort::environment::Environment, String> {
-    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+fn environment() -> Result<&'static ort::environment::Environment, Error> {
+    static ENV: OnceLock<Result<ort::environment::Environment, Error>> = OnceLock::new();
     ENV.get_or_init(|| {
         let lib = assets::onnxruntime_library();
         if !lib.exists() {
-            return Err(format!(
+            return Err(Error::Runtime(format!(
                 "ONNX Runtime library {} not found: run {} or set ORT_DYLIB_PATH",
                 lib.display(),
                 assets::FETCH_COMMAND
-            ));
+            )));
         }
         ort::init_from(&lib)
-            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?
+            .map_err(|e| {
+                Error::Runtime(format!(
+                    "cannot load ONNX Runtime from {}: {e}",
+                    lib.display()
+                ))
+            })?
             .with_name("gst-cctv")
             .build()
-            .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))
+            .map_err(|e| Error::Runtime(format!("cannot create the ONNX Runtime environment: {e}")))
     })
     .as_ref()
     .map_err(Clone::clone)
 }
 
-static CACHE: LazyLock<Cache<SessionOptions, Model>> = LazyLock::new(Cache::default);
-
-/// The shared model for `options`, loading it if no live element holds it.
-/// Waits only for a load of the same model, never for other models.
-pub fn load(options: &SessionOptions) -> Result<Arc<Model>, String> {
-    CACHE.get_or_load(options, open)
+/// Names, shapes and element types of a model's inputs and outputs, and
+/// its custom metadata `names` (Ultralytics exports store class names there).
+pub struct Signature {
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    pub names: Option<String>,
 }
 
-impl Model {
-    /// Runs the model on `input` and hands its outputs, as float slices
-    /// (float16 ones converted into `scratch`), to `read`. The session is
-    /// leased until `read` returns. With batching, `input` (one frame) runs
-    /// in a batch with other callers' frames and `read` gets its share.
+/// The sessions of one model, leased in turn (see [`Pool`]).
+pub struct Sessions(Pool<Session>);
+
+impl Sessions {
+    /// Opens the model of `options` with its first sessions.
+    pub fn open(options: &SessionOptions) -> Result<(Sessions, Signature), Error> {
+        let path = &options.path;
+        if !path.is_file() {
+            return Err(Error::NotFound(format!(
+                "model file {} not found",
+                path.display()
+            )));
+        }
+        let most = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let make_options = options.clone();
+        let pool = Pool::new(
+            options.sessions,
+            options.threads,
+            most,
+            Box::new(move |threads| make_session(&make_options, threads)),
+        )?;
+        let first = pool.lease();
+        let infos = |list: &[ort::value::Outlet]| -> Vec<TensorInfo> {
+            list.iter()
+                .map(|o| tensor_info(o.name(), o.dtype()))
+                .collect()
+        };
+        let signature = Signature {
+            inputs: infos(first.inputs()),
+            outputs: infos(first.outputs()),
+            names: first.metadata().ok().and_then(|m| m.custom("names")),
+        };
+        drop(first);
+        Ok((Sessions(pool), signature))
+    }
+
+    /// Runs `input` as it is (one frame or a batch) on a leased session and
+    /// hands the outputs to `read` while the session is held.
     pub fn run<R>(
         &self,
         input: &InputTensor,
-        scratch: &mut OutputScratch,
-        read: impl FnOnce(&[Output<'_>]) -> R,
-    ) -> Result<R, String> {
-        match &self.batcher {
-            Some(batcher) => batcher.run(self, input, read),
-            None => self.run_session(input, |outputs| scratch.read(&self.outputs, outputs, read)),
-        }
-    }
-
-    /// Runs `input` as it is (one frame or a batch) on a leased session.
-    pub(super) fn run_session<R>(
-        &self,
-        input: &InputTensor,
-        read: impl FnOnce(&SessionOutputs<'_>) -> R,
-    ) -> Result<R, String> {
+        read: impl FnOnce(&SessionOutputs<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let value = input
             .value()
-            .map_err(|e| format!("cannot build the input tensor: {e}"))?;
-        let mut session = self.lease();
+            .map_err(|e| Error::Input(format!("cannot build the input tensor: {e}")))?;
+        let mut session = self.0.lease();
         let outputs = session
             .run(ort::inputs![input.name() => value])
-            .map_err(|e| format!("inference failed: {e}"))?;
-        Ok(read(&outputs))
-    }
-
-    /// Batches run and the frames in them, with batching.
-    pub fn batch_counts(&self) -> Option<(u64, u64)> {
-        self.batcher.as_ref().map(Batcher::counts)
+            .map_err(|e| Error::Run(format!("inference failed: {e}")))?;
+        read(&outputs)
     }
 
     /// Sessions made so far.
-    pub fn session_count(&self) -> usize {
-        lock(&self.queue).made
-    }
-
-    /// A session for the caller alone: a free one, else a new one when the
-    /// model grows on demand and has room, else the first freed after
-    /// every earlier waiter is served.
-    pub fn lease(&self) -> Lease<'_> {
-        let mut queue = lock(&self.queue);
-        let index = if queue.next_ticket == queue.serving
-            && let Some(i) = queue.free.pop()
-        {
-            i
-        } else {
-            match self.grow(queue) {
-                Ok(i) => i,
-                Err(q) => self.wait(q),
-            }
-        };
-        let mut session = lock(
-            self.slots[index]
-                .get()
-                .expect("made sessions fill the first slots"),
-        );
-        if index == 0 && self.narrow_first.swap(false, Ordering::AcqRel) {
-            // The model grew: its first session gives up its extra threads,
-            // so the sessions share the cores instead of oversubscribing.
-            match make_session(&self.options, 1) {
-                Ok(narrow) => *session = narrow,
-                Err(e) => gst::warning!(gst::CAT_RUST, "cannot narrow the first session: {}", e),
-            }
-        }
-        Lease {
-            model: self,
-            index,
-            session: Some(session),
-        }
-    }
-
-    /// Waits for a free session in ticket order.
-    fn wait(&self, mut queue: MutexGuard<'_, Queue>) -> usize {
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        loop {
-            if queue.serving == ticket
-                && let Some(i) = queue.free.pop()
-            {
-                queue.serving += 1;
-                drop(queue);
-                // The next ticket may find another free session.
-                self.freed.notify_all();
-                return i;
-            }
-            queue = super::wait(&self.freed, queue);
-        }
-    }
-
-    /// Adds a one-thread session for the caller when the model grows on
-    /// demand and has room; one caller adds at a time, the others wait on
-    /// the sessions made. The queue is unlocked while the session loads.
-    fn grow<'q>(
-        &'q self,
-        mut queue: MutexGuard<'q, Queue>,
-    ) -> Result<usize, MutexGuard<'q, Queue>> {
-        let k = queue.made;
-        if self.options.sessions != 0 || k >= self.slots.len() || queue.growing || queue.grow_failed
-        {
-            return Err(queue);
-        }
-        queue.growing = true;
-        drop(queue);
-        let made = make_session(&self.options, 1);
-        let mut queue = lock(&self.queue);
-        queue.growing = false;
-        match made {
-            Ok(session) => {
-                let _ = self.slots[k].set(Mutex::new(session));
-                queue.made = k + 1;
-                if k == 1 && self.options.threads != 1 {
-                    self.narrow_first.store(true, Ordering::Release);
-                }
-                Ok(k)
-            }
-            Err(e) => {
-                // The sessions made go on serving.
-                gst::warning!(gst::CAT_RUST, "cannot add a session: {}", e);
-                queue.grow_failed = true;
-                Err(queue)
-            }
-        }
+    pub fn count(&self) -> usize {
+        self.0.count()
     }
 }
 
 /// One session of `options`' model with `threads` intra-op threads (0: ONNX
 /// Runtime's choice).
-fn make_session(options: &SessionOptions, threads: u32) -> Result<Session, String> {
+fn make_session(options: &SessionOptions, threads: u32) -> Result<Session, Error> {
     let path = &options.path;
     let env = environment()?;
-    let fail = |what: &str, e: ort::Error| format!("{what} for {}: {e}", path.display());
+    let fail =
+        |what: &str, e: ort::Error| Error::Load(format!("{what} for {}: {e}", path.display()));
     let mut builder = Session::builder(env).map_err(|e| fail("session options", e))?;
     if threads > 0 {
         builder = builder
@@ -290,76 +138,21 @@ fn make_session(options: &SessionOptions, threads: u32) -> Result<Session, Strin
     // Idle pool threads sleep instead of spinning: with two models in one
     // pipeline (onnxdetect, gendercls) and a decoder on a few cores, the
     // spinning threads of one session took the cores the other needed
-    // (README, Performance).
+    // (docs/performance.md).
     builder = builder
         .with_intra_op_spinning(false)
         .map_err(|e| fail("intra-op spinning", e.into()))?;
     builder = register_provider(builder, options.provider, path)?;
     builder
         .commit_from_file(path)
-        .map_err(|e| format!("cannot load model {}: {e}", path.display()))
-}
-
-fn open(options: &SessionOptions) -> Result<Model, String> {
-    let path = &options.path;
-    if !path.is_file() {
-        return Err(format!("model file {} not found", path.display()));
-    }
-    let (first_count, slots) = match options.sessions {
-        0 => (
-            1,
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        ),
-        n => (n as usize, n as usize),
-    };
-    let sessions = (0..first_count)
-        .map(|_| make_session(options, options.threads))
-        .collect::<Result<Vec<Session>, String>>()?;
-    let first = &sessions[0];
-    let names = first.metadata().ok().and_then(|m| m.custom("names"));
-    let infos = |list: &[ort::value::Outlet]| -> Vec<TensorInfo> {
-        list.iter()
-            .map(|o| tensor_info(o.name(), o.dtype()))
-            .collect()
-    };
-    let (inputs, outputs) = (infos(first.inputs()), infos(first.outputs()));
-    let batcher = match options.batch.max {
-        0 | 1 => None,
-        _ => {
-            batch::check(&inputs, &outputs).map_err(|e| format!("{}: {e}", path.display()))?;
-            Some(Batcher::new(options.batch))
-        }
-    };
-    Ok(Model {
-        inputs,
-        outputs,
-        batcher,
-        names,
-        queue: Mutex::new(Queue {
-            free: (0..sessions.len()).rev().collect(),
-            made: sessions.len(),
-            next_ticket: 0,
-            serving: 0,
-            growing: false,
-            grow_failed: false,
-        }),
-        freed: Condvar::new(),
-        slots: sessions
-            .into_iter()
-            .map(|s| OnceLock::from(Mutex::new(s)))
-            .chain(std::iter::repeat_with(OnceLock::new))
-            .take(slots)
-            .collect(),
-        narrow_first: AtomicBool::new(false),
-        options: options.clone(),
-    })
+        .map_err(|e| Error::Load(format!("cannot load model {}: {e}", path.display())))
 }
 
 fn register_provider(
     builder: ort::session::builder::SessionBuilder,
     provider: ExecutionProvider,
     path: &Path,
-) -> Result<ort::session::builder::SessionBuilder, String> {
+) -> Result<ort::session::builder::SessionBuilder, Error> {
     use ort::ep;
     let dispatch = match provider {
         ExecutionProvider::Cpu => return Ok(builder),
@@ -370,11 +163,11 @@ fn register_provider(
     builder
         .with_execution_providers([dispatch.error_on_failure()])
         .map_err(|e| {
-            format!(
+            Error::Runtime(format!(
                 "execution provider {provider:?} is not available in this ONNX Runtime build \
                  (for {}): {e}",
                 path.display()
-            )
+            ))
         })
 }
 

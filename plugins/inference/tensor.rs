@@ -78,6 +78,12 @@ impl InputTensor {
         }
     }
 
+    /// Whether images of `other` can go into this tensor's batch.
+    pub fn same_image(&self, other: &InputTensor) -> bool {
+        self.item == other.item
+            && std::mem::discriminant(&self.data) == std::mem::discriminant(&other.data)
+    }
+
     /// Copies the first image of `other` (same image size and type) into
     /// image `item` of this batch.
     pub fn copy_item(&mut self, item: usize, other: &InputTensor) -> Result<(), String> {
@@ -177,6 +183,14 @@ impl InputTensor {
     /// The packed bytes of a uint8 tensor (`None` for float ones).
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
+            InputData::U8(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut self.data {
             InputData::U8(t) => Some(t),
             _ => None,
         }

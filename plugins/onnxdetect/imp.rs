@@ -14,9 +14,8 @@
 //! or forced with `model-type`. Frames the detector skips carry metadata
 //! with `inferred=false` and no objects.
 
-use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -29,10 +28,7 @@ use cctv::letterbox::Letterbox;
 use cctv::meta::{Frame, Object};
 use cctv::preprocess::TensorFormat;
 
-use crate::inference::{
-    self, BatchOptions, ExecutionProvider, InputTensor, Model, OutputScratch, SessionOptions,
-    Timings, VideoInput,
-};
+use crate::inference::{Error, Model, ModelProperties, ModelSettings, Stage};
 use crate::{assets, metrics, upstream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -78,46 +74,34 @@ impl ModelType {
 const DEFAULT_CONF_THRESHOLD: f64 = 0.25;
 const DEFAULT_IOU_THRESHOLD: f64 = 0.45;
 const DEFAULT_INTERVAL: u32 = 1;
-const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_SESSIONS: u32 = 0;
-const DEFAULT_BATCH_SIZE: u32 = 0;
-const DEFAULT_BATCH_TIMEOUT_MS: u32 = 10;
-/// `batch-size` 0 on a provider other than the CPU.
-const AUTO_BATCH: u32 = 16;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
+
+const MODEL_PROPERTIES: ModelProperties = ModelProperties {
+    model: "ONNX detector file (default: the bundled YOLOX-Nano COCO model)",
+    labels: "Class names file, one per line (default: from the model's metadata, else COCO)",
+    batches: true,
+};
 
 #[derive(Debug, Clone)]
 struct Settings {
-    model: Option<String>,
-    labels: Option<String>,
+    model: ModelSettings,
     model_type: ModelType,
     conf_threshold: f32,
     iou_threshold: f32,
     classes: ClassFilter,
     interval: u32,
-    threads: u32,
-    sessions: u32,
-    batch_size: u32,
-    batch_timeout_ms: u32,
-    execution_provider: ExecutionProvider,
     max_detections: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            model: None,
-            labels: None,
+            model: ModelSettings::default(),
             model_type: ModelType::Auto,
             conf_threshold: DEFAULT_CONF_THRESHOLD as f32,
             iou_threshold: DEFAULT_IOU_THRESHOLD as f32,
             classes: ClassFilter::default(),
             interval: DEFAULT_INTERVAL,
-            threads: DEFAULT_THREADS,
-            sessions: DEFAULT_SESSIONS,
-            batch_size: DEFAULT_BATCH_SIZE,
-            batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
-            execution_provider: ExecutionProvider::Cpu,
             max_detections: DEFAULT_MAX_DETECTIONS,
         }
     }
@@ -132,22 +116,18 @@ struct Thresholds {
 }
 
 struct State {
-    model: Arc<Model>,
-    model_name: String,
+    stage: Stage,
     layout: Layout,
     decoder: Box<dyn Decoder>,
-    input: InputSpec,
     labels: Vec<String>,
     classes: ClassMask,
-    /// Negotiated frames and their packing, from `set_caps`.
-    video: Option<VideoInput>,
-    tensor: InputTensor,
-    outputs: OutputScratch,
     candidates: Vec<Detection>,
     /// The metadata written on every buffer; its object list is refilled.
     frame: Frame,
+    /// Frames since the start or the last flush, for `interval`.
     frame_count: u64,
-    timings: Timings,
+    /// Frames seen in all.
+    frames: u64,
     metrics: Arc<metrics::Source>,
 }
 
@@ -168,17 +148,8 @@ impl ObjectImpl for OnnxDetect {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
-            vec![
-                glib::ParamSpecString::builder("model")
-                    .nick("Model")
-                    .blurb("ONNX detector file (default: the bundled YOLOX-Nano COCO model)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("labels")
-                    .nick("Labels")
-                    .blurb("Class names file, one per line (default: from the model's metadata, else COCO)")
-                    .mutable_ready()
-                    .build(),
+            let mut props = ModelSettings::properties(&MODEL_PROPERTIES);
+            props.extend([
                 glib::ParamSpecEnum::builder_with_default("model-type", d.model_type)
                     .nick("Model type")
                     .blurb("Output layout of the model")
@@ -213,44 +184,6 @@ impl ObjectImpl for OnnxDetect {
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads (0: one per physical core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("sessions")
-                    .nick("Sessions")
-                    .blurb("ONNX Runtime sessions of the model, shared by every instance with the same model and options: \
-                            this many cameras of one process run inference at once (0: one session, and a one-thread session \
-                            more whenever all are busy, up to one per core)")
-                    .maximum(64)
-                    .default_value(DEFAULT_SESSIONS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("batch-size")
-                    .nick("Batch size")
-                    .blurb("Most frames of several instances (cameras) sharing the model run as one batch, \
-                            as many as have sent frames in the last second (1: no batching; 0: none on the CPU, \
-                            where parallel sessions are faster, and up to 16 on other providers if the model has \
-                            a free batch dimension)")
-                    .maximum(256)
-                    .default_value(DEFAULT_BATCH_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("batch-timeout")
-                    .nick("Batch timeout")
-                    .blurb("Longest wait (ms) of a batch's first frame for the other cameras' frames")
-                    .maximum(1000)
-                    .default_value(DEFAULT_BATCH_TIMEOUT_MS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("execution-provider", d.execution_provider)
-                    .nick("Execution provider")
-                    .blurb("Where inference runs; non-CPU providers need an ONNX Runtime built with them")
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecUInt::builder("max-detections")
                     .nick("Max detections")
                     .blurb("Most detections kept per frame, best first")
@@ -261,10 +194,12 @@ impl ObjectImpl for OnnxDetect {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Frames, inferences and mean per-frame times (ms) of pre-processing, inference and post-processing")
+                    .blurb("frames, runs, and mean ms per run of pre-processing, inference and post-processing; \
+                            batches and batched-frames of the shared model when it batches")
                     .read_only()
                     .build(),
-            ]
+            ]);
+            props
         });
         PROPERTIES.as_ref()
     }
@@ -272,8 +207,6 @@ impl ObjectImpl for OnnxDetect {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => s.model = value.get().expect("type checked upstream"),
-            "labels" => s.labels = value.get().expect("type checked upstream"),
             "model-type" => s.model_type = value.get().expect("type checked upstream"),
             "conf-threshold" => {
                 s.conf_threshold = value.get::<f64>().expect("type checked upstream") as f32
@@ -286,40 +219,28 @@ impl ObjectImpl for OnnxDetect {
                 s.classes = ClassFilter::parse(spec.as_deref().unwrap_or_default())
             }
             "interval" => s.interval = value.get().expect("type checked upstream"),
-            "threads" => s.threads = value.get().expect("type checked upstream"),
-            "sessions" => s.sessions = value.get().expect("type checked upstream"),
-            "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
-            "batch-timeout" => s.batch_timeout_ms = value.get().expect("type checked upstream"),
-            "execution-provider" => {
-                s.execution_provider = value.get().expect("type checked upstream")
-            }
             "max-detections" => s.max_detections = value.get().expect("type checked upstream"),
-            other => unreachable!("unknown property {other}"),
+            other => assert!(s.model.set(other, value), "unknown property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "stats" {
+            return self.stats().to_value();
+        }
         let s = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => s.model.to_value(),
-            "labels" => s.labels.to_value(),
             "model-type" => s.model_type.to_value(),
             "conf-threshold" => (s.conf_threshold as f64).to_value(),
             "iou-threshold" => (s.iou_threshold as f64).to_value(),
             "classes" => s.classes.spec().to_value(),
             "interval" => s.interval.to_value(),
-            "sessions" => s.sessions.to_value(),
-            "batch-size" => s.batch_size.to_value(),
-            "batch-timeout" => s.batch_timeout_ms.to_value(),
-            "threads" => s.threads.to_value(),
-            "execution-provider" => s.execution_provider.to_value(),
             "max-detections" => s.max_detections.to_value(),
-            "stats" => {
-                drop(s);
-                self.stats_structure().to_value()
-            }
-            other => unreachable!("unknown property {other}"),
+            other => s
+                .model
+                .get(other)
+                .unwrap_or_else(|| unreachable!("unknown property {other}")),
         }
     }
 }
@@ -340,25 +261,8 @@ impl ElementImpl for OnnxDetect {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = crate::video::caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(crate::video::pad_templates);
         TEMPLATES.as_ref()
     }
 }
@@ -371,16 +275,16 @@ impl BaseTransformImpl for OnnxDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let state = self.open(&settings)?;
+        let state = self.open(&settings).map_err(|e| e.message())?;
         gst::info!(
             CAT,
             imp = self,
             "loaded {} ({}; input {} {}x{}, {} labels)",
-            state.model_name,
+            state.stage.name,
             state.layout.name(),
-            state.input.name,
-            state.input.width,
-            state.input.height,
+            state.stage.input.name,
+            state.stage.input.width,
+            state.stage.input.height,
             state.labels.len()
         );
         *self.state.lock().unwrap() = Some(state);
@@ -393,13 +297,10 @@ impl BaseTransformImpl for OnnxDetect {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        self.configure(incaps).map_err(|why| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ["Cannot detect on {}: {}", incaps, why]
-            );
-            gst::loggable_error!(CAT, "caps {} refused: {}", incaps, why)
+        let configured = self.configure(incaps);
+        configured.map_err(|e| {
+            self.obj().post_error_message(e.message());
+            gst::loggable_error!(CAT, "caps {} refused: {}", incaps, e)
         })
     }
 
@@ -437,24 +338,24 @@ impl BaseTransformImpl for OnnxDetect {
                 },
             )
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let inference_before = state.timings.inference;
+        let inference_before = state.stage.timings.inference;
         let infer = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
-        state.timings.frames += 1;
-        if state.video.is_none() {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ["Received a buffer before caps"]
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        }
+        state.frames += 1;
         state.frame.inferred = infer;
+        let detected = match infer {
+            true => detect(state, thresholds, buf),
+            false => state.stage.video().map(|_| ()),
+        };
+        if let Err(e) = detected {
+            // Posted without the lock: a bus handler may read `stats`.
+            drop(guard);
+            return Err(e.post(&*self.obj()));
+        }
         if infer {
-            self.detect(state, thresholds, buf)?;
             state.frame.attach(buf);
         } else {
             // An empty list for this frame; the filled one is kept for reuse.
@@ -469,28 +370,20 @@ impl BaseTransformImpl for OnnxDetect {
             .store(objects as u64, std::sync::atomic::Ordering::Relaxed);
         state.metrics.frame(
             started.elapsed(),
-            state.timings.inference - inference_before,
+            state.stage.timings.inference - inference_before,
         );
         Ok(gst::FlowSuccess::Ok)
     }
 }
 
 impl OnnxDetect {
-    /// Sets up packing for negotiated caps; the reason when they cannot be handled.
-    fn configure(&self, incaps: &gst::Caps) -> Result<(), String> {
+    /// Sets up packing for negotiated caps.
+    fn configure(&self, incaps: &gst::Caps) -> Result<(), Error> {
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
-            .ok_or("caps set before the model was loaded")?;
-        let tensor = TensorFormat {
-            planar: state.input.planar,
-            bgr: state.layout.bgr(),
-            scale: state.layout.pixel_scale(),
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            pad: 114,
-        };
-        let video = VideoInput::new(incaps, &state.input, state.layout.fit(), tensor)?;
+            .ok_or_else(|| Error::Caps("caps set before the model was loaded".into()))?;
+        let video = state.stage.configure(incaps)?;
         gst::debug!(
             CAT,
             imp = self,
@@ -502,234 +395,132 @@ impl OnnxDetect {
         );
         state.frame.width = video.width();
         state.frame.height = video.height();
-        state.video = Some(video);
         Ok(())
     }
 
     /// Loads the model and everything derived from it; errors name the cause.
-    fn open(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
-        let path = settings
-            .model
-            .as_ref()
-            .map(PathBuf::from)
-            .unwrap_or_else(assets::default_detector);
-        if settings.model.is_none() && !path.exists() {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                [
-                    "Bundled model {} not found: run {}",
-                    path.display(),
-                    assets::FETCH_COMMAND
-                ]
-            ));
-        }
-        let mut options = SessionOptions {
-            path: path.clone(),
-            threads: settings.threads,
-            provider: settings.execution_provider,
-            sessions: settings.sessions,
-            batch: BatchOptions {
-                max: settings.batch_size,
-                wait: Duration::from_millis(settings.batch_timeout_ms.into()),
-            },
-        };
-        if settings.batch_size == 0 {
-            options.batch.max = match settings.execution_provider {
-                ExecutionProvider::Cpu => 1,
-                _ => AUTO_BATCH,
-            };
-        }
-        let model = match inference::load(&options) {
-            // Batching by default needs a model that takes batches.
-            Err(e) if settings.batch_size == 0 && options.batch.max > 1 => {
-                gst::info!(CAT, imp = self, "no batches: {}", e);
-                options.batch.max = 1;
-                inference::load(&options)
-            }
-            loaded => loaded,
-        }
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
-
+    fn open(&self, settings: &Settings) -> Result<State, Error> {
+        let (path, model) = settings.model.open(Some(assets::default_detector()))?;
         let not_detector = |e: &dyn std::fmt::Display| {
-            gst::error_msg!(
-                gst::ResourceError::Settings,
-                ["{} is not a usable detector: {}", path.display(), e]
-            )
+            Error::Unfit(format!("{} is not a usable detector: {e}", path.display()))
         };
         let input = InputSpec::from_model(&model.inputs).map_err(|e| not_detector(&e))?;
         let layout = Layout::detect(&input, &model.outputs, settings.model_type.forced())
             .map_err(|e| not_detector(&e))?;
-        let labels = self.labels(settings, &model, &layout)?;
-        let classes = settings.classes.resolve(&labels).map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::Settings,
-                ["Invalid classes property: {}", e]
-            )
-        })?;
-        let model_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let labels = settings
+            .model
+            .labels(layout.classes(), || default_labels(&model, &layout))?;
+        let classes = settings
+            .classes
+            .resolve(&labels)
+            .map_err(|e| Error::Unfit(format!("invalid classes property: {e}")))?;
+        let format = TensorFormat {
+            planar: input.planar,
+            bgr: layout.bgr(),
+            scale: layout.pixel_scale(),
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            pad: 114,
+        };
+        let stage = Stage::new(&path, model, input, layout.fit(), format);
         Ok(State {
             frame: Frame {
                 source: self.obj().name().to_string(),
-                model: model_name.clone(),
+                model: stage.name.clone(),
                 ..Frame::default()
             },
-            model_name,
+            stage,
             decoder: layout.decoder(),
-            tensor: InputTensor::new(&input),
             layout,
-            input,
             labels,
             classes,
-            video: None,
-            outputs: OutputScratch::default(),
             candidates: Vec::with_capacity(1024),
             frame_count: 0,
-            timings: Timings::default(),
+            frames: 0,
             metrics: metrics::register(&*self.obj(), None),
-            model,
         })
     }
 
-    fn labels(
-        &self,
-        settings: &Settings,
-        model: &Model,
-        layout: &Layout,
-    ) -> Result<Vec<String>, gst::ErrorMessage> {
-        let labels = if let Some(file) = &settings.labels {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ["Cannot read labels file {}: {}", file, e]
-                )
-            })?;
-            let labels = cctv::labels::parse_label_file(&text);
-            if let Some(n) = layout.classes()
-                && n != labels.len()
-            {
-                return Err(gst::error_msg!(
-                    gst::ResourceError::Settings,
-                    [
-                        "Labels file {} has {} names but the model has {} classes",
-                        file,
-                        labels.len(),
-                        n
-                    ]
-                ));
-            }
-            labels
-        } else if let Some(names) = model
-            .names
-            .as_deref()
-            .and_then(cctv::labels::parse_ultralytics_names)
-        {
-            names
-        } else if layout.coco91() {
-            cctv::labels::coco91()
-        } else if layout
-            .classes()
-            .is_none_or(|n| n == cctv::labels::COCO80.len())
-        {
-            cctv::labels::COCO80.iter().map(|s| s.to_string()).collect()
-        } else {
-            (0..layout.classes().unwrap_or(0))
-                .map(|i| format!("class{i}"))
-                .collect()
-        };
-        Ok(labels)
-    }
-
-    /// Runs the model on the frame in `buf` and fills `state.frame.objects`.
-    fn detect(
-        &self,
-        state: &mut State,
-        thresholds: Thresholds,
-        buf: &gst::BufferRef,
-    ) -> Result<(), gst::FlowError> {
-        let start = Instant::now();
-        let video = state.video.as_mut().expect("checked by the caller");
-        if let Err(e) = video.pack(buf, &mut state.tensor) {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ["Cannot read the frame: {}", e]
-            );
-            return Err(gst::FlowError::Error);
-        }
-        let packed = Instant::now();
-        let mut inferred = packed;
-        let (decoder, input, candidates) = (&state.decoder, &state.input, &mut state.candidates);
-        let decoded = state
-            .model
-            .run(
-                &state.tensor,
-                &mut state.outputs,
-                |outputs: &[Output<'_>]| {
-                    inferred = Instant::now();
-                    candidates.clear();
-                    decoder.decode(
-                        outputs,
-                        input.width,
-                        input.height,
-                        thresholds.conf,
-                        candidates,
-                    )
-                },
-            )
-            .map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::LibraryError::Failed,
-                    ["{} on {}", e, state.model_name]
-                );
-                gst::FlowError::Error
-            })?;
-        if let Err(e) = decoded {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Decode,
-                ["Cannot decode the output of {}: {}", state.model_name, e]
-            );
-            return Err(gst::FlowError::Error);
-        }
-        let classes = &state.classes;
-        state.candidates.retain(|d| classes.keeps(d.class_id));
-        let max = thresholds.max_detections as usize;
-        if state.decoder.needs_nms() {
-            cctv::nms::nms(&mut state.candidates, thresholds.iou, max);
-        } else {
-            state
-                .candidates
-                .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
-            state.candidates.truncate(max);
-        }
-        fill_objects(
-            &mut state.frame.objects,
-            &state.candidates,
-            &video.letterbox(),
-            &state.labels,
-        );
-        state
-            .timings
-            .add_run([start, packed, inferred, Instant::now()]);
-        gst::trace!(CAT, imp = self, "{} detections", state.frame.objects.len());
-        Ok(())
-    }
-
-    fn stats_structure(&self) -> gst::Structure {
+    fn stats(&self) -> gst::Structure {
         let state = self.state.lock().unwrap();
-        let timings = state.as_ref().map(|s| s.timings).unwrap_or_default();
-        let mut stats = timings.to_structure("onnxdetect-stats");
-        if let Some((runs, frames)) = state.as_ref().and_then(|s| s.model.batch_counts()) {
+        let Some(state) = state.as_ref() else {
+            return gst::Structure::new_empty("onnxdetect/stats");
+        };
+        let mut stats = state
+            .stage
+            .timings
+            .fields(
+                gst::Structure::builder("onnxdetect/stats").field("frames", state.frames),
+                "",
+            )
+            .build();
+        if let Some((runs, frames)) = state.stage.model.batch_counts() {
             // Of the model, so of every instance sharing it.
             stats.set("batches", runs);
             stats.set("batched-frames", frames);
         }
         stats
     }
+}
+
+/// The labels of a model without a labels file: its own metadata's, COCO's
+/// for COCO-sized outputs, else `class0`, `class1`, ...
+fn default_labels(model: &Model, layout: &Layout) -> Vec<String> {
+    if let Some(names) = model
+        .names
+        .as_deref()
+        .and_then(cctv::labels::parse_ultralytics_names)
+    {
+        names
+    } else if layout.coco91() {
+        cctv::labels::coco91()
+    } else if layout
+        .classes()
+        .is_none_or(|n| n == cctv::labels::COCO80.len())
+    {
+        cctv::labels::COCO80.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..layout.classes().unwrap_or(0))
+            .map(|i| format!("class{i}"))
+            .collect()
+    }
+}
+
+/// Runs the model on the frame in `buf` and fills `state.frame.objects`.
+fn detect(state: &mut State, thresholds: Thresholds, buf: &gst::BufferRef) -> Result<(), Error> {
+    let (decoder, input, candidates) = (&state.decoder, &state.stage.input, &mut state.candidates);
+    let (width, height) = (input.width, input.height);
+    state.stage.run(
+        |video, tensor| video.pack(buf, tensor),
+        |outputs: &[Output<'_>]| {
+            candidates.clear();
+            decoder
+                .decode(outputs, width, height, thresholds.conf, candidates)
+                .map_err(Error::from)
+        },
+    )?;
+    let decoded = Instant::now();
+    let classes = &state.classes;
+    state.candidates.retain(|d| classes.keeps(d.class_id));
+    let max = thresholds.max_detections as usize;
+    if state.decoder.needs_nms() {
+        cctv::nms::nms(&mut state.candidates, thresholds.iou, max);
+    } else {
+        state
+            .candidates
+            .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+        state.candidates.truncate(max);
+    }
+    let letterbox = state.stage.video()?.letterbox();
+    fill_objects(
+        &mut state.frame.objects,
+        &state.candidates,
+        &letterbox,
+        &state.labels,
+    );
+    // Suppression and mapping are post-processing too.
+    state.stage.timings.postprocess += decoded.elapsed();
+    Ok(())
 }
 
 /// Refills `objects` with the detections mapped to the frame, reusing the

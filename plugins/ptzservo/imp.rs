@@ -795,6 +795,7 @@ impl BaseTransformImpl for PtzServo {
                 label: "target".into(),
                 confidence: 1.0,
                 source: self.obj().name().to_string(),
+                value: None,
             };
             Frame::add_attribute(buf, index, &mark);
         }

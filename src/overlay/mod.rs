@@ -462,6 +462,7 @@ mod tests {
             label: "female".into(),
             confidence: 0.91,
             source: String::new(),
+            value: None,
         });
         let mut a = Annotator::new(style);
         let mut one = rgb_frame();
@@ -492,6 +493,7 @@ mod tests {
             label: "target".into(),
             confidence: 1.0,
             source: String::new(),
+            value: None,
         });
         let mut a = Annotator::new(style);
         let mut pixels = rgb_frame();

@@ -108,6 +108,7 @@ mod tests {
                 label: "target".into(),
                 confidence: 1.0,
                 source: "ptzservo0".into(),
+                value: None,
             });
             objects.push(o);
         }

@@ -108,6 +108,7 @@ pub fn play_attributes(h: &mut Harness) {
             label: label.into(),
             confidence,
             source: source.into(),
+            value: None,
         };
         frame.objects[0].attributes = vec![
             attribute("gender", gender, confidence, "gendercls0"),

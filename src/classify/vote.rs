@@ -127,6 +127,19 @@ impl TrackVotes {
         })
     }
 
+    /// The track's confidence-weighted mean probabilities into `out` (one
+    /// per class) and the classifications they are over; `None` before any
+    /// classification, or when every classification was at chance.
+    pub fn mean(&self, id: u64, out: &mut Vec<f32>) -> Option<u32> {
+        let t = self.tracks.get(&id)?;
+        if t.weight <= f32::EPSILON {
+            return None;
+        }
+        out.clear();
+        out.extend(t.sums.iter().map(|s| (s / t.weight).clamp(0.0, 1.0)));
+        Some(t.count)
+    }
+
     /// Forgets a track (the tracker removed it).
     pub fn remove(&mut self, id: u64) {
         self.tracks.remove(&id);
