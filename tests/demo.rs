@@ -202,6 +202,55 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
     }
 }
 
+/// `--keep-servers`: the servers outlive the demo, and the commands it
+/// prints stop them and leave nothing behind.
+#[test]
+fn kept_servers_stop_with_the_printed_commands() {
+    let text = run_demo(&["--frames", "5", "--camera", "kept", "--keep-servers"]);
+    let commands: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("stop it with: ").map(|(_, c)| c))
+        .collect();
+    assert_eq!(commands.len(), 2, "{text}");
+    let mut left = Vec::new();
+    for (what, prefix) in [
+        ("mosquitto", "mosquitto on 127.0.0.1:"),
+        ("PostgreSQL", "PostgreSQL on 127.0.0.1:"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the demo started {what}: {text}"));
+        let port: u16 = line[prefix.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{what} was not kept"
+        );
+        left.push((what, port));
+    }
+    for command in &commands {
+        let status = Command::new("sh").args(["-c", command]).status().unwrap();
+        assert!(status.success(), "{command}");
+        // What the command removes is the server's folder.
+        let dir = command.rsplit("rm -rf ").next().unwrap();
+        assert!(
+            dir.contains("cctv-") && !std::path::Path::new(dir).exists(),
+            "{dir} is left behind by {command}"
+        );
+    }
+    for (what, port) in left {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "{what} still runs"
+        );
+    }
+}
+
 /// `--view`: the clip at its own speed with the live view served beside
 /// the run, on an address of the test's.
 #[test]

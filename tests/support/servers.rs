@@ -473,24 +473,36 @@ impl Drop for Postgres {
 }
 
 impl Mosquitto {
-    /// Leaves the broker running after this process; returns how to stop it.
+    /// Leaves the broker running after this process; returns the shell
+    /// command that stops it and, once it has exited, removes its folder.
     pub fn keep(mut self) -> String {
         let pid = self.child.take().map(|c| c.id()).unwrap_or_default();
+        let dir = self.dir.clone();
         std::mem::forget(self);
-        format!("kill {pid}")
+        format!(
+            "kill {pid} && tail --pid={pid} -f /dev/null && rm -rf {}",
+            dir.display()
+        )
     }
 }
 
 impl Postgres {
-    /// Leaves the cluster running after this process; returns how to stop it.
+    /// Leaves the cluster running after this process; returns the shell
+    /// command that stops it (`pg_ctl stop` waits) and removes its folder.
     pub fn keep(mut self) -> String {
         self.running = false;
-        let data = self.dir.join("data");
+        let dir = self.dir.clone();
         std::mem::forget(self);
+        let as_postgres = if unsafe { libc_geteuid() } == 0 {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         format!(
-            "runuser -u postgres -- {} -D {} stop",
+            "{as_postgres}{} -D {} stop && rm -rf {}",
             pg_bin("pg_ctl").display(),
-            data.display()
+            dir.join("data").display(),
+            dir.display()
         )
     }
 }
