@@ -589,7 +589,9 @@ fn run(o: Options) -> Result<(), String> {
     // `--frames N`: the detector sees exactly N frames; the first one past
     // the limit asks the main loop for EOS, as Ctrl+C does, and later ones
     // are dropped. (`identity eos-after` after a decoder lets through one
-    // frame more or less from run to run.)
+    // frame more or less from run to run.) The probe consumes what it drops
+    // (`Handled`): on `Drop`, GStreamer 1.22 unreferences the buffer that
+    // gstreamer-rs already released, one CRITICAL per frame.
     let limit_reached = Arc::new(AtomicBool::new(false));
     if let Some(limit) = o.frames {
         let detector = pipeline
@@ -605,7 +607,7 @@ fn run(o: Options) -> Result<(), String> {
                     gst::PadProbeReturn::Ok
                 } else {
                     reached.store(true, Ordering::SeqCst);
-                    gst::PadProbeReturn::Drop
+                    gst::PadProbeReturn::Handled
                 }
             });
     }

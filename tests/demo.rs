@@ -26,16 +26,28 @@ fn demo() -> Command {
 }
 
 /// Runs the demo with `args` to its end; its standard output, after
-/// checking that it succeeded.
+/// checking that it succeeded and printed no GLib warning or critical.
 fn run_demo(args: &[&str]) -> String {
-    let out = demo().args(args).output().unwrap();
+    run_demo_with(demo().args(args))
+}
+
+fn run_demo_with(command: &mut Command) -> String {
+    let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{errors}");
+    assert_quiet(&errors);
     text
+}
+
+/// A clean run prints no `GStreamer-CRITICAL`, `GLib-WARNING` and the like
+/// (GStreamer's own debug log is off unless `GST_DEBUG` is set).
+fn assert_quiet(stderr: &str) {
+    let loud: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("CRITICAL") || l.contains("WARNING"))
+        .collect();
+    assert!(loud.is_empty(), "the demo complained:\n{}", loud.join("\n"));
 }
 
 /// The number after `label` in the report line starting with `line`.
@@ -123,6 +135,12 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+        text
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut text = String::new();
     let (mut broker_port, mut pg_port) = (None, None);
@@ -157,6 +175,7 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "{text}");
+    assert_quiet(&errors.join().unwrap());
     assert!(text.contains("interrupted: sending EOS"), "{text}");
     let frames = figure(&text, "frames processed:", "processed:");
     assert!(frames < 795.0, "stopped early: {text}");
@@ -181,6 +200,72 @@ fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
             "{what} left running"
         );
     }
+}
+
+/// `--keep-servers`: the servers outlive the demo, and the commands it
+/// prints stop them and leave nothing behind.
+#[test]
+fn kept_servers_stop_with_the_printed_commands() {
+    let text = run_demo(&["--frames", "5", "--camera", "kept", "--keep-servers"]);
+    let commands: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("stop it with: ").map(|(_, c)| c))
+        .collect();
+    assert_eq!(commands.len(), 2, "{text}");
+    let mut left = Vec::new();
+    for (what, prefix) in [
+        ("mosquitto", "mosquitto on 127.0.0.1:"),
+        ("PostgreSQL", "PostgreSQL on 127.0.0.1:"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the demo started {what}: {text}"));
+        let port: u16 = line[prefix.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{what} was not kept"
+        );
+        left.push((what, port));
+    }
+    for command in &commands {
+        let status = Command::new("sh").args(["-c", command]).status().unwrap();
+        assert!(status.success(), "{command}");
+        // What the command removes is the server's folder.
+        let dir = command.rsplit("rm -rf ").next().unwrap();
+        assert!(
+            dir.contains("cctv-") && !std::path::Path::new(dir).exists(),
+            "{dir} is left behind by {command}"
+        );
+    }
+    for (what, port) in left {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "{what} still runs"
+        );
+    }
+}
+
+/// `--view`: the clip at its own speed with the live view served beside
+/// the run, on an address of the test's.
+#[test]
+fn live_view_run_is_quiet() {
+    let address = format!("127.0.0.1:{}", common::free_port());
+    let text = run_demo_with(
+        demo()
+            .args(["--view", "--frames", "20", "--camera", "porch"])
+            .env("CCTV_METRICS", &address),
+    );
+    assert!(
+        text.contains(&format!("live view: http://{address}/")),
+        "{text}"
+    );
+    assert_eq!(figure(&text, "frames processed:", "processed:"), 20.0);
 }
 
 /// `--rtsp`: the bundled clip from the demo's own RTSP server as two live

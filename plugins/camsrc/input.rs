@@ -82,7 +82,13 @@ impl ObjectImpl for Input {
                 if let Some(input) = weak.upgrade() {
                     input.imp().on_data(pad, info);
                 }
-                gst::PadProbeReturn::Ok
+                // The camera's EOS ends here, as an error (`on_data`) that
+                // restarts us: passed on, fallbacksrc drops it in a probe,
+                // which GStreamer 1.22 answers with a CRITICAL.
+                match info.event() {
+                    Some(e) if e.type_() == gst::EventType::Eos => gst::PadProbeReturn::Handled,
+                    _ => gst::PadProbeReturn::Ok,
+                }
             },
         );
         obj.add_pad(&ghost).expect("a new pad");
@@ -336,7 +342,7 @@ impl Input {
                     }
                 }
                 gst::EventView::Eos(_) => {
-                    self.fail("the camera ended the stream");
+                    self.fail_attempt("the camera ended the stream");
                 }
                 _ => {}
             },

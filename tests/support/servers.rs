@@ -320,6 +320,51 @@ impl Postgres {
         )
     }
 
+    /// Lets `role` into database `db` from 127.0.0.1 without a password,
+    /// making both if missing: the server a conninfo naming them and no
+    /// password expects.
+    pub fn trust(&self, role: &str, db: &str) {
+        let exists = |sql: String| self.psql(&sql) != "0";
+        if !exists(format!(
+            "select count(*) from pg_roles where rolname = '{role}'"
+        )) {
+            self.psql(&format!("create role \"{role}\" login"));
+        }
+        if !exists(format!(
+            "select count(*) from pg_database where datname = '{db}'"
+        )) {
+            self.psql(&format!("create database \"{db}\" owner \"{role}\""));
+        }
+        // The first matching line of pg_hba.conf decides.
+        let hba = self.dir.join("data/pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("host {db} {role} 127.0.0.1/32 trust\n{text}")).unwrap();
+        self.psql("select pg_reload_conf()");
+        // The reload is a signal: wait until the server lets the role in.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut psql = Command::new(pg_bin("psql"));
+        psql.args([
+            "-X",
+            "-w",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            role,
+            "-d",
+            db,
+            "-c",
+            "select 1",
+        ])
+        .arg("-p")
+        .arg(self.port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        while !psql.status().is_ok_and(|s| s.success()) {
+            assert!(Instant::now() < deadline, "{role} is not let into {db}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs SQL through `psql` and returns its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new(pg_bin("psql"))
@@ -473,24 +518,36 @@ impl Drop for Postgres {
 }
 
 impl Mosquitto {
-    /// Leaves the broker running after this process; returns how to stop it.
+    /// Leaves the broker running after this process; returns the shell
+    /// command that stops it and, once it has exited, removes its folder.
     pub fn keep(mut self) -> String {
         let pid = self.child.take().map(|c| c.id()).unwrap_or_default();
+        let dir = self.dir.clone();
         std::mem::forget(self);
-        format!("kill {pid}")
+        format!(
+            "kill {pid} && tail --pid={pid} -f /dev/null && rm -rf {}",
+            dir.display()
+        )
     }
 }
 
 impl Postgres {
-    /// Leaves the cluster running after this process; returns how to stop it.
+    /// Leaves the cluster running after this process; returns the shell
+    /// command that stops it (`pg_ctl stop` waits) and removes its folder.
     pub fn keep(mut self) -> String {
         self.running = false;
-        let data = self.dir.join("data");
+        let dir = self.dir.clone();
         std::mem::forget(self);
+        let as_postgres = if unsafe { libc_geteuid() } == 0 {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         format!(
-            "runuser -u postgres -- {} -D {} stop",
+            "{as_postgres}{} -D {} stop && rm -rf {}",
             pg_bin("pg_ctl").display(),
-            data.display()
+            dir.join("data").display(),
+            dir.display()
         )
     }
 }
