@@ -139,6 +139,35 @@ struct Queue<I> {
 }
 
 impl<I: Item> Queue<I> {
+    fn new(spooled: u64, reached: bool, last_error: Option<String>) -> Queue<I> {
+        Queue {
+            items: VecDeque::new(),
+            live: 0,
+            samples: 0,
+            latest: HashMap::new(),
+            next_seq: 0,
+            oldest: None,
+            in_flight: 0,
+            spooled,
+            reached,
+            flush: false,
+            stop: false,
+            interrupted: false,
+            fatal: None,
+            last_error,
+        }
+    }
+
+    /// A batch is due: full, its oldest item waited `linger`, or a flush
+    /// or the stop wants everything now.
+    fn due(&self, batch_size: usize, linger: Duration) -> bool {
+        self.live > 0
+            && (self.live >= batch_size
+                || self.flush
+                || self.stop
+                || self.oldest.is_some_and(|t| t.elapsed() >= linger))
+    }
+
     fn push(&mut self, item: I, max: usize, stats: &Stats) {
         let class = item.class();
         if let Class::Latest(key) = class
@@ -312,22 +341,7 @@ impl<I: Item> Worker<I> {
         let reached = connection.is_some();
         let spooled = config.spool.as_ref().map_or(0, Spool::len);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                items: VecDeque::new(),
-                live: 0,
-                samples: 0,
-                latest: HashMap::new(),
-                next_seq: 0,
-                oldest: None,
-                in_flight: 0,
-                spooled,
-                reached,
-                flush: false,
-                stop: false,
-                interrupted: false,
-                fatal: None,
-                last_error: first_error,
-            }),
+            queue: Mutex::new(Queue::new(spooled, reached, first_error)),
             wake: Condvar::new(),
             stats: Stats::default(),
             connected: AtomicBool::new(reached),
@@ -387,16 +401,6 @@ impl<I: Item> Worker<I> {
         self.shared.wake.notify_all();
     }
 
-    /// Undelivered items go to disk rather than being lost.
-    pub fn has_spool(&self) -> bool {
-        self.spool
-    }
-
-    /// The worker gave up (its error was posted).
-    pub fn has_failed(&self) -> bool {
-        self.shared.queue.lock().unwrap().fatal.is_some()
-    }
-
     /// The server is reachable now (the last attempt succeeded).
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
@@ -409,25 +413,6 @@ impl<I: Item> Worker<I> {
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
-    }
-
-    /// The element's `stats` fields common to every network sink.
-    pub fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder {
-        let q = self.shared.queue.lock().unwrap();
-        let stats = &self.shared.stats;
-        s.field("delivered", stats.delivered.load(Ordering::Relaxed))
-            .field("batches", stats.batches.load(Ordering::Relaxed))
-            .field("retries", stats.retries.load(Ordering::Relaxed))
-            .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
-            .field("dropped", stats.dropped.load(Ordering::Relaxed))
-            .field(
-                "dropped-records",
-                stats.dropped_records.load(Ordering::Relaxed),
-            )
-            .field("queued", (q.live + q.in_flight) as u64)
-            .field("spooled", q.spooled)
-            .field("connected", self.shared.connected.load(Ordering::Relaxed))
-            .field("last-error", q.last_error.clone().unwrap_or_default())
     }
 
     /// The worker's figures and health for the metrics exporter; `what`
@@ -518,13 +503,6 @@ impl<I: Item> Worker<I> {
         result
     }
 
-    /// Ends a `flush` in progress (`BaseSink::unlock`); until
-    /// `unlock_stop`, flushes return at once.
-    pub fn interrupt(&self, on: bool) {
-        self.shared.queue.lock().unwrap().interrupted = on;
-        self.shared.wake.notify_all();
-    }
-
     /// Stops the thread without waiting for the server: what is still
     /// queued goes to the spool when there is one, and is discarded otherwise.
     pub fn stop(&self) {
@@ -534,6 +512,68 @@ impl<I: Item> Worker<I> {
         if let Some(t) = self.thread.lock().unwrap().take() {
             t.join().ok();
         }
+    }
+}
+
+/// What the sink layer does with a worker whatever its items: it holds the
+/// worker as `dyn Control`, while the element's stream pushes typed items.
+pub trait Control: Send + Sync {
+    fn flush(&self, timeout: Duration) -> Flushed;
+    fn interrupt(&self, on: bool);
+    fn stop(&self);
+    fn has_failed(&self) -> bool;
+    fn has_spool(&self) -> bool;
+    fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder;
+    fn report(&self, what: &str, out: &mut Vec<crate::metrics::Extra>);
+}
+
+impl<I: Item> Control for Worker<I> {
+    fn flush(&self, timeout: Duration) -> Flushed {
+        Worker::flush(self, timeout)
+    }
+
+    /// Ends a `flush` in progress (`BaseSink::unlock`); until
+    /// `unlock_stop`, flushes return at once.
+    fn interrupt(&self, on: bool) {
+        self.shared.queue.lock().unwrap().interrupted = on;
+        self.shared.wake.notify_all();
+    }
+
+    fn stop(&self) {
+        Worker::stop(self)
+    }
+
+    /// Undelivered items go to disk rather than being lost.
+    fn has_spool(&self) -> bool {
+        self.spool
+    }
+
+    /// The worker gave up (its error was posted).
+    fn has_failed(&self) -> bool {
+        self.shared.queue.lock().unwrap().fatal.is_some()
+    }
+
+    /// The element's `stats` fields common to every network sink.
+    fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder {
+        let q = self.shared.queue.lock().unwrap();
+        let stats = &self.shared.stats;
+        s.field("delivered", stats.delivered.load(Ordering::Relaxed))
+            .field("batches", stats.batches.load(Ordering::Relaxed))
+            .field("retries", stats.retries.load(Ordering::Relaxed))
+            .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
+            .field("dropped", stats.dropped.load(Ordering::Relaxed))
+            .field(
+                "dropped-records",
+                stats.dropped_records.load(Ordering::Relaxed),
+            )
+            .field("queued", (q.live + q.in_flight) as u64)
+            .field("spooled", q.spooled)
+            .field("connected", self.shared.connected.load(Ordering::Relaxed))
+            .field("last-error", q.last_error.clone().unwrap_or_default())
+    }
+
+    fn report(&self, what: &str, out: &mut Vec<crate::metrics::Extra>) {
+        Worker::report(self, what, out)
     }
 }
 
@@ -626,12 +666,7 @@ impl<P: Protocol> Run<'_, P> {
     /// (`linger`), flushed or stopping.
     fn take_due(&mut self, max: usize) -> Option<Vec<(u64, P::Item)>> {
         let mut q = self.lock();
-        let due = q.live > 0
-            && (q.live >= self.config.batch_size
-                || q.flush
-                || q.stop
-                || q.oldest.is_some_and(|t| t.elapsed() >= self.config.linger));
-        if !due {
+        if !q.due(self.config.batch_size, self.config.linger) {
             return None;
         }
         let batch = q.take(max);
