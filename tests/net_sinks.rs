@@ -41,10 +41,7 @@ fn refused_credentials_end_gst_launch_every_time() {
             "password authentication failed",
         ),
         (
-            format!(
-                "mqttsink port={} username=cam password=WRONGPW",
-                broker.port
-            ),
+            format!("mqttsink port={} user-id=cam user-pw=WRONGPW", broker.port),
             "wrong credentials",
         ),
         (

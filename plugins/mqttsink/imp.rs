@@ -13,7 +13,9 @@
 //! `tracks` (`enter` on the first frame of a new track, `update` at most
 //! every `update-interval`, `exit` with duration and attributes when it
 //! ends) and `summary` (objects per label every `summary-interval`); when
-//! each is sent is `cctv::schedule`'s decision. Publishing never blocks the streaming thread: the network sink base
+//! each is sent is `cctv::schedule`'s decision. Brokers that require
+//! authentication take `user-id` and `user-pw` (write-only, never logged).
+//! Publishing never blocks the streaming thread: the network sink base
 //! class (`plugins/net`) queues, delivers in batches, waits for
 //! acknowledgements and reconnects; see there for the queue, spool and
 //! end-of-stream rules.
@@ -78,8 +80,8 @@ struct Settings {
     camera_id: String,
     qos: u32,
     retain: bool,
-    username: Option<String>,
-    password: Option<String>,
+    user_id: Option<String>,
+    user_pw: Option<String>,
     ca_file: Option<String>,
     cert_file: Option<String>,
     key_file: Option<String>,
@@ -100,8 +102,8 @@ impl Default for Settings {
             camera_id: String::new(),
             qos: DEFAULT_QOS,
             retain: false,
-            username: None,
-            password: None,
+            user_id: None,
+            user_pw: None,
             ca_file: None,
             cert_file: None,
             key_file: None,
@@ -269,12 +271,11 @@ impl ObjectImpl for MqttSink {
                     .default_value(Some(DEFAULT_HOST))
                     .mutable_ready()
                     .build(),
-                // Not limited to 65535 here: GLib would only print a warning
-                // and keep the default; start() refuses it with an error.
                 glib::ParamSpecUInt::builder("port")
                     .nick("Port")
-                    .blurb("MQTT broker port (1-65535)")
+                    .blurb("MQTT broker port")
                     .minimum(1)
+                    .maximum(u16::MAX as u32)
                     .default_value(DEFAULT_PORT)
                     .mutable_ready()
                     .build(),
@@ -307,12 +308,12 @@ impl ObjectImpl for MqttSink {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("username")
-                    .nick("User name")
+                glib::ParamSpecString::builder("user-id")
+                    .nick("User")
                     .blurb("User name for brokers that require authentication")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("password")
+                glib::ParamSpecString::builder("user-pw")
                     .nick("Password")
                     .blurb("Password for brokers that require authentication (write-only, never logged)")
                     .write_only()
@@ -384,8 +385,8 @@ impl ObjectImpl for MqttSink {
             "camera-id" => s.camera_id = string().unwrap_or_default(),
             "qos" => s.qos = value.get().expect("type checked upstream"),
             "retain" => s.retain = value.get().expect("type checked upstream"),
-            "username" => s.username = string(),
-            "password" => s.password = string(),
+            "user-id" => s.user_id = string(),
+            "user-pw" => s.user_pw = string(),
             "ca-file" => s.ca_file = string(),
             "cert-file" => s.cert_file = string(),
             "key-file" => s.key_file = string(),
@@ -395,7 +396,7 @@ impl ObjectImpl for MqttSink {
             "summary-interval" => s.summary_interval = value.get().expect("type checked upstream"),
             other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
-        if pspec.name() != "password" {
+        if pspec.name() != "user-pw" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         }
     }
@@ -410,7 +411,7 @@ impl ObjectImpl for MqttSink {
             "camera-id" => s.camera_id.to_value(),
             "qos" => s.qos.to_value(),
             "retain" => s.retain.to_value(),
-            "username" => s.username.to_value(),
+            "user-id" => s.user_id.to_value(),
             "ca-file" => s.ca_file.to_value(),
             "cert-file" => s.cert_file.to_value(),
             "key-file" => s.key_file.to_value(),
@@ -474,12 +475,8 @@ impl NetSinkImpl for MqttSink {
                 ]
             ));
         }
-        let port = u16::try_from(settings.port).map_err(|_| {
-            gst::error_msg!(
-                gst::ResourceError::Settings,
-                ["port {} is out of range (1-65535)", settings.port]
-            )
-        })?;
+        // The ParamSpec holds it to 1-65535.
+        let port = settings.port as u16;
         (settings.host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -526,8 +523,8 @@ impl NetSinkImpl for MqttSink {
                 camera.truncate(camera.floor_char_boundary(256));
                 format!("gst-cctv-{camera}-{}", std::process::id())
             }),
-            username: settings.username.clone(),
-            password: settings.password.clone(),
+            user_id: settings.user_id.clone(),
+            user_pw: settings.user_pw.clone(),
             keep_alive: Duration::from_secs(settings.keep_alive as u64),
             qos: match settings.qos {
                 0 => rumqttc::QoS::AtMostOnce,
