@@ -396,6 +396,7 @@ impl ObjectImpl for MqttSink {
             "summary-interval" => s.summary_interval = value.get().expect("type checked upstream"),
             other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
+        drop(s);
         if pspec.name() != "user-pw" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         }

@@ -305,6 +305,7 @@ impl ObjectImpl for PgSink {
             "create-schema" => s.create_schema = value.get().expect("type checked upstream"),
             other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
+        drop(s);
         if pspec.name() != "conninfo" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         }
