@@ -128,7 +128,7 @@ impl ObjectImpl for NetSink {
             vec![
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("<element>/stats: delivered (acknowledged by the server), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
+                    .blurb("Structure named after the element (mqttsink/stats, pgsink/stats): delivered (acknowledged by the server), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
                     .read_only()
                     .build(),
             ]
