@@ -27,7 +27,6 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::BaseSinkExtManual;
 use gst_base::subclass::prelude::*;
 
 use cctv::lifecycle::TrackEvent;
@@ -37,7 +36,6 @@ use cctv::schedule::{Kinds, MessageStream, Schedule};
 
 use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
 use crate::net::{NetSettings, NetSinkImpl, Out, Plan, Stream};
-use crate::upstream;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -77,7 +75,6 @@ struct Settings {
     port: u32,
     client_id: Option<String>,
     topic: String,
-    camera_id: String,
     qos: u32,
     retain: bool,
     user_id: Option<String>,
@@ -99,7 +96,6 @@ impl Default for Settings {
             port: DEFAULT_PORT,
             client_id: None,
             topic: DEFAULT_TOPIC.into(),
-            camera_id: String::new(),
             qos: DEFAULT_QOS,
             retain: false,
             user_id: None,
@@ -290,11 +286,6 @@ impl ObjectImpl for MqttSink {
                     .default_value(Some(DEFAULT_TOPIC))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("camera-id")
-                    .nick("Camera id")
-                    .blurb("Camera name put into topics and messages (empty: the id of the camsrc upstream, else \"camera\")")
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecUInt::builder("qos")
                     .nick("QoS")
                     .blurb("MQTT quality of service: 0 at most once, 1 at least once, 2 exactly once")
@@ -382,7 +373,6 @@ impl ObjectImpl for MqttSink {
             "port" => s.port = value.get().expect("type checked upstream"),
             "client-id" => s.client_id = string(),
             "topic" => s.topic = string().unwrap_or_default(),
-            "camera-id" => s.camera_id = string().unwrap_or_default(),
             "qos" => s.qos = value.get().expect("type checked upstream"),
             "retain" => s.retain = value.get().expect("type checked upstream"),
             "user-id" => s.user_id = string(),
@@ -409,7 +399,6 @@ impl ObjectImpl for MqttSink {
             "port" => s.port.to_value(),
             "client-id" => s.client_id.to_value(),
             "topic" => s.topic.to_value(),
-            "camera-id" => s.camera_id.to_value(),
             "qos" => s.qos.to_value(),
             "retain" => s.retain.to_value(),
             "user-id" => s.user_id.to_value(),
@@ -451,21 +440,20 @@ impl NetSinkImpl for MqttSink {
     type Protocol = Mqtt;
     type Stream = Publisher;
 
-    fn open(&self) -> Result<Plan<Mqtt, Publisher>, gst::ErrorMessage> {
-        let mut settings = self.settings.lock().unwrap().clone();
-        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
+    fn open(&self, camera: &str) -> Result<Plan<Mqtt, Publisher>, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
         let topic = Topic::parse(&settings.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["Invalid topic: {}", e]))?;
-        if settings.camera_id.contains(NOT_IN_TOPICS) {
+        if camera.contains(NOT_IN_TOPICS) {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 [
                     "Invalid camera-id \"{}\": it goes into MQTT topics, which cannot hold + # or NUL",
-                    settings.camera_id
+                    camera
                 ]
             ));
         }
-        let longest = topic.render(&settings.camera_id, "detections", "").len() + MAX_LABEL;
+        let longest = topic.render(camera, "detections", "").len() + MAX_LABEL;
         if longest > MAX_STRING {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
@@ -520,8 +508,7 @@ impl NetSinkImpl for MqttSink {
             host: settings.host.clone(),
             port,
             client_id: settings.client_id.clone().unwrap_or_else(|| {
-                let mut camera = settings.camera_id.clone();
-                camera.truncate(camera.floor_char_boundary(256));
+                let camera = &camera[..camera.floor_char_boundary(256)];
                 format!("gst-cctv-{camera}-{}", std::process::id())
             }),
             user_id: settings.user_id.clone(),
@@ -554,19 +541,17 @@ impl NetSinkImpl for MqttSink {
         Ok(Plan {
             protocol: mqtt,
             stream: Publisher {
-                messages: MessageStream::new(settings.camera_id.clone(), run, schedule),
+                messages: MessageStream::new(camera.to_owned(), run, schedule),
                 topic,
             },
             target: format!("MQTT broker {}:{}", settings.host, port),
-            camera: settings.camera_id,
             batch_size: client::BATCH,
             linger: Duration::ZERO,
-            net: settings.net,
         })
     }
 
-    fn flush_timeout(&self) -> Duration {
-        self.settings.lock().unwrap().net.flush_timeout()
+    fn net_settings(&self) -> NetSettings {
+        self.settings.lock().unwrap().net.clone()
     }
 }
 

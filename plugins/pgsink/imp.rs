@@ -28,7 +28,6 @@ use std::time::{Duration, Instant, SystemTime};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::BaseSinkExtManual;
 use gst_base::subclass::prelude::*;
 
 use cctv::lifecycle::{Kind, TrackEvent};
@@ -39,7 +38,6 @@ use super::schema;
 use super::tls::Tls;
 use super::writer::{Config, Postgres, Queued, Row};
 use crate::net::{NetSettings, NetSinkImpl, Out, Plan, Stream};
-use crate::upstream;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -60,7 +58,6 @@ const DEFAULT_FLUSH_TIMEOUT: u32 = 30_000;
 #[derive(Debug, Clone)]
 struct Settings {
     conninfo: String,
-    camera_id: String,
     schema: String,
     batch_size: u32,
     flush_interval: u32,
@@ -73,7 +70,6 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             conninfo: DEFAULT_CONNINFO.into(),
-            camera_id: String::new(),
             schema: DEFAULT_SCHEMA.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
@@ -238,11 +234,6 @@ impl ObjectImpl for PgSink {
                     .default_value(Some(DEFAULT_CONNINFO))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("camera-id")
-                    .nick("Camera id")
-                    .blurb("Camera name stored with every row (empty: the id of the camsrc upstream, else \"camera\")")
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecString::builder("schema")
                     .nick("Schema")
                     .blurb("PostgreSQL schema holding the tables (lower-case letters, digits, _)")
@@ -295,7 +286,6 @@ impl ObjectImpl for PgSink {
         };
         match pspec.name() {
             "conninfo" => s.conninfo = string(),
-            "camera-id" => s.camera_id = string(),
             "schema" => s.schema = string(),
             "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
             "flush-interval" => s.flush_interval = value.get().expect("type checked upstream"),
@@ -315,7 +305,6 @@ impl ObjectImpl for PgSink {
         let s = self.settings.lock().unwrap();
         match pspec.name() {
             "conninfo" => s.conninfo.to_value(),
-            "camera-id" => s.camera_id.to_value(),
             "schema" => s.schema.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "flush-interval" => s.flush_interval.to_value(),
@@ -370,8 +359,8 @@ impl NetSinkImpl for PgSink {
     type Protocol = Postgres;
     type Stream = Rows;
 
-    fn open(&self) -> Result<Plan<Postgres, Rows>, gst::ErrorMessage> {
-        let mut settings = self.settings.lock().unwrap().clone();
+    fn open(&self, camera: &str) -> Result<Plan<Postgres, Rows>, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
         let (mut pg, tls) = Tls::parse(&settings.conninfo).map_err(|e| {
             gst::error_msg!(gst::ResourceError::Settings, ["Invalid conninfo: {}", e])
         })?;
@@ -402,7 +391,6 @@ impl NetSinkImpl for PgSink {
                 ]
             ));
         }
-        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
         let target = target(&pg);
         let run = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -414,7 +402,7 @@ impl NetSinkImpl for PgSink {
             target: target.clone(),
             schema: settings.schema.clone(),
             create_schema: settings.create_schema,
-            camera: settings.camera_id.clone(),
+            camera: camera.to_owned(),
         });
         let live_interval = Duration::from_millis(settings.flush_interval as u64);
         Ok(Plan {
@@ -428,15 +416,13 @@ impl NetSinkImpl for PgSink {
                 live_written: Instant::now(),
                 origin: None,
             },
-            camera: settings.camera_id,
             target: format!("PostgreSQL {target}"),
             batch_size: settings.batch_size as usize,
             linger: live_interval,
-            net: settings.net,
         })
     }
 
-    fn flush_timeout(&self) -> Duration {
-        self.settings.lock().unwrap().net.flush_timeout()
+    fn net_settings(&self) -> NetSettings {
+        self.settings.lock().unwrap().net.clone()
     }
 }

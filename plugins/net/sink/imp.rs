@@ -290,13 +290,13 @@ impl NetSink {
     }
 
     fn flush_timeout(&self) -> Duration {
-        let flush_timeout = self
+        let net_settings = self
             .obj()
             .class()
             .as_ref()
-            .flush_timeout
+            .net_settings
             .expect("set by the subclass");
-        flush_timeout(&self.obj())
+        net_settings(&self.obj()).flush_timeout()
     }
 
     fn log_refused(&self, refused: Vec<String>) {

@@ -6,8 +6,9 @@
 //! track events (handed to the sink's [`Stream`]), end of stream (the
 //! flush), `stop` and the `stats` property (`<element>/stats`).
 //!
-//! A sink is a subclass implementing [`NetSinkImpl`]: its settings and
-//! properties, [`NetSinkImpl::open`] checking them and making its
+//! A sink is a subclass implementing [`NetSinkImpl`]: its own settings and
+//! properties (the shared ones, `camera-id` among them, come from
+//! [`NetSettings`]), and [`NetSinkImpl::open`] checking them and making its
 //! [`Protocol`] (how to connect and deliver) and its [`Stream`] (what
 //! items a frame or a track event turns into). A Kafka sink is that and
 //! nothing more.
@@ -32,6 +33,7 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use cctv::lifecycle::TrackEvent;
@@ -90,15 +92,12 @@ impl<I> Out<I> {
 pub struct Plan<P, S> {
     pub protocol: P,
     pub stream: S,
-    /// The camera id (the `camera-id` property or camsrc's).
-    pub camera: String,
     /// What the sink talks to, for messages: never with credentials.
     pub target: String,
     /// Items delivered at once at most, and how long queued items may wait
     /// for a batch to fill.
     pub batch_size: usize,
     pub linger: Duration,
-    pub net: NetSettings,
 }
 
 pub trait NetSinkImpl: BaseSinkImpl {
@@ -108,12 +107,14 @@ pub trait NetSinkImpl: BaseSinkImpl {
     type Protocol: Protocol;
     type Stream: Stream<Item = <Self::Protocol as Protocol>::Item>;
 
-    /// Checks the settings and makes the protocol and stream of a run; an
-    /// error fails the start.
-    fn open(&self) -> Result<Plan<Self::Protocol, Self::Stream>, gst::ErrorMessage>;
+    /// Checks the settings and makes the protocol and stream of a run for
+    /// `camera` (the `camera-id` property, or camsrc's); an error fails
+    /// the start.
+    fn open(&self, camera: &str) -> Result<Plan<Self::Protocol, Self::Stream>, gst::ErrorMessage>;
 
-    /// `flush-timeout` as set now (it may change while playing).
-    fn flush_timeout(&self) -> Duration;
+    /// The shared settings as set now (`flush-timeout` may change while
+    /// playing).
+    fn net_settings(&self) -> NetSettings;
 }
 
 /// Starts a run of the subclass: [`open`] for its type.
@@ -125,7 +126,7 @@ pub struct Class {
     parent: gst_base::ffi::GstBaseSinkClass,
     element: &'static str,
     open: Option<OpenFn>,
-    flush_timeout: Option<fn(&NetSink) -> Duration>,
+    net_settings: Option<fn(&NetSink) -> NetSettings>,
 }
 
 unsafe impl ClassStruct for Class {
@@ -146,7 +147,7 @@ unsafe impl<T: NetSinkImpl> IsSubclassable<T> for NetSink {
         let class = class.as_mut();
         class.element = T::ELEMENT;
         class.open = Some(open::<T>);
-        class.flush_timeout = Some(|sink| subclass::<T>(sink).flush_timeout());
+        class.net_settings = Some(|sink| subclass::<T>(sink).net_settings());
     }
 }
 
@@ -167,10 +168,11 @@ struct Opened {
 /// Starts the worker of `T`'s plan: the first connection attempt happens
 /// here, so that a server refusing us fails the start.
 fn open<T: NetSinkImpl>(sink: &NetSink) -> Result<Opened, gst::ErrorMessage> {
-    let plan = subclass::<T>(sink).open()?;
-    let config = plan
-        .net
-        .config(T::ELEMENT, &plan.camera, plan.batch_size, plan.linger)?;
+    let imp = subclass::<T>(sink);
+    let net = imp.net_settings();
+    let camera = crate::upstream::camera_id(&net.camera_id, sink.sink_pad());
+    let plan = imp.open(&camera)?;
+    let config = net.config(T::ELEMENT, &camera, plan.batch_size, plan.linger)?;
     let element = sink.downgrade();
     let worker = Worker::start(plan.protocol, config, move |why| {
         if let Some(element) = element.upgrade() {
@@ -185,7 +187,7 @@ fn open<T: NetSinkImpl>(sink: &NetSink) -> Result<Opened, gst::ErrorMessage> {
             worker: Arc::clone(&worker),
         }),
         worker,
-        camera: plan.camera,
+        camera,
         target: plan.target,
     })
 }
