@@ -21,5 +21,6 @@ pub mod objects;
 pub mod overlay;
 pub mod preprocess;
 pub mod ptz;
+pub mod schedule;
 pub mod summary;
 pub mod track;

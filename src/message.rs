@@ -1,7 +1,7 @@
 //! The JSON messages the sinks publish (schema `cctv/1`, committed as
 //! `schemas/cctv-message-v1.schema.json`). Every message has a stable `id`:
 //! a re-sent message keeps it, so consumers drop the duplicates that MQTT
-//! QoS 1 allows.
+//! QoS 1 allows. When each is sent is [`crate::schedule`]'s decision.
 
 use serde::Serialize;
 
@@ -76,13 +76,27 @@ struct Summary<'a> {
     counts: &'a std::collections::BTreeMap<String, u32>,
 }
 
+/// A message ready to deliver: its JSON and what a sink names or sorts it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// `detections`, `track` or `summary`.
+    pub kind: &'static str,
+    /// The track's class label, `all` for messages about a whole frame.
+    pub label: String,
+    pub payload: String,
+    /// A life-cycle fact (`enter`, `exit`) that must arrive, rather than
+    /// per-frame data a sink may drop when it cannot keep up.
+    pub record: bool,
+}
+
+/// Builds the message of `kind`; `size` is the frame's width and height.
 fn envelope<B: Serialize>(
     ctx: &Context<'_>,
     kind: &'static str,
     id: String,
     pts_ns: u64,
     captured_ms: Option<i64>,
-    frame: &Frame,
+    size: (u32, u32),
     body: B,
 ) -> String {
     serde_json::to_string(&Envelope {
@@ -94,8 +108,8 @@ fn envelope<B: Serialize>(
         utc: utc_now(),
         captured: captured_ms.map(format_utc),
         frame: Size {
-            width: frame.width,
-            height: frame.height,
+            width: size.0,
+            height: size.1,
         },
         body,
     })
@@ -109,29 +123,35 @@ pub fn detections(
     pts_ns: u64,
     captured_ms: Option<i64>,
     frame: &Frame,
-) -> String {
+) -> Outgoing {
     let id = format!("{}/{}/detections/{pts_ns}", ctx.camera, ctx.run);
-    envelope(
+    let payload = envelope(
         ctx,
         "detections",
         id,
         pts_ns,
         captured_ms,
-        frame,
+        (frame.width, frame.height),
         Detections {
             objects: &frame.objects,
         },
-    )
+    );
+    Outgoing {
+        kind: "detections",
+        label: "all".into(),
+        payload,
+        record: false,
+    }
 }
 
-/// A track entering, updating or leaving.
+/// A track entering, updating or leaving, its box in a frame of `size`.
 pub fn track(
     ctx: &Context<'_>,
     phase: TrackPhase,
     pts_ns: u64,
-    frame: &Frame,
+    size: (u32, u32),
     track: &TrackSummary,
-) -> String {
+) -> Outgoing {
     let id = match phase {
         TrackPhase::Update => format!(
             "{}/{}/track/{}/update/{pts_ns}",
@@ -145,36 +165,48 @@ pub fn track(
             phase.as_str()
         ),
     };
-    envelope(
+    let payload = envelope(
         ctx,
         "track",
         id,
         pts_ns,
         None,
-        frame,
+        size,
         Track {
             event: phase,
             track,
         },
-    )
+    );
+    Outgoing {
+        kind: "track",
+        label: track.label.clone(),
+        payload,
+        record: phase != TrackPhase::Update,
+    }
 }
 
 /// Objects in view per class label.
-pub fn summary(ctx: &Context<'_>, pts_ns: u64, frame: &Frame) -> String {
+pub fn summary(ctx: &Context<'_>, pts_ns: u64, frame: &Frame) -> Outgoing {
     let mut counts = std::collections::BTreeMap::new();
     for o in &frame.objects {
         *counts.entry(o.label.clone()).or_insert(0u32) += 1;
     }
     let id = format!("{}/{}/summary/{pts_ns}", ctx.camera, ctx.run);
-    envelope(
+    let payload = envelope(
         ctx,
         "summary",
         id,
         pts_ns,
         None,
-        frame,
+        (frame.width, frame.height),
         Summary { counts: &counts },
-    )
+    );
+    Outgoing {
+        kind: "summary",
+        label: "all".into(),
+        payload,
+        record: false,
+    }
 }
 
 /// Current wall-clock time as RFC 3339 UTC with milliseconds.
@@ -243,7 +275,7 @@ mod tests {
             run: 77,
         };
         let d: serde_json::Value =
-            serde_json::from_str(&detections(&ctx, 5, None, &frame)).unwrap();
+            serde_json::from_str(&detections(&ctx, 5, None, &frame).payload).unwrap();
         assert_eq!(d["id"], "cam1/77/detections/5");
         assert_eq!(d["objects"][0]["track_id"], 9);
         assert_eq!(d["frame"]["width"], 768);
@@ -252,22 +284,21 @@ mod tests {
             "only frames from a camera have it"
         );
         let live: serde_json::Value =
-            serde_json::from_str(&detections(&ctx, 5, Some(1_700_000_000_123), &frame)).unwrap();
+            serde_json::from_str(&detections(&ctx, 5, Some(1_700_000_000_123), &frame).payload)
+                .unwrap();
         assert_eq!(live["captured"], "2023-11-14T22:13:20.123Z");
         let mut book = crate::summary::TrackBook::default();
         book.observe(&frame, 5);
-        let t: serde_json::Value = serde_json::from_str(&track(
-            &ctx,
-            TrackPhase::Exit,
-            5,
-            &frame,
-            book.get(9).unwrap(),
-        ))
-        .unwrap();
+        let exit = track(&ctx, TrackPhase::Exit, 5, (768, 576), book.get(9).unwrap());
+        assert_eq!(
+            (exit.kind, exit.label.as_str(), exit.record),
+            ("track", "person", true)
+        );
+        let t: serde_json::Value = serde_json::from_str(&exit.payload).unwrap();
         assert_eq!(t["id"], "cam1/77/track/9/exit");
         assert_eq!(t["event"], "exit");
         assert_eq!(t["track"]["label"], "person");
-        let s: serde_json::Value = serde_json::from_str(&summary(&ctx, 5, &frame)).unwrap();
+        let s: serde_json::Value = serde_json::from_str(&summary(&ctx, 5, &frame).payload).unwrap();
         assert_eq!(s["counts"]["person"], 1);
     }
 }

@@ -41,10 +41,7 @@ fn refused_credentials_end_gst_launch_every_time() {
             "password authentication failed",
         ),
         (
-            format!(
-                "mqttsink port={} username=cam password=WRONGPW",
-                broker.port
-            ),
+            format!("mqttsink port={} user-id=cam user-pw=WRONGPW", broker.port),
             "wrong credentials",
         ),
         (
@@ -145,6 +142,63 @@ fn a_state_change_interrupts_a_blocked_flush() {
         pipeline.set_state(gst::State::Null).unwrap();
         let took = started.elapsed();
         assert!(took < Duration::from_secs(1), "{sink}: NULL took {took:?}");
+    }
+}
+
+/// A synchronised sink (`sync=true`, the default) keeps real time: it waits
+/// for each buffer's running time, not a moment more, then renders it at
+/// once whatever the server does (here it is away). A run of
+/// `... decodebin ! identity eos-after=N ! ... ! pgsink` can still take
+/// seconds longer than its N frames: after its EOS, identity lets through
+/// the frame the demuxer had already pushed, seconds later in the stream
+/// (decodebin dropped what it had queued), and any synchronised sink,
+/// fakesink too, waits for that frame's time.
+#[test]
+fn a_synchronised_sink_renders_each_buffer_at_its_running_time() {
+    common::init();
+    let port = closed_port();
+    for (name, props) in [
+        (
+            "pgsink",
+            format!(
+                "conninfo=\"host=127.0.0.1 port={port} user=postgres password=pw\" detections-interval=1"
+            ),
+        ),
+        ("mqttsink", format!("port={port}")),
+    ] {
+        let mut h = Harness::new_parse(&format!("{name} {props} retry-timeout=0 flush-timeout=0"));
+        // The harness turns sync off in the sinks it holds.
+        let element = h.find_element(name).unwrap();
+        element.set_property("sync", true);
+        h.use_testclock();
+        h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+        let clock = h.testclock().unwrap();
+        let (rendered, returned) = std::sync::mpsc::channel();
+        let frames = [10u64, 20, 30];
+        let pusher = std::thread::spawn(move || {
+            for i in frames {
+                rendered.send(h.push(frame_buffer(i, &[1]))).unwrap();
+            }
+            h
+        });
+        for i in frames {
+            let (waiting, ids) = clock.timed_wait_for_multiple_pending_ids(1, 10_000);
+            assert!(waiting, "{name}: no clock wait for frame {i}");
+            let wait = &ids[0];
+            let running_time = wait.time() - element.base_time().unwrap();
+            assert_eq!(
+                running_time.nseconds(),
+                i * FRAME_NS,
+                "{name}: waits for the buffer's running time"
+            );
+            // Time comes: the clock moves to the wait and releases it.
+            assert!(clock.crank());
+            let flow = returned
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{name}: frame {i} not rendered when its time came"));
+            assert_eq!(flow, Ok(gst::FlowSuccess::Ok), "{name}");
+        }
+        drop(pusher.join().unwrap());
     }
 }
 

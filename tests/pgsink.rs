@@ -42,6 +42,7 @@ fn rows_match_the_stream() {
         "EOS waits for the commit"
     );
     let s = stats(&mut h);
+    assert_eq!(s.name(), "pgsink/stats");
     assert_eq!(s.get::<u64>("queued").unwrap(), 0, "{s}");
     // Everything is in the database as soon as EOS went through.
     assert_eq!(pg.psql("select count(*) from cctv.tracks"), "3");

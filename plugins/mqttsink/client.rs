@@ -30,8 +30,8 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    pub user_id: Option<String>,
+    pub user_pw: Option<String>,
     pub keep_alive: Duration,
     pub qos: QoS,
     pub retain: bool,
@@ -81,8 +81,8 @@ impl Mqtt {
     pub fn new(config: Config) -> Result<Mqtt, String> {
         for (what, value) in [
             ("client-id", Some(&config.client_id)),
-            ("username", config.username.as_ref()),
-            ("password", config.password.as_ref()),
+            ("user-id", config.user_id.as_ref()),
+            ("user-pw", config.user_pw.as_ref()),
         ] {
             if value.is_some_and(|v| v.len() > MAX_STRING) {
                 return Err(format!(
@@ -112,8 +112,8 @@ impl Protocol for Mqtt {
         options.set_keep_alive(c.keep_alive);
         options.set_clean_session(true);
         options.set_max_packet_size(c.max_packet, c.max_packet);
-        if let Some(user) = &c.username {
-            options.set_credentials(user, c.password.clone().unwrap_or_default());
+        if let Some(user) = &c.user_id {
+            options.set_credentials(user, c.user_pw.clone().unwrap_or_default());
         }
         if let Some(tls) = &self.tls {
             options.set_transport(Transport::tls_with_config(tls.clone()));

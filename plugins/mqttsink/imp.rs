@@ -12,31 +12,30 @@
 //! Message kinds (`messages`): `detections` (per frame with objects),
 //! `tracks` (`enter` on the first frame of a new track, `update` at most
 //! every `update-interval`, `exit` with duration and attributes when it
-//! ends) and `summary` (objects per label every `summary-interval`).
-//! Publishing never blocks the streaming thread: the shared network worker
-//! (`plugins/net`) queues, delivers in batches, waits for acknowledgements
-//! and reconnects; see there for the queue, spool and end-of-stream rules.
+//! ends) and `summary` (objects per label every `summary-interval`); when
+//! each is sent is `cctv::schedule`'s decision. Brokers that require
+//! authentication take `user-id` and `user-pw` (write-only, never logged).
+//! Publishing never blocks the streaming thread: the network sink base
+//! class (`plugins/net`) queues, delivers in batches, waits for
+//! acknowledgements and reconnects; see there for the queue, spool and
+//! end-of-stream rules.
 
-use std::collections::HashMap;
 use std::net::ToSocketAddrs;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use cctv::lifecycle::{Kind, TrackEvent};
-use cctv::message::{self, Context, TrackPhase};
+use cctv::lifecycle::TrackEvent;
+use cctv::message::Outgoing;
 use cctv::meta::Frame;
-use cctv::summary::{TrackBook, TrackSummary};
+use cctv::schedule::{Kinds, MessageStream, Schedule};
 
 use super::client::{self, Config, MAX_STRING, Message, Mqtt, Tls};
-use crate::net::{Held, Link, NetSettings, Worker};
-use crate::{metrics, upstream};
-use gst_base::prelude::BaseSinkExtManual;
+use crate::net::{NetSettings, NetSinkImpl, Out, Plan, Stream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -76,11 +75,10 @@ struct Settings {
     port: u32,
     client_id: Option<String>,
     topic: String,
-    camera_id: String,
     qos: u32,
     retain: bool,
-    username: Option<String>,
-    password: Option<String>,
+    user_id: Option<String>,
+    user_pw: Option<String>,
     ca_file: Option<String>,
     cert_file: Option<String>,
     key_file: Option<String>,
@@ -98,11 +96,10 @@ impl Default for Settings {
             port: DEFAULT_PORT,
             client_id: None,
             topic: DEFAULT_TOPIC.into(),
-            camera_id: String::new(),
             qos: DEFAULT_QOS,
             retain: false,
-            username: None,
-            password: None,
+            user_id: None,
+            user_pw: None,
             ca_file: None,
             cert_file: None,
             key_file: None,
@@ -197,87 +194,67 @@ impl Topic {
     }
 }
 
-struct State {
-    link: Arc<Link<Message>>,
-    metrics: Arc<metrics::Source>,
+/// The messages of one run, published on their topics.
+pub struct Publisher {
+    messages: MessageStream,
     topic: Topic,
-    settings: Settings,
-    run: u64,
-    book: TrackBook,
-    /// Stream time of each track's last `update` message.
-    last_update: HashMap<u64, u64>,
-    /// New tracks whose `enter` waits for their first frame (it carries
-    /// the confidence and box the event does not).
-    entering: Vec<u64>,
-    next_summary: Option<u64>,
 }
 
-impl State {
-    fn publish(&self, kind: &str, label: &str, payload: String, lifecycle: bool) {
-        let topic = self.topic.render(&self.settings.camera_id, kind, label);
-        if topic.len() + payload.len() + 16 > MAX_PACKET {
-            gst::warning!(
-                CAT,
-                "dropping a {kind} message of {} bytes: over the {MAX_PACKET}-byte packet limit",
-                payload.len()
-            );
-            self.link
-                .worker()
-                .stats()
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.link.worker().push([Message {
-            topic,
-            payload,
-            lifecycle,
-        }]);
-    }
-
-    /// Publishes a track's `enter` (at its first sighting) or `exit` (at
-    /// its last) for a frame of `width` x `height`.
-    fn lifecycle(&self, phase: TrackPhase, track: &TrackSummary, width: u32, height: u32) {
-        let frame = Frame {
-            width,
-            height,
-            ..Frame::default()
-        };
-        let pts = match phase {
-            TrackPhase::Enter => track.first_seen_ns,
-            _ => track.last_seen_ns,
-        };
-        let payload = message::track(&self.context(), phase, pts, &frame, track);
-        self.publish("track", &track.label, payload, true);
-    }
-
-    /// Publishes the `enter` of a new track.
-    fn enter(&self, id: u64, width: u32, height: u32) {
-        if let Some(track) = self.book.get(id) {
-            self.lifecycle(TrackPhase::Enter, track, width, height);
+impl Publisher {
+    fn publish(&self, out: &mut Out<Message>, messages: Vec<Outgoing>) {
+        for m in messages {
+            let topic = self.topic.render(self.messages.camera(), m.kind, &m.label);
+            if topic.len() + m.payload.len() + 16 > MAX_PACKET {
+                out.refuse(format!(
+                    "dropping a {} message of {} bytes: over the {MAX_PACKET}-byte packet limit",
+                    m.kind,
+                    m.payload.len()
+                ));
+                continue;
+            }
+            out.push(Message {
+                topic,
+                payload: m.payload,
+                lifecycle: m.record,
+            });
         }
     }
+}
 
-    fn context(&self) -> Context<'_> {
-        Context {
-            camera: &self.settings.camera_id,
-            run: self.run,
-        }
+impl Stream for Publisher {
+    type Item = Message;
+
+    fn frame(
+        &mut self,
+        frame: &Frame,
+        pts_ns: u64,
+        captured_ns: Option<u64>,
+        out: &mut Out<Message>,
+    ) {
+        let messages = self.messages.frame(frame, pts_ns, captured_ns);
+        self.publish(out, messages);
+    }
+
+    fn event(&mut self, event: &TrackEvent, out: &mut Out<Message>) {
+        let messages = self.messages.event(event);
+        self.publish(out, messages);
+    }
+
+    fn flush(&mut self) {
+        self.messages.flush();
     }
 }
 
 #[derive(Default)]
 pub struct MqttSink {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    link: Held<Message>,
 }
 
 #[glib::object_subclass]
 impl ObjectSubclass for MqttSink {
     const NAME: &'static str = "GstCctvMqttSink";
     type Type = super::MqttSink;
-    type ParentType = gst_base::BaseSink;
+    type ParentType = crate::net::NetSink;
 }
 
 impl ObjectImpl for MqttSink {
@@ -290,12 +267,11 @@ impl ObjectImpl for MqttSink {
                     .default_value(Some(DEFAULT_HOST))
                     .mutable_ready()
                     .build(),
-                // Not limited to 65535 here: GLib would only print a warning
-                // and keep the default; start() refuses it with an error.
                 glib::ParamSpecUInt::builder("port")
                     .nick("Port")
-                    .blurb("MQTT broker port (1-65535)")
+                    .blurb("MQTT broker port")
                     .minimum(1)
+                    .maximum(u16::MAX as u32)
                     .default_value(DEFAULT_PORT)
                     .mutable_ready()
                     .build(),
@@ -308,11 +284,6 @@ impl ObjectImpl for MqttSink {
                     .nick("Topic")
                     .blurb("Topic template with {camera}, {kind} (detections, track, summary) and {label}")
                     .default_value(Some(DEFAULT_TOPIC))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("camera-id")
-                    .nick("Camera id")
-                    .blurb("Camera name put into topics and messages (empty: the id of the camsrc upstream, else \"camera\")")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("qos")
@@ -328,12 +299,12 @@ impl ObjectImpl for MqttSink {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("username")
-                    .nick("User name")
+                glib::ParamSpecString::builder("user-id")
+                    .nick("User")
                     .blurb("User name for brokers that require authentication")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("password")
+                glib::ParamSpecString::builder("user-pw")
                     .nick("Password")
                     .blurb("Password for brokers that require authentication (write-only, never logged)")
                     .write_only()
@@ -383,11 +354,6 @@ impl ObjectImpl for MqttSink {
                     .default_value(DEFAULT_SUMMARY_INTERVAL)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb("delivered (acknowledged), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
-                    .read_only()
-                    .build(),
             ];
             props.extend(Settings::default().net.properties("Messages"));
             props
@@ -407,11 +373,10 @@ impl ObjectImpl for MqttSink {
             "port" => s.port = value.get().expect("type checked upstream"),
             "client-id" => s.client_id = string(),
             "topic" => s.topic = string().unwrap_or_default(),
-            "camera-id" => s.camera_id = string().unwrap_or_default(),
             "qos" => s.qos = value.get().expect("type checked upstream"),
             "retain" => s.retain = value.get().expect("type checked upstream"),
-            "username" => s.username = string(),
-            "password" => s.password = string(),
+            "user-id" => s.user_id = string(),
+            "user-pw" => s.user_pw = string(),
             "ca-file" => s.ca_file = string(),
             "cert-file" => s.cert_file = string(),
             "key-file" => s.key_file = string(),
@@ -421,7 +386,8 @@ impl ObjectImpl for MqttSink {
             "summary-interval" => s.summary_interval = value.get().expect("type checked upstream"),
             other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
-        if pspec.name() != "password" {
+        drop(s);
+        if pspec.name() != "user-pw" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         }
     }
@@ -433,10 +399,9 @@ impl ObjectImpl for MqttSink {
             "port" => s.port.to_value(),
             "client-id" => s.client_id.to_value(),
             "topic" => s.topic.to_value(),
-            "camera-id" => s.camera_id.to_value(),
             "qos" => s.qos.to_value(),
             "retain" => s.retain.to_value(),
-            "username" => s.username.to_value(),
+            "user-id" => s.user_id.to_value(),
             "ca-file" => s.ca_file.to_value(),
             "cert-file" => s.cert_file.to_value(),
             "key-file" => s.key_file.to_value(),
@@ -444,10 +409,6 @@ impl ObjectImpl for MqttSink {
             "messages" => s.messages.to_value(),
             "update-interval" => s.update_interval.to_value(),
             "summary-interval" => s.summary_interval.to_value(),
-            "stats" => {
-                drop(s);
-                self.stats().to_value()
-            }
             other => s
                 .net
                 .get(other)
@@ -470,39 +431,29 @@ impl ElementImpl for MqttSink {
         });
         Some(&*METADATA)
     }
-
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &gst::Caps::new_any(),
-                )
-                .unwrap(),
-            ]
-        });
-        TEMPLATES.as_ref()
-    }
 }
 
-impl BaseSinkImpl for MqttSink {
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let mut settings = self.settings.lock().unwrap().clone();
-        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
+impl BaseSinkImpl for MqttSink {}
+
+impl NetSinkImpl for MqttSink {
+    const ELEMENT: &'static str = "mqttsink";
+    type Protocol = Mqtt;
+    type Stream = Publisher;
+
+    fn open(&self, camera: &str) -> Result<Plan<Mqtt, Publisher>, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
         let topic = Topic::parse(&settings.topic)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["Invalid topic: {}", e]))?;
-        if settings.camera_id.contains(NOT_IN_TOPICS) {
+        if camera.contains(NOT_IN_TOPICS) {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 [
                     "Invalid camera-id \"{}\": it goes into MQTT topics, which cannot hold + # or NUL",
-                    settings.camera_id
+                    camera
                 ]
             ));
         }
-        let longest = topic.render(&settings.camera_id, "detections", "").len() + MAX_LABEL;
+        let longest = topic.render(camera, "detections", "").len() + MAX_LABEL;
         if longest > MAX_STRING {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
@@ -513,12 +464,8 @@ impl BaseSinkImpl for MqttSink {
                 ]
             ));
         }
-        let port = u16::try_from(settings.port).map_err(|_| {
-            gst::error_msg!(
-                gst::ResourceError::Settings,
-                ["port {} is out of range (1-65535)", settings.port]
-            )
-        })?;
+        // The ParamSpec holds it to 1-65535.
+        let port = settings.port as u16;
         (settings.host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -561,12 +508,11 @@ impl BaseSinkImpl for MqttSink {
             host: settings.host.clone(),
             port,
             client_id: settings.client_id.clone().unwrap_or_else(|| {
-                let mut camera = settings.camera_id.clone();
-                camera.truncate(camera.floor_char_boundary(256));
+                let camera = &camera[..camera.floor_char_boundary(256)];
                 format!("gst-cctv-{camera}-{}", std::process::id())
             }),
-            username: settings.username.clone(),
-            password: settings.password.clone(),
+            user_id: settings.user_id.clone(),
+            user_pw: settings.user_pw.clone(),
             keep_alive: Duration::from_secs(settings.keep_alive as u64),
             qos: match settings.qos {
                 0 => rumqttc::QoS::AtMostOnce,
@@ -578,184 +524,34 @@ impl BaseSinkImpl for MqttSink {
             max_packet: MAX_PACKET,
         })
         .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
-        let config = settings.net.config(
-            "mqttsink",
-            &settings.camera_id,
-            client::BATCH,
-            Duration::ZERO,
-        )?;
-        let element = self.obj().downgrade();
-        let worker = Worker::start(mqtt, config, move |why| {
-            if let Some(element) = element.upgrade() {
-                gst::element_error!(element, gst::ResourceError::OpenWrite, ["{}", why]);
-            }
-        })
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]))?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "publishing to {}:{} as camera {}",
-            settings.host,
-            port,
-            settings.camera_id
-        );
         let run = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
-        let link = Link::new(
-            worker,
-            format!("MQTT broker {}:{}", settings.host, settings.port),
-        );
-        self.link.set(Arc::clone(&link));
-        let metrics = metrics::register(&*self.obj(), Some(Box::new(Arc::clone(&link))));
-        metrics.set_camera(&settings.camera_id);
-        *self.state.lock().unwrap() = Some(State {
-            link,
-            metrics,
-            topic,
-            settings,
-            run,
-            book: TrackBook::default(),
-            last_update: HashMap::new(),
-            entering: Vec::new(),
-            next_summary: None,
-        });
-        Ok(())
-    }
-
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.state.lock().unwrap().take();
-        self.link.stop(&*self.obj(), self.flush_timeout());
-        Ok(())
-    }
-
-    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.link.unlock(true)
-    }
-
-    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.link.unlock(false)
-    }
-
-    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.link.prepare()
-    }
-
-    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let started = Instant::now();
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let frame = match Frame::from_buffer(buffer) {
-            None => return Ok(gst::FlowSuccess::Ok),
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                gst::warning!(CAT, imp = self, "skipping buffer: {}", e);
-                return Ok(gst::FlowSuccess::Ok);
-            }
+        let kinds = Kinds {
+            detections: settings.messages.contains(Messages::DETECTIONS),
+            tracks: settings.messages.contains(Messages::TRACKS),
+            summary: settings.messages.contains(Messages::SUMMARY),
         };
-        let pts = buffer.pts().map_or(0, |t| t.nseconds());
-        state.book.observe(&frame, pts);
-        for id in std::mem::take(&mut state.entering) {
-            state.enter(id, frame.width, frame.height);
-        }
-        let kinds = state.settings.messages;
-        if kinds.contains(Messages::DETECTIONS) && !frame.objects.is_empty() {
-            let captured = Frame::capture_time(buffer).map(|ns| (ns / 1_000_000) as i64);
-            let payload = message::detections(&state.context(), pts, captured, &frame);
-            state.publish("detections", "all", payload, false);
-        }
-        if kinds.contains(Messages::TRACKS) {
-            let interval = state.settings.update_interval as u64 * 1_000_000;
-            for o in &frame.objects {
-                let Some(id) = o.track_id else { continue };
-                let due = state
-                    .last_update
-                    .get(&id)
-                    .is_none_or(|&t| pts >= t + interval);
-                if due && let Some(track) = state.book.get(id) {
-                    let payload =
-                        message::track(&state.context(), TrackPhase::Update, pts, &frame, track);
-                    state.publish("track", &track.label, payload, false);
-                    state.last_update.insert(id, pts);
-                }
-            }
-        }
-        if kinds.contains(Messages::SUMMARY) && state.next_summary.is_none_or(|t| pts >= t) {
-            let payload = message::summary(&state.context(), pts, &frame);
-            state.publish("summary", "all", payload, false);
-            state.next_summary = Some(pts + state.settings.summary_interval as u64 * 1_000_000);
-        }
-        state.metrics.frame(started.elapsed(), Duration::ZERO);
-        Ok(gst::FlowSuccess::Ok)
+        let schedule = Schedule::new(
+            kinds,
+            settings.update_interval as u64 * 1_000_000,
+            settings.summary_interval as u64 * 1_000_000,
+        );
+        Ok(Plan {
+            protocol: mqtt,
+            stream: Publisher {
+                messages: MessageStream::new(camera.to_owned(), run, schedule),
+                topic,
+            },
+            target: format!("MQTT broker {}:{}", settings.host, port),
+            batch_size: client::BATCH,
+            linger: Duration::ZERO,
+        })
     }
 
-    fn event(&self, event: gst::Event) -> bool {
-        if let Some(track_event) = TrackEvent::from_event(&event) {
-            self.track_event(&track_event);
-        }
-        match event.view() {
-            // After a fatal error, an EOS that prerolled the sink would leave
-            // the pipeline waiting in PAUSED instead of ending on the error.
-            gst::EventView::Eos(_) if !self.link.eos(&*self.obj(), self.flush_timeout()) => {
-                return false;
-            }
-            gst::EventView::FlushStop(_) => {
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.book.clear();
-                    state.last_update.clear();
-                    state.entering.clear();
-                    // After a seek, stream times repeat with other content:
-                    // a new run keeps message ids unique.
-                    state.run += 1;
-                }
-            }
-            _ => {}
-        }
-        self.parent_event(event)
-    }
-}
-
-impl MqttSink {
-    fn track_event(&self, e: &TrackEvent) {
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else { return };
-        if !state.settings.messages.contains(Messages::TRACKS) {
-            return;
-        }
-        match e.kind {
-            Kind::New => {
-                state.book.begin(e);
-                state.entering.push(e.track_id);
-            }
-            Kind::Removed => {
-                state.last_update.remove(&e.track_id);
-                // Ended before a frame showed it: its enter goes first.
-                if let Some(i) = state.entering.iter().position(|&id| id == e.track_id) {
-                    state.entering.remove(i);
-                    state.enter(e.track_id, e.width, e.height);
-                }
-                let summary = state
-                    .book
-                    .remove(e.track_id)
-                    .unwrap_or_else(|| TrackSummary::from_event(e));
-                state.lifecycle(TrackPhase::Exit, &summary, e.width, e.height);
-            }
-            Kind::Lost | Kind::Recovered => {}
-        }
-    }
-
-    fn flush_timeout(&self) -> Duration {
-        self.settings.lock().unwrap().net.flush_timeout()
-    }
-
-    fn stats(&self) -> gst::Structure {
-        let guard = self.state.lock().unwrap();
-        let s = gst::Structure::builder("mqttsink-stats");
-        match guard.as_ref() {
-            Some(state) => state.link.worker().stats_fields(s).build(),
-            None => s.build(),
-        }
+    fn net_settings(&self) -> NetSettings {
+        self.settings.lock().unwrap().net.clone()
     }
 }
 

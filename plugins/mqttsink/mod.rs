@@ -8,10 +8,12 @@ mod client;
 mod imp;
 
 glib::wrapper! {
-    pub struct MqttSink(ObjectSubclass<imp::MqttSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
+    pub struct MqttSink(ObjectSubclass<imp::MqttSink>) @extends crate::net::NetSink, gst_base::BaseSink, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::net::NetSink::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    imp::Messages::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "mqttsink",

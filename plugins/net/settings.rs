@@ -1,5 +1,5 @@
-//! The properties every network sink has (queue, flush, retry, spool),
-//! declared once so they read the same in `gst-inspect-1.0`.
+//! The properties every network sink has (camera, queue, flush, retry,
+//! spool), declared once so they read the same in `gst-inspect-1.0`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +15,8 @@ const DEFAULT_MAX_SPOOL_SIZE: u64 = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct NetSettings {
+    /// Empty: the camera id camsrc answers upstream.
+    pub camera_id: String,
     pub max_queued: u32,
     pub flush_timeout: u32,
     pub retry_timeout: u32,
@@ -26,6 +28,7 @@ impl NetSettings {
     /// The sink's own defaults for the queue length and the flush timeout.
     pub fn new(max_queued: u32, flush_timeout: u32) -> NetSettings {
         NetSettings {
+            camera_id: String::new(),
             max_queued,
             flush_timeout,
             retry_timeout: DEFAULT_RETRY_TIMEOUT,
@@ -37,6 +40,11 @@ impl NetSettings {
     /// The property specs, with `queued` naming what one item is.
     pub fn properties(&self, queued: &str) -> Vec<glib::ParamSpec> {
         vec![
+            glib::ParamSpecString::builder("camera-id")
+                .nick("Camera id")
+                .blurb("Camera name every message or row carries (empty: the id of the camsrc upstream, else \"camera\")")
+                .mutable_ready()
+                .build(),
             glib::ParamSpecUInt::builder("max-queued")
                 .nick("Max queued")
                 .blurb(&format!(
@@ -79,6 +87,12 @@ impl NetSettings {
     /// Sets one of these properties; false when `name` is not one of them.
     pub fn set(&mut self, name: &str, value: &glib::Value) -> bool {
         match name {
+            "camera-id" => {
+                self.camera_id = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
             "max-queued" => self.max_queued = value.get().expect("type checked upstream"),
             "flush-timeout" => self.flush_timeout = value.get().expect("type checked upstream"),
             "retry-timeout" => self.retry_timeout = value.get().expect("type checked upstream"),
@@ -96,6 +110,7 @@ impl NetSettings {
 
     pub fn get(&self, name: &str) -> Option<glib::Value> {
         Some(match name {
+            "camera-id" => self.camera_id.to_value(),
             "max-queued" => self.max_queued.to_value(),
             "flush-timeout" => self.flush_timeout.to_value(),
             "retry-timeout" => self.retry_timeout.to_value(),

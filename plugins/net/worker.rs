@@ -139,6 +139,35 @@ struct Queue<I> {
 }
 
 impl<I: Item> Queue<I> {
+    fn new(spooled: u64, reached: bool, last_error: Option<String>) -> Queue<I> {
+        Queue {
+            items: VecDeque::new(),
+            live: 0,
+            samples: 0,
+            latest: HashMap::new(),
+            next_seq: 0,
+            oldest: None,
+            in_flight: 0,
+            spooled,
+            reached,
+            flush: false,
+            stop: false,
+            interrupted: false,
+            fatal: None,
+            last_error,
+        }
+    }
+
+    /// A batch is due: full, its oldest item waited `linger`, or a flush
+    /// or the stop wants everything now.
+    fn due(&self, batch_size: usize, linger: Duration) -> bool {
+        self.live > 0
+            && (self.live >= batch_size
+                || self.flush
+                || self.stop
+                || self.oldest.is_some_and(|t| t.elapsed() >= linger))
+    }
+
     fn push(&mut self, item: I, max: usize, stats: &Stats) {
         let class = item.class();
         if let Class::Latest(key) = class
@@ -312,22 +341,7 @@ impl<I: Item> Worker<I> {
         let reached = connection.is_some();
         let spooled = config.spool.as_ref().map_or(0, Spool::len);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                items: VecDeque::new(),
-                live: 0,
-                samples: 0,
-                latest: HashMap::new(),
-                next_seq: 0,
-                oldest: None,
-                in_flight: 0,
-                spooled,
-                reached,
-                flush: false,
-                stop: false,
-                interrupted: false,
-                fatal: None,
-                last_error: first_error,
-            }),
+            queue: Mutex::new(Queue::new(spooled, reached, first_error)),
             wake: Condvar::new(),
             stats: Stats::default(),
             connected: AtomicBool::new(reached),
@@ -387,16 +401,6 @@ impl<I: Item> Worker<I> {
         self.shared.wake.notify_all();
     }
 
-    /// Undelivered items go to disk rather than being lost.
-    pub fn has_spool(&self) -> bool {
-        self.spool
-    }
-
-    /// The worker gave up (its error was posted).
-    pub fn has_failed(&self) -> bool {
-        self.shared.queue.lock().unwrap().fatal.is_some()
-    }
-
     /// The server is reachable now (the last attempt succeeded).
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
@@ -409,25 +413,6 @@ impl<I: Item> Worker<I> {
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
-    }
-
-    /// The element's `stats` fields common to every network sink.
-    pub fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder {
-        let q = self.shared.queue.lock().unwrap();
-        let stats = &self.shared.stats;
-        s.field("delivered", stats.delivered.load(Ordering::Relaxed))
-            .field("batches", stats.batches.load(Ordering::Relaxed))
-            .field("retries", stats.retries.load(Ordering::Relaxed))
-            .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
-            .field("dropped", stats.dropped.load(Ordering::Relaxed))
-            .field(
-                "dropped-records",
-                stats.dropped_records.load(Ordering::Relaxed),
-            )
-            .field("queued", (q.live + q.in_flight) as u64)
-            .field("spooled", q.spooled)
-            .field("connected", self.shared.connected.load(Ordering::Relaxed))
-            .field("last-error", q.last_error.clone().unwrap_or_default())
     }
 
     /// The worker's figures and health for the metrics exporter; `what`
@@ -518,13 +503,6 @@ impl<I: Item> Worker<I> {
         result
     }
 
-    /// Ends a `flush` in progress (`BaseSink::unlock`); until
-    /// `unlock_stop`, flushes return at once.
-    pub fn interrupt(&self, on: bool) {
-        self.shared.queue.lock().unwrap().interrupted = on;
-        self.shared.wake.notify_all();
-    }
-
     /// Stops the thread without waiting for the server: what is still
     /// queued goes to the spool when there is one, and is discarded otherwise.
     pub fn stop(&self) {
@@ -534,6 +512,68 @@ impl<I: Item> Worker<I> {
         if let Some(t) = self.thread.lock().unwrap().take() {
             t.join().ok();
         }
+    }
+}
+
+/// What the sink layer does with a worker whatever its items: it holds the
+/// worker as `dyn Control`, while the element's stream pushes typed items.
+pub trait Control: Send + Sync {
+    fn flush(&self, timeout: Duration) -> Flushed;
+    fn interrupt(&self, on: bool);
+    fn stop(&self);
+    fn has_failed(&self) -> bool;
+    fn has_spool(&self) -> bool;
+    fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder;
+    fn report(&self, what: &str, out: &mut Vec<crate::metrics::Extra>);
+}
+
+impl<I: Item> Control for Worker<I> {
+    fn flush(&self, timeout: Duration) -> Flushed {
+        Worker::flush(self, timeout)
+    }
+
+    /// Ends a `flush` in progress (`BaseSink::unlock`); until
+    /// `unlock_stop`, flushes return at once.
+    fn interrupt(&self, on: bool) {
+        self.shared.queue.lock().unwrap().interrupted = on;
+        self.shared.wake.notify_all();
+    }
+
+    fn stop(&self) {
+        Worker::stop(self)
+    }
+
+    /// Undelivered items go to disk rather than being lost.
+    fn has_spool(&self) -> bool {
+        self.spool
+    }
+
+    /// The worker gave up (its error was posted).
+    fn has_failed(&self) -> bool {
+        self.shared.queue.lock().unwrap().fatal.is_some()
+    }
+
+    /// The element's `stats` fields common to every network sink.
+    fn stats_fields(&self, s: gst::structure::Builder) -> gst::structure::Builder {
+        let q = self.shared.queue.lock().unwrap();
+        let stats = &self.shared.stats;
+        s.field("delivered", stats.delivered.load(Ordering::Relaxed))
+            .field("batches", stats.batches.load(Ordering::Relaxed))
+            .field("retries", stats.retries.load(Ordering::Relaxed))
+            .field("reconnects", stats.reconnects.load(Ordering::Relaxed))
+            .field("dropped", stats.dropped.load(Ordering::Relaxed))
+            .field(
+                "dropped-records",
+                stats.dropped_records.load(Ordering::Relaxed),
+            )
+            .field("queued", (q.live + q.in_flight) as u64)
+            .field("spooled", q.spooled)
+            .field("connected", self.shared.connected.load(Ordering::Relaxed))
+            .field("last-error", q.last_error.clone().unwrap_or_default())
+    }
+
+    fn report(&self, what: &str, out: &mut Vec<crate::metrics::Extra>) {
+        Worker::report(self, what, out)
     }
 }
 
@@ -626,12 +666,7 @@ impl<P: Protocol> Run<'_, P> {
     /// (`linger`), flushed or stopping.
     fn take_due(&mut self, max: usize) -> Option<Vec<(u64, P::Item)>> {
         let mut q = self.lock();
-        let due = q.live > 0
-            && (q.live >= self.config.batch_size
-                || q.flush
-                || q.stop
-                || q.oldest.is_some_and(|t| t.elapsed() >= self.config.linger));
-        if !due {
+        if !q.due(self.config.batch_size, self.config.linger) {
             return None;
         }
         let batch = q.take(max);
@@ -823,5 +858,423 @@ impl<P: Protocol> Run<'_, P> {
                 q.put_back(records);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// An item: its number and how the queue treats it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum T {
+        S(u64),
+        L(u64, u64),
+        R(u64),
+    }
+
+    impl Item for T {
+        fn class(&self) -> Class {
+            match self {
+                T::S(_) => Class::Sample,
+                T::L(key, _) => Class::Latest(*key),
+                T::R(_) => Class::Record,
+            }
+        }
+    }
+
+    fn queue() -> Queue<T> {
+        Queue::new(0, true, None)
+    }
+
+    fn take_all(q: &mut Queue<T>) -> Vec<T> {
+        q.take(usize::MAX).into_iter().map(|(_, i)| i).collect()
+    }
+
+    #[test]
+    fn a_full_queue_drops_samples_oldest_first_then_the_oldest_record() {
+        let stats = Stats::default();
+        let mut q = queue();
+        for item in [T::S(1), T::R(2), T::S(3)] {
+            q.push(item, 3, &stats);
+        }
+        q.push(T::S(4), 3, &stats);
+        q.push(T::R(5), 3, &stats);
+        q.push(T::R(6), 3, &stats);
+        // Samples 1, 3 and 4 made room, oldest first; records stay.
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 3);
+        // No sample left: a new sample is the one dropped, a new record
+        // drops the oldest record, and both are counted.
+        q.push(T::S(7), 3, &stats);
+        q.push(T::R(8), 3, &stats);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.dropped_records.load(Ordering::Relaxed), 1);
+        assert_eq!(take_all(&mut q), [T::R(5), T::R(6), T::R(8)]);
+        assert_eq!(q.live, 0);
+    }
+
+    #[test]
+    fn the_latest_state_replaces_its_key_in_place_and_stays_replaced() {
+        let stats = Stats::default();
+        let mut q = queue();
+        q.push(T::L(1, 0), 10, &stats);
+        q.push(T::L(2, 0), 10, &stats);
+        q.push(T::L(1, 1), 10, &stats);
+        assert_eq!(q.live, 2, "one item per key");
+        // Key 1 goes out, is replaced while in flight, and the send fails:
+        // the newer state wins, in its own place after key 2.
+        let sent = q.take(1);
+        assert_eq!(sent[0].1, T::L(1, 1));
+        q.push(T::L(1, 2), 10, &stats);
+        q.put_back(sent);
+        assert_eq!(take_all(&mut q), [T::L(2, 0), T::L(1, 2)]);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn items_sent_back_return_to_their_place() {
+        let stats = Stats::default();
+        let mut q = queue();
+        for i in 0..5 {
+            q.push(T::R(i), 10, &stats);
+        }
+        let sent = q.take(2);
+        q.push(T::S(5), 10, &stats);
+        q.put_back(sent);
+        assert_eq!(
+            take_all(&mut q),
+            [T::R(0), T::R(1), T::R(2), T::R(3), T::R(4), T::S(5)]
+        );
+    }
+
+    #[test]
+    fn only_records_go_to_the_spool_until_the_stop_takes_everything() {
+        let stats = Stats::default();
+        let mut q = queue();
+        for item in [T::S(0), T::R(1), T::L(7, 2), T::R(3)] {
+            q.push(item, 10, &stats);
+        }
+        let spooled: Vec<T> = q
+            .take_for_spool(false)
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
+        assert_eq!(spooled, [T::R(1), T::R(3)]);
+        assert_eq!(q.live, 2);
+        let rest: Vec<T> = q.take_for_spool(true).into_iter().map(|(_, i)| i).collect();
+        assert_eq!(rest, [T::S(0), T::L(7, 2)]);
+    }
+
+    #[test]
+    fn a_batch_is_due_when_full_old_enough_flushed_or_stopping() {
+        let stats = Stats::default();
+        let hour = Duration::from_secs(3600);
+        let mut q = queue();
+        assert!(!q.due(1, Duration::ZERO), "nothing queued");
+        q.push(T::S(0), 10, &stats);
+        assert!(!q.due(2, hour));
+        assert!(q.due(1, hour), "full");
+        assert!(q.due(2, Duration::ZERO), "waited long enough");
+        q.flush = true;
+        assert!(q.due(2, hour), "a flush sends what there is");
+        q.flush = false;
+        q.stop = true;
+        assert!(q.due(2, hour), "so does the stop");
+    }
+
+    /// A server in the test: what it received and acknowledged, and how
+    /// it behaves.
+    #[derive(Default)]
+    struct Server {
+        /// Answers to the next connection attempts; then it accepts.
+        refusals: VecDeque<Failure>,
+        /// Refuses connections and fails sends (transient) while set.
+        down: bool,
+        /// Acknowledges nothing while set.
+        silent: bool,
+        /// The next acknowledgement wait fails with this.
+        break_connection: Option<Failure>,
+        /// The next send fails with this.
+        refuse_send: Option<Failure>,
+        batches: Vec<Vec<T>>,
+        acked: Vec<T>,
+    }
+
+    impl Server {
+        fn down() -> Server {
+            Server {
+                down: true,
+                ..Server::default()
+            }
+        }
+    }
+
+    struct Fake {
+        server: Arc<Mutex<Server>>,
+        /// Sent on this connection, not acknowledged yet.
+        pending: VecDeque<T>,
+    }
+
+    impl Protocol for Fake {
+        type Item = T;
+        type Connection = ();
+
+        fn connect(&mut self, _cancel: &AtomicBool) -> Result<(), Failure> {
+            let mut s = self.server.lock().unwrap();
+            self.pending.clear();
+            if let Some(f) = s.refusals.pop_front() {
+                return Err(f);
+            }
+            if s.down {
+                return Err(Failure::Transient("down".into()));
+            }
+            Ok(())
+        }
+
+        fn send(&mut self, _: &mut (), batch: &[T]) -> Result<(), Failure> {
+            let mut s = self.server.lock().unwrap();
+            if let Some(f) = s.refuse_send.take() {
+                return Err(f);
+            }
+            if s.down {
+                return Err(Failure::Transient("down".into()));
+            }
+            s.batches.push(batch.to_vec());
+            self.pending.extend(batch.iter().cloned());
+            Ok(())
+        }
+
+        fn acknowledged(&mut self, _: &mut (), wait: Duration) -> Result<usize, Failure> {
+            let mut s = self.server.lock().unwrap();
+            if let Some(f) = s.break_connection.take() {
+                return Err(f);
+            }
+            if s.down {
+                return Err(Failure::Transient("down".into()));
+            }
+            if s.silent {
+                drop(s);
+                std::thread::sleep(wait);
+                return Ok(0);
+            }
+            let n = self.pending.len();
+            s.acked.extend(self.pending.drain(..));
+            Ok(n)
+        }
+
+        fn window(&self) -> usize {
+            100
+        }
+    }
+
+    const LONG: Duration = Duration::from_secs(20);
+
+    struct Setup {
+        server: Arc<Mutex<Server>>,
+        fatal: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Setup {
+        fn new(server: Server) -> Setup {
+            Setup {
+                server: Arc::new(Mutex::new(server)),
+                fatal: Arc::default(),
+            }
+        }
+
+        fn start(&self, config: Config) -> Result<Worker<T>, String> {
+            let fatal = Arc::clone(&self.fatal);
+            Worker::start(
+                Fake {
+                    server: Arc::clone(&self.server),
+                    pending: VecDeque::new(),
+                },
+                config,
+                move |why| fatal.lock().unwrap().push(why.to_string()),
+            )
+        }
+
+        fn server(&self) -> std::sync::MutexGuard<'_, Server> {
+            self.server.lock().unwrap()
+        }
+
+        /// Waits (at most `LONG`) until `check` holds for the server.
+        fn until(&self, check: impl Fn(&Server) -> bool) {
+            let deadline = Instant::now() + LONG;
+            while !check(&self.server()) {
+                assert!(Instant::now() < deadline, "the server never got there");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn config(batch_size: usize, linger: Duration) -> Config {
+        Config {
+            max_queued: 100,
+            batch_size,
+            linger,
+            retry_timeout: None,
+            spool: None,
+            name: "test-worker".into(),
+        }
+    }
+
+    fn stat(w: &Worker<T>, name: &str) -> u64 {
+        gst::init().unwrap();
+        w.stats_fields(gst::Structure::builder("s"))
+            .build()
+            .get::<u64>(name)
+            .unwrap()
+    }
+
+    #[test]
+    fn delivers_in_order_in_full_batches_and_a_flush_sends_the_rest() {
+        let setup = Setup::new(Server::default());
+        let w = setup.start(config(3, Duration::from_secs(3600))).unwrap();
+        w.push((0..7).map(T::R));
+        setup.until(|s| s.batches.len() == 2);
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        let batches = setup.server().batches.clone();
+        assert_eq!(
+            batches,
+            [
+                vec![T::R(0), T::R(1), T::R(2)],
+                vec![T::R(3), T::R(4), T::R(5)],
+                vec![T::R(6)]
+            ]
+        );
+        assert_eq!(setup.server().acked, (0..7).map(T::R).collect::<Vec<_>>());
+        assert_eq!((stat(&w, "delivered"), stat(&w, "batches")), (7, 3));
+    }
+
+    #[test]
+    fn what_was_not_acknowledged_is_sent_again_after_reconnecting() {
+        let setup = Setup::new(Server {
+            silent: true,
+            ..Server::default()
+        });
+        let w = setup.start(config(10, Duration::ZERO)).unwrap();
+        w.push([T::R(0), T::R(1)]);
+        setup.until(|s| s.batches.len() == 1);
+        {
+            let mut s = setup.server();
+            s.silent = false;
+            s.break_connection = Some(Failure::Transient("connection reset".into()));
+        }
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        let s = setup.server();
+        assert_eq!(s.batches, [vec![T::R(0), T::R(1)], vec![T::R(0), T::R(1)]]);
+        assert_eq!(s.acked, [T::R(0), T::R(1)], "each acknowledged once");
+        drop(s);
+        assert_eq!((stat(&w, "retries"), stat(&w, "reconnects")), (1, 1));
+        assert_eq!(stat(&w, "delivered"), 2);
+    }
+
+    #[test]
+    fn a_refusal_at_start_fails_the_start() {
+        let setup = Setup::new(Server {
+            refusals: [Failure::Fatal("wrong password".into())].into(),
+            ..Server::default()
+        });
+        let err = setup.start(config(10, Duration::ZERO)).err();
+        assert_eq!(err.as_deref(), Some("wrong password"));
+    }
+
+    #[test]
+    fn an_outage_at_start_is_waited_out_with_backoff() {
+        let setup = Setup::new(Server {
+            refusals: [
+                Failure::Transient("refused".into()),
+                Failure::Transient("refused".into()),
+            ]
+            .into(),
+            ..Server::default()
+        });
+        let w = setup.start(config(10, Duration::ZERO)).unwrap();
+        w.push([T::R(0)]);
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        assert_eq!(setup.server().acked, [T::R(0)]);
+        assert!(setup.fatal.lock().unwrap().is_empty());
+        assert_eq!(stat(&w, "reconnects"), 0, "the first connection");
+    }
+
+    #[test]
+    fn a_refusal_later_is_posted_once_and_ends_the_flush() {
+        let setup = Setup::new(Server {
+            refuse_send: Some(Failure::Fatal("permission denied".into())),
+            ..Server::default()
+        });
+        let w = setup.start(config(10, Duration::ZERO)).unwrap();
+        w.push([T::R(0)]);
+        assert_eq!(w.flush(LONG), Flushed::Failed("permission denied".into()));
+        assert!(w.has_failed());
+        assert_eq!(*setup.fatal.lock().unwrap(), ["permission denied"]);
+    }
+
+    #[test]
+    fn a_server_away_longer_than_retry_timeout_is_fatal() {
+        let setup = Setup::new(Server::down());
+        let mut c = config(10, Duration::ZERO);
+        c.retry_timeout = Some(Duration::from_millis(200));
+        let w = setup.start(c).unwrap();
+        w.push([T::R(0)]);
+        let Flushed::Failed(why) = w.flush(LONG) else {
+            panic!("not given up")
+        };
+        assert!(why.contains("retry-timeout"), "{why}");
+        assert_eq!(setup.fatal.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_flush_ends_at_its_deadline_or_when_interrupted() {
+        let setup = Setup::new(Server::down());
+        let w = setup.start(config(10, Duration::ZERO)).unwrap();
+        w.push([T::R(0), T::S(1)]);
+        assert_eq!(
+            w.flush(Duration::from_millis(50)),
+            Flushed::TimedOut {
+                queued: 2,
+                spooled: 0
+            }
+        );
+        w.interrupt(true);
+        assert_eq!(w.flush(LONG), Flushed::Interrupted);
+        w.interrupt(false);
+        setup.server().down = false;
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        assert_eq!(setup.server().acked, [T::R(0), T::S(1)]);
+    }
+
+    #[test]
+    fn records_wait_in_the_spool_while_the_server_is_away_and_survive_a_stop() {
+        let dir = std::env::temp_dir().join(format!("cctv-worker-test-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let spooled = |setup: &Setup| {
+            let mut c = config(10, Duration::ZERO);
+            c.spool = Some(Spool::open(&dir, "spool", 1 << 20).unwrap());
+            setup.start(c).unwrap()
+        };
+        let setup = Setup::new(Server::down());
+        let w = spooled(&setup);
+        w.push([T::S(0), T::R(1), T::R(2)]);
+        // The records go to disk at once; the sample stays in memory.
+        let deadline = Instant::now() + LONG;
+        while stat(&w, "spooled") < 2 {
+            assert!(Instant::now() < deadline, "records never spooled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stat(&w, "queued"), 1);
+        // Stopped during the outage: the sample goes to disk too.
+        w.stop();
+        drop(w);
+        setup.server().down = false;
+        let w = spooled(&setup);
+        w.push([T::R(3)]);
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        let acked = setup.server().acked.clone();
+        assert_eq!(acked, [T::R(1), T::R(2), T::S(0), T::R(3)]);
+        drop(w);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -22,7 +22,7 @@
 //! time offset, so durations follow the video.
 
 use std::net::ToSocketAddrs;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gst::glib;
@@ -37,9 +37,7 @@ use cctv::summary::{TrackBook, TrackSummary};
 use super::schema;
 use super::tls::Tls;
 use super::writer::{Config, Postgres, Queued, Row};
-use crate::net::{Held, Link, NetSettings, Worker};
-use crate::{metrics, upstream};
-use gst_base::prelude::BaseSinkExtManual;
+use crate::net::{NetSettings, NetSinkImpl, Out, Plan, Stream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -60,7 +58,6 @@ const DEFAULT_FLUSH_TIMEOUT: u32 = 30_000;
 #[derive(Debug, Clone)]
 struct Settings {
     conninfo: String,
-    camera_id: String,
     schema: String,
     batch_size: u32,
     flush_interval: u32,
@@ -73,7 +70,6 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             conninfo: DEFAULT_CONNINFO.into(),
-            camera_id: String::new(),
             schema: DEFAULT_SCHEMA.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
@@ -84,20 +80,22 @@ impl Default for Settings {
     }
 }
 
-struct State {
-    link: Arc<Link<Queued>>,
-    metrics: Arc<metrics::Source>,
-    settings: Settings,
+/// The rows of one run.
+pub struct Rows {
     run: i64,
     book: TrackBook,
     frames: u64,
-    /// When live tracks were last written (every `flush-interval`).
+    /// Store the detections of every N-th frame (0: none).
+    detections_interval: u64,
+    /// How often live tracks' rows follow them.
+    live_interval: Duration,
+    /// When live tracks were last written.
     live_written: Instant,
     /// Wall clock and stream time of the first buffer.
     origin: Option<(SystemTime, u64)>,
 }
 
-impl State {
+impl Rows {
     fn wall(&mut self, stream_ns: u64) -> SystemTime {
         let (wall, pts) = *self.origin.get_or_insert((SystemTime::now(), stream_ns));
         if stream_ns >= pts {
@@ -107,16 +105,14 @@ impl State {
         }
     }
 
-    /// Queues the current rows of the tracks not ended yet: as the latest
-    /// state of each (`live`, replacing the queued one), or as records to
-    /// keep when the sink stops.
-    fn write_live_tracks(&mut self, live: bool) {
+    /// The current rows of the tracks not ended yet: as the latest state of
+    /// each (`live`, replacing the queued one), or as records to keep when
+    /// the sink stops.
+    fn live_tracks(&mut self, live: bool, out: &mut Out<Queued>) {
         let tracks: Vec<TrackSummary> = self.book.live().cloned().collect();
-        let rows: Vec<Queued> = tracks
-            .into_iter()
-            .map(|summary| self.track_row(summary, false, live))
-            .collect();
-        self.link.worker().push(rows);
+        for summary in tracks {
+            out.push(self.track_row(summary, false, live));
+        }
     }
 
     fn track_row(&mut self, summary: TrackSummary, ended: bool, live: bool) -> Queued {
@@ -138,18 +134,94 @@ impl State {
     }
 }
 
+impl Stream for Rows {
+    type Item = Queued;
+
+    fn frame(&mut self, frame: &Frame, pts: u64, captured_ns: Option<u64>, out: &mut Out<Queued>) {
+        if self.origin.is_none()
+            && let Some(captured) = captured_ns
+        {
+            // A live camera's frames map to the wall clock of their capture.
+            self.origin = Some((SystemTime::UNIX_EPOCH + Duration::from_nanos(captured), pts));
+        }
+        let ts = self.wall(pts);
+        self.book.observe(frame, pts);
+        let interval = self.detections_interval;
+        if interval > 0 && self.frames.is_multiple_of(interval) {
+            for (idx, o) in frame.objects.iter().enumerate() {
+                out.push(self.queued(
+                    Row::Detection {
+                        stream_ns: pts,
+                        idx: idx as u32,
+                        ts,
+                        track_id: o.track_id,
+                        class_id: o.class_id,
+                        label: o.label.clone(),
+                        confidence: o.confidence,
+                        bbox: o.bbox,
+                    },
+                    false,
+                ));
+            }
+        }
+        self.frames += 1;
+        // Live tracks' rows follow them (last seen, duration, best
+        // confidence, attributes) at most every `flush-interval`.
+        if self.live_written.elapsed() >= self.live_interval {
+            self.live_written = Instant::now();
+            self.live_tracks(true, out);
+        }
+    }
+
+    fn event(&mut self, e: &TrackEvent, out: &mut Out<Queued>) {
+        let (kind, summary, ended, stream_ns) = match e.kind {
+            Kind::New => ("enter", self.book.begin(e).clone(), false, e.first_seen),
+            Kind::Removed => {
+                let summary = self
+                    .book
+                    .remove(e.track_id)
+                    .unwrap_or_else(|| TrackSummary::from_event(e));
+                let last_seen = summary.last_seen_ns;
+                ("exit", summary, true, last_seen)
+            }
+            Kind::Lost | Kind::Recovered => return,
+        };
+        let ts = self.wall(stream_ns);
+        let event = self.queued(
+            Row::Event {
+                track_id: e.track_id,
+                kind: kind.into(),
+                ts,
+                stream_ns,
+                label: e.label.clone(),
+            },
+            false,
+        );
+        out.push(self.track_row(summary, ended, false));
+        out.push(event);
+    }
+
+    fn flush(&mut self) {
+        self.book.clear();
+    }
+
+    /// Stopped without EOS (no exit events): live tracks are stored as far
+    /// as they got, still open.
+    fn stop(&mut self, out: &mut Out<Queued>) {
+        self.live_tracks(false, out);
+    }
+}
+
 #[derive(Default)]
 pub struct PgSink {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    link: Held<Queued>,
 }
 
 #[glib::object_subclass]
 impl ObjectSubclass for PgSink {
     const NAME: &'static str = "GstCctvPgSink";
     type Type = super::PgSink;
-    type ParentType = gst_base::BaseSink;
+    type ParentType = crate::net::NetSink;
 }
 
 impl ObjectImpl for PgSink {
@@ -160,11 +232,6 @@ impl ObjectImpl for PgSink {
                     .nick("Connection")
                     .blurb("libpq-style \"host=... user=... dbname=...\" or postgresql:// URL (the password is never logged)")
                     .default_value(Some(DEFAULT_CONNINFO))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("camera-id")
-                    .nick("Camera id")
-                    .blurb("Camera name stored with every row (empty: the id of the camsrc upstream, else \"camera\")")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("schema")
@@ -202,11 +269,6 @@ impl ObjectImpl for PgSink {
                     .default_value(true)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb("delivered (rows committed), batches, retries, reconnects, dropped, dropped-records, queued, spooled, connected, last-error")
-                    .read_only()
-                    .build(),
             ];
             props.extend(Settings::default().net.properties("Rows"));
             props
@@ -224,7 +286,6 @@ impl ObjectImpl for PgSink {
         };
         match pspec.name() {
             "conninfo" => s.conninfo = string(),
-            "camera-id" => s.camera_id = string(),
             "schema" => s.schema = string(),
             "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
             "flush-interval" => s.flush_interval = value.get().expect("type checked upstream"),
@@ -234,6 +295,7 @@ impl ObjectImpl for PgSink {
             "create-schema" => s.create_schema = value.get().expect("type checked upstream"),
             other => assert!(s.net.set(other, value), "unknown property {other}"),
         }
+        drop(s);
         if pspec.name() != "conninfo" {
             gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         }
@@ -243,16 +305,11 @@ impl ObjectImpl for PgSink {
         let s = self.settings.lock().unwrap();
         match pspec.name() {
             "conninfo" => s.conninfo.to_value(),
-            "camera-id" => s.camera_id.to_value(),
             "schema" => s.schema.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "flush-interval" => s.flush_interval.to_value(),
             "detections-interval" => s.detections_interval.to_value(),
             "create-schema" => s.create_schema.to_value(),
-            "stats" => {
-                drop(s);
-                self.stats().to_value()
-            }
             other => s
                 .net
                 .get(other)
@@ -275,21 +332,6 @@ impl ElementImpl for PgSink {
         });
         Some(&*METADATA)
     }
-
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &gst::Caps::new_any(),
-                )
-                .unwrap(),
-            ]
-        });
-        TEMPLATES.as_ref()
-    }
 }
 
 /// `user@host:port/dbname` of a parsed conninfo, without the password.
@@ -310,9 +352,15 @@ fn target(pg: &postgres::Config) -> String {
     )
 }
 
-impl BaseSinkImpl for PgSink {
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let mut settings = self.settings.lock().unwrap().clone();
+impl BaseSinkImpl for PgSink {}
+
+impl NetSinkImpl for PgSink {
+    const ELEMENT: &'static str = "pgsink";
+    type Protocol = Postgres;
+    type Stream = Rows;
+
+    fn open(&self, camera: &str) -> Result<Plan<Postgres, Rows>, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
         let (mut pg, tls) = Tls::parse(&settings.conninfo).map_err(|e| {
             gst::error_msg!(gst::ResourceError::Settings, ["Invalid conninfo: {}", e])
         })?;
@@ -343,7 +391,6 @@ impl BaseSinkImpl for PgSink {
                 ]
             ));
         }
-        settings.camera_id = upstream::camera_id(&settings.camera_id, self.obj().sink_pad());
         let target = target(&pg);
         let run = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -355,188 +402,27 @@ impl BaseSinkImpl for PgSink {
             target: target.clone(),
             schema: settings.schema.clone(),
             create_schema: settings.create_schema,
-            camera: settings.camera_id.clone(),
+            camera: camera.to_owned(),
         });
-        let config = settings.net.config(
-            "pgsink",
-            &settings.camera_id,
-            settings.batch_size as usize,
-            Duration::from_millis(settings.flush_interval as u64),
-        )?;
-        let element = self.obj().downgrade();
-        let worker = Worker::start(protocol, config, move |why| {
-            if let Some(element) = element.upgrade() {
-                gst::element_error!(element, gst::ResourceError::Write, ["{}", why]);
-            }
-        })
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]))?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "writing to {} schema {} as camera {}",
-            target,
-            settings.schema,
-            settings.camera_id
-        );
-        let link = Link::new(worker, format!("PostgreSQL {target}"));
-        self.link.set(Arc::clone(&link));
-        let metrics = metrics::register(&*self.obj(), Some(Box::new(Arc::clone(&link))));
-        metrics.set_camera(&settings.camera_id);
-        *self.state.lock().unwrap() = Some(State {
-            link,
-            metrics,
-            settings,
-            run,
-            book: TrackBook::default(),
-            frames: 0,
-            live_written: Instant::now(),
-            origin: None,
-        });
-        Ok(())
-    }
-
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let state = self.state.lock().unwrap().take();
-        if let Some(mut state) = state {
-            // Stopped without EOS (no exit events): live tracks are stored as
-            // far as they got, still open.
-            state.write_live_tracks(false);
-        }
-        self.link.stop(&*self.obj(), self.flush_timeout());
-        Ok(())
-    }
-
-    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.link.unlock(true)
-    }
-
-    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.link.unlock(false)
-    }
-
-    fn prepare(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.link.prepare()
-    }
-
-    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let started = Instant::now();
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let frame = match Frame::from_buffer(buffer) {
-            None => return Ok(gst::FlowSuccess::Ok),
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                gst::warning!(CAT, imp = self, "skipping buffer: {}", e);
-                return Ok(gst::FlowSuccess::Ok);
-            }
-        };
-        let pts = buffer.pts().map_or(0, |t| t.nseconds());
-        if state.origin.is_none()
-            && let Some(captured) = Frame::capture_time(buffer)
-        {
-            // A live camera's frames map to the wall clock of their capture.
-            state.origin = Some((SystemTime::UNIX_EPOCH + Duration::from_nanos(captured), pts));
-        }
-        let ts = state.wall(pts);
-        state.book.observe(&frame, pts);
-        let interval = state.settings.detections_interval as u64;
-        if interval > 0 && state.frames % interval == 0 {
-            let rows: Vec<Queued> = frame
-                .objects
-                .iter()
-                .enumerate()
-                .map(|(idx, o)| {
-                    state.queued(
-                        Row::Detection {
-                            stream_ns: pts,
-                            idx: idx as u32,
-                            ts,
-                            track_id: o.track_id,
-                            class_id: o.class_id,
-                            label: o.label.clone(),
-                            confidence: o.confidence,
-                            bbox: o.bbox,
-                        },
-                        false,
-                    )
-                })
-                .collect();
-            state.link.worker().push(rows);
-        }
-        state.frames += 1;
-        // Live tracks' rows follow them (last seen, duration, best
-        // confidence, attributes) at most every `flush-interval`.
-        let interval = Duration::from_millis(state.settings.flush_interval as u64);
-        if state.live_written.elapsed() >= interval {
-            state.live_written = Instant::now();
-            state.write_live_tracks(true);
-        }
-        state.metrics.frame(started.elapsed(), Duration::ZERO);
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn event(&self, event: gst::Event) -> bool {
-        if let Some(track_event) = TrackEvent::from_event(&event) {
-            self.track_event(&track_event);
-        }
-        match event.view() {
-            // After a fatal error, an EOS that prerolled the sink would leave
-            // the pipeline waiting in PAUSED instead of ending on the error.
-            gst::EventView::Eos(_) if !self.link.eos(&*self.obj(), self.flush_timeout()) => {
-                return false;
-            }
-            gst::EventView::FlushStop(_) => {
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.book.clear();
-                }
-            }
-            _ => {}
-        }
-        self.parent_event(event)
-    }
-}
-
-impl PgSink {
-    fn track_event(&self, e: &TrackEvent) {
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else { return };
-        let (kind, summary, ended, stream_ns) = match e.kind {
-            Kind::New => ("enter", state.book.begin(e).clone(), false, e.first_seen),
-            Kind::Removed => {
-                let summary = state
-                    .book
-                    .remove(e.track_id)
-                    .unwrap_or_else(|| TrackSummary::from_event(e));
-                let last_seen = summary.last_seen_ns;
-                ("exit", summary, true, last_seen)
-            }
-            Kind::Lost | Kind::Recovered => return,
-        };
-        let ts = state.wall(stream_ns);
-        let event = state.queued(
-            Row::Event {
-                track_id: e.track_id,
-                kind: kind.into(),
-                ts,
-                stream_ns,
-                label: e.label.clone(),
+        let live_interval = Duration::from_millis(settings.flush_interval as u64);
+        Ok(Plan {
+            protocol,
+            stream: Rows {
+                run,
+                book: TrackBook::default(),
+                frames: 0,
+                detections_interval: settings.detections_interval as u64,
+                live_interval,
+                live_written: Instant::now(),
+                origin: None,
             },
-            false,
-        );
-        let track = state.track_row(summary, ended, false);
-        state.link.worker().push([track, event]);
+            target: format!("PostgreSQL {target}"),
+            batch_size: settings.batch_size as usize,
+            linger: live_interval,
+        })
     }
 
-    fn flush_timeout(&self) -> Duration {
-        self.settings.lock().unwrap().net.flush_timeout()
-    }
-
-    fn stats(&self) -> gst::Structure {
-        let guard = self.state.lock().unwrap();
-        let s = gst::Structure::builder("pgsink-stats");
-        match guard.as_ref() {
-            Some(state) => state.link.worker().stats_fields(s).build(),
-            None => s.build(),
-        }
+    fn net_settings(&self) -> NetSettings {
+        self.settings.lock().unwrap().net.clone()
     }
 }

@@ -9,10 +9,11 @@ mod tls;
 mod writer;
 
 glib::wrapper! {
-    pub struct PgSink(ObjectSubclass<imp::PgSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
+    pub struct PgSink(ObjectSubclass<imp::PgSink>) @extends crate::net::NetSink, gst_base::BaseSink, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::net::NetSink::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "pgsink",
