@@ -289,7 +289,7 @@ impl ObjectImpl for VirtualPtz {
                 Some(state) => (state.port as u32).to_value(),
                 None => s.port.to_value(),
             },
-            "url" => self.url().to_value(),
+            "url" => self.url(&s.address).to_value(),
             "profile-token" => s.profile.to_value(),
             "user-id" => s.user_id.to_value(),
             "user-pw" => None::<String>.to_value(),
@@ -373,14 +373,14 @@ impl ElementImpl for VirtualPtz {
 }
 
 impl VirtualPtz {
-    fn url(&self) -> Option<String> {
-        let address = self.settings.lock().unwrap().address.clone();
-        let state = self.state.lock().unwrap();
-        let port = state.as_ref()?.port;
+    /// The service's URL on `address` once serving (`property` holds the
+    /// settings lock: the address comes from there, not from a second take).
+    fn url(&self, address: &str) -> Option<String> {
+        let port = self.state.lock().unwrap().as_ref()?.port;
         let host = if address.contains(':') {
             format!("[{address}]")
         } else {
-            address
+            address.to_owned()
         };
         Some(format!("http://{host}:{port}{SERVICE_PATH}"))
     }
