@@ -11,7 +11,11 @@ glib::wrapper! {
     pub struct GenderCls(ObjectSubclass<imp::GenderCls>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
+/// Registers the element, and the types of its enum and flags properties
+/// as plugin API so that documentation tools describe them.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::inference::ExecutionProvider::static_type()
+        .mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "gendercls",
