@@ -460,3 +460,71 @@ fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
         "with {held}\nwithout {free}"
     );
 }
+
+/// Runs `work` on a thread of its own; `None` when it did not end within
+/// `limit` (it hung: the thread is left behind).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(work()).ok());
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn a_synchronous_bus_handler_reading_properties_does_not_deadlock() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let (cam, _, url) = camera("");
+    let (pipeline, _, _) = servo(&format!("onvif-url={url}"), |i| {
+        Some((0.7 + 0.1 * ((i as f32) / 10.0).sin(), 0.5))
+    });
+    // What an application's synchronous handler may do with any message
+    // of the servo (its commands, the warning that the camera is gone):
+    // read its properties. Counted per kind: element messages, warnings.
+    let servo = pipeline.by_name("servo").unwrap();
+    let read = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let reads = Arc::clone(&read);
+    let watched = servo.downgrade();
+    let bus = pipeline.bus().unwrap();
+    bus.unset_sync_handler();
+    bus.set_sync_handler(move |_, msg| {
+        if let Some(servo) = watched.upgrade()
+            && msg.src() == Some(servo.upcast_ref())
+        {
+            servo.property::<gst::Structure>("stats");
+            servo.property::<f64>("kp");
+            let kind = (msg.type_() == gst::MessageType::Warning) as usize;
+            reads[kind].fetch_add(1, Relaxed);
+        }
+        gst::BusSyncReply::Pass
+    });
+    let vcam = cam.by_name("cam").unwrap();
+    let counted = Arc::clone(&read);
+    let ended = within(Duration::from_secs(60), move || {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let at_least = |kind: usize, n: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while counted[kind].load(Relaxed) < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            counted[kind].load(Relaxed)
+        };
+        let commands = at_least(0, 5);
+        // The camera goes away: a warning from the streaming thread.
+        vcam.set_property("online", false);
+        let warnings = at_least(1, 1);
+        pipeline.send_event(gst::event::Eos::new());
+        let eos = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos]);
+        pipeline.set_state(gst::State::Null).unwrap();
+        (commands, warnings, eos.is_some())
+    });
+    cam.set_state(gst::State::Null).unwrap();
+    let (commands, warnings, eos) = ended.expect("the pipeline deadlocked in a bus handler");
+    assert!(commands >= 5, "{commands} messages read");
+    assert!(warnings >= 1, "no warning once the camera went away");
+    assert!(eos, "EOS did not come through");
+}
