@@ -84,7 +84,7 @@ fn every_element_documents_its_properties() {
                 "on-loss",
                 "max-queue",
                 "status",
-                "statistics",
+                "stats",
             ],
         ),
         (

@@ -7,9 +7,9 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod camera;
 mod imp;
 mod input;
-mod link;
 
 glib::wrapper! {
     pub struct CamSrc(ObjectSubclass<imp::CamSrc>) @extends gst::Bin, gst::Element, gst::Object;
