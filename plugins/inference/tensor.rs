@@ -174,14 +174,6 @@ impl InputTensor {
         Ok(item * self.item..(item + 1) * self.item)
     }
 
-    /// The packed bytes of a uint8 tensor (`None` for float ones).
-    pub fn bytes(&self) -> Option<&[u8]> {
-        match &self.data {
-            InputData::U8(t) => Some(t),
-            _ => None,
-        }
-    }
-
     /// A view of the tensor for `Session::run`.
     pub fn value(&self) -> ort::Result<DynValueRef<'_>> {
         let shape = self.shape;
