@@ -160,7 +160,7 @@ fn run(
                 pipeline
                     .by_name(&format!("cam{i}"))
                     .unwrap()
-                    .property::<gst::Structure>("statistics")
+                    .property::<gst::Structure>("stats")
                     .get::<u64>(field)
                     .unwrap_or(0)
             })

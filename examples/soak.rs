@@ -140,7 +140,7 @@ impl Soak {
                 return Err(t.clone());
             }
             if let Event::Camera(_, s) = &event
-                && s.name() == "retrying"
+                && s.name() == "camsrc/retrying"
             {
                 *retries += 1;
             }
@@ -240,7 +240,7 @@ fn run(o: Options) -> Result<(), String> {
         .map_err(|e| format!("cannot start the pipeline: {e}"))?;
     let mut outcome = Outcome::default();
     let result = cycles(&o, &soak, &mut server, limit, &mut outcome);
-    let stats = camsrc.property::<gst::Structure>("statistics");
+    let stats = camsrc.property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).ok();
     if outcome.recovered.is_empty() {
         return result;
@@ -255,7 +255,7 @@ fn run(o: Options) -> Result<(), String> {
         "\ntime to recover, server back -> connected: {}\n\
          time to recover, server back -> first frame: {}\n\
          reconnects counted by camsrc: {reconnects} in {} cycles\n\
-         camsrc statistics: {stats}\n\
+         camsrc stats: {stats}\n\
          RSS before the first cycle {before:.1} MB, after the last {after:.1} MB: growth {growth:+.1} MB ({} the 5 MB goal); \
          after the first cycle {first:.1} MB, so {:+.1} MB over the later ones",
         worst_and_p95(&connected),
@@ -299,7 +299,7 @@ fn cycles(
     soak.wait(
         Instant::now() + Duration::from_secs(15),
         &mut retries,
-        message("connected"),
+        message("camsrc/connected"),
     )?
     .ok_or("camsrc did not connect within 15 s")?;
     // A second of frames first, as after each cycle.
@@ -313,7 +313,7 @@ fn cycles(
             .wait(
                 down + TIMEOUT + Duration::from_secs(5),
                 &mut retries,
-                message("disconnected"),
+                message("camsrc/disconnected"),
             )?
             .ok_or(format!("cycle {cycle}: camsrc did not see the server go"))?;
         std::thread::sleep((down + o.outage).saturating_duration_since(Instant::now()));
@@ -323,7 +323,7 @@ fn cycles(
         let (mut connected, mut frame) = (None, None);
         while connected.is_none() || frame.is_none() {
             let event = soak.wait(back + limit, &mut retries, |e| match e {
-                Event::Camera(at, s) if s.name() == "connected" => Some((true, *at)),
+                Event::Camera(at, s) if s.name() == "camsrc/connected" => Some((true, *at)),
                 Event::Frame(at) => Some((false, *at)),
                 _ => None,
             })?;

@@ -245,6 +245,16 @@ impl Packer {
     }
 
     fn check(&self, img: &Image<'_>, out_len: usize) -> Result<(), PackError> {
+        if out_len != self.len() {
+            return Err(PackError(format!(
+                "tensor has {out_len} elements, expected {}",
+                self.len()
+            )));
+        }
+        self.check_image(img)
+    }
+
+    fn check_image(&self, img: &Image<'_>) -> Result<(), PackError> {
         if img.format != self.format
             || img.width != self.letterbox.src_w
             || img.height != self.letterbox.src_h
@@ -257,12 +267,6 @@ impl Packer {
                 self.format,
                 self.letterbox.src_w,
                 self.letterbox.src_h
-            )));
-        }
-        if out_len != self.len() {
-            return Err(PackError(format!(
-                "tensor has {out_len} elements, expected {}",
-                self.len()
             )));
         }
         check_planes(img)
@@ -356,15 +360,49 @@ impl Packer {
     /// Packs into a `[1, H, W, 3]` uint8 tensor.
     pub fn pack_interleaved(&mut self, img: &Image<'_>, out: &mut [u8]) -> Result<(), PackError> {
         self.check(img, out.len())?;
+        self.pack_rows(img, out, self.letterbox.dst_w as usize * 3);
+        Ok(())
+    }
+
+    /// Packs 8-bit R, G, B (or B, G, R) pixels into rows `stride` bytes
+    /// apart, such as the plane of a mapped RGB video frame; the bytes
+    /// after each row's pixels are left as they are.
+    pub fn pack_interleaved_strided(
+        &mut self,
+        img: &Image<'_>,
+        out: &mut [u8],
+        stride: usize,
+    ) -> Result<(), PackError> {
         let lb = self.letterbox;
-        let dw = lb.dst_w as usize;
+        let (row_bytes, rows) = (lb.dst_w as usize * 3, lb.dst_h as usize);
+        let needed = stride * rows.saturating_sub(1) + row_bytes;
+        if stride < row_bytes || out.len() < needed {
+            return Err(PackError(format!(
+                "{} bytes with stride {stride} cannot hold {}x{} RGB rows",
+                out.len(),
+                lb.dst_w,
+                lb.dst_h
+            )));
+        }
+        self.check_image(img)?;
+        self.pack_rows(img, out, stride);
+        Ok(())
+    }
+
+    /// Writes the interleaved rows; sizes checked by the caller.
+    fn pack_rows(&mut self, img: &Image<'_>, out: &mut [u8], stride: usize) {
+        let lb = self.letterbox;
+        let row_bytes = lb.dst_w as usize * 3;
         let pad = self.tensor.pad;
-        out[..lb.y as usize * dw * 3].fill(pad);
-        out[(lb.y + lb.h) as usize * dw * 3..].fill(pad);
+        let placed = lb.y as usize..(lb.y + lb.h) as usize;
+        for y in (0..lb.dst_h as usize).filter(|y| !placed.contains(y)) {
+            out[y * stride..y * stride + row_bytes].fill(pad);
+        }
         let [s0, s1, s2] = self.channel_source;
         for y in 0..lb.h as usize {
             self.sample_row(img, y);
-            let row = &mut out[(lb.y as usize + y) * dw * 3..(lb.y as usize + y + 1) * dw * 3];
+            let start = (lb.y as usize + y) * stride;
+            let row = &mut out[start..start + row_bytes];
             row[..lb.x as usize * 3].fill(pad);
             row[(lb.x + lb.w) as usize * 3..].fill(pad);
             let region = &mut row[lb.x as usize * 3..(lb.x + lb.w) as usize * 3];
@@ -380,7 +418,6 @@ impl Packer {
                 o[2] = (c + 0.5) as u8;
             }
         }
-        Ok(())
     }
 
     /// Normalised value of byte `v` in tensor channel `c`.
@@ -742,6 +779,49 @@ mod tests {
         let mut out = vec![0.0; 6];
         packer.pack_planar(&img, &mut out).unwrap();
         assert_eq!(&out[..2], &[50.0, 225.0]);
+    }
+
+    #[test]
+    fn strided_rows_hold_the_packed_pixels_and_keep_their_padding() {
+        // A 4x2 RGB frame in 3x4 rows: 3x2 pixels between padded rows.
+        let data: Vec<u8> = (0..24).map(|i| i * 10).collect();
+        let img = image(PixelFormat::Rgb, 4, 2, [&data, &[], &[]], [12, 0, 0]);
+        let lb = Letterbox::new(4, 2, 3, 4, Fit::LetterboxCenter);
+        let tensor = TensorFormat {
+            planar: false,
+            pad: 7,
+            ..float_rgb()
+        };
+        let mut packer = Packer::new(lb, PixelFormat::Rgb, YuvMatrix::Bt601, tensor);
+        let mut tight = vec![0u8; 36];
+        packer.pack_interleaved(&img, &mut tight).unwrap();
+        // Rows of 9 bytes, 16 apart, among marker bytes.
+        let mut strided = vec![0xAAu8; 16 * 3 + 9];
+        packer
+            .pack_interleaved_strided(&img, &mut strided, 16)
+            .unwrap();
+        for (y, row) in tight.chunks_exact(9).enumerate() {
+            assert_eq!(&strided[y * 16..y * 16 + 9], row, "row {y}");
+            if y < 3 {
+                assert!(strided[y * 16 + 9..(y + 1) * 16].iter().all(|&b| b == 0xAA));
+            }
+        }
+        assert!(
+            tight[..9].iter().chain(&tight[27..]).all(|&b| b == 7),
+            "{tight:?}"
+        );
+        assert!(tight[9..27].iter().any(|&b| b != 7), "{tight:?}");
+        // Too short, or rows narrower than the picture: errors.
+        assert!(
+            packer
+                .pack_interleaved_strided(&img, &mut strided[..56], 16)
+                .is_err()
+        );
+        assert!(
+            packer
+                .pack_interleaved_strided(&img, &mut strided, 8)
+                .is_err()
+        );
     }
 
     #[test]

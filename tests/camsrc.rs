@@ -107,9 +107,9 @@ impl Camera {
                     }
                 }
                 Err(_) => panic!(
-                    "no {name} message within {within:?}; so far: {:?}; statistics {:?}",
+                    "no {name} message within {within:?}; so far: {:?}; stats {:?}",
                     self.names(),
-                    self.statistics()
+                    self.stats()
                 ),
             }
         }
@@ -119,8 +119,8 @@ impl Camera {
         self.log.iter().map(|s| s.name().to_string()).collect()
     }
 
-    fn statistics(&self) -> gst::Structure {
-        self.camsrc.property::<gst::Structure>("statistics")
+    fn stats(&self) -> gst::Structure {
+        self.camsrc.property::<gst::Structure>("stats")
     }
 
     fn real(&self) -> u64 {
@@ -166,7 +166,8 @@ fn pattern() -> String {
 fn assert_in_order(names: &[String]) {
     let mut state = "connecting";
     for (i, name) in names.iter().enumerate() {
-        state = match (state, name.as_str()) {
+        let what = name.strip_prefix("camsrc/").unwrap_or(name);
+        state = match (state, what) {
             ("connecting" | "retrying", "connected") => "connected",
             ("connected" | "connecting" | "retrying", "disconnected") => "disconnected",
             ("disconnected", "retrying") => "retrying",
@@ -179,20 +180,20 @@ fn assert_in_order(names: &[String]) {
 fn frames_flow_through_20_server_restarts() {
     let mut server = RtspServer::start(&[("cam", &pattern())], None);
     let mut cam = Camera::start(&server.url("cam", None), "");
-    let first = cam.expect("connected", Duration::from_secs(15));
+    let first = cam.expect("camsrc/connected", Duration::from_secs(15));
     assert_eq!(first.get::<u64>("reconnects").unwrap(), 0);
     cam.frames(5, Duration::from_secs(5));
     for cycle in 1..=20u64 {
         server.stop();
         cam.expect(
-            "disconnected",
+            "camsrc/disconnected",
             Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(3),
         );
         let stand_ins = cam.stand_ins();
         std::thread::sleep(Duration::from_millis(300));
         server.resume();
         let back = Instant::now();
-        let connected = cam.expect("connected", Duration::from_secs(15));
+        let connected = cam.expect("camsrc/connected", Duration::from_secs(15));
         let took = back.elapsed();
         // timeout + the backoff now (at most max-backoff) + fallbacksrc's
         // pause, and a margin for the RTSP handshake on a busy machine.
@@ -213,7 +214,7 @@ fn frames_flow_through_20_server_restarts() {
         assert!(cam.stand_ins() >= stand_ins, "the stream kept flowing");
     }
     assert!(cam.stand_ins() > 0, "stand-in frames filled the outages");
-    let stats = cam.statistics();
+    let stats = cam.stats();
     assert_eq!(stats.get::<u64>("reconnects").unwrap(), 20, "{stats}");
     assert_eq!(
         stats
@@ -231,11 +232,11 @@ fn frames_flow_through_20_server_restarts() {
 fn a_camera_that_stalls_is_dropped_and_picked_up_again() {
     let server = RtspServer::start(&[("cam", &pattern())], None);
     let mut cam = Camera::start(&server.url("cam", None), "");
-    cam.expect("connected", Duration::from_secs(15));
+    cam.expect("camsrc/connected", Duration::from_secs(15));
     cam.frames(5, Duration::from_secs(5));
     server.stall("cam", true);
     let lost = cam.expect(
-        "disconnected",
+        "camsrc/disconnected",
         Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(3),
     );
     let reason = lost.get::<String>("reason").unwrap();
@@ -248,7 +249,7 @@ fn a_camera_that_stalls_is_dropped_and_picked_up_again() {
         "stand-ins flow during the stall"
     );
     server.stall("cam", false);
-    cam.expect("connected", Duration::from_secs(15));
+    cam.expect("camsrc/connected", Duration::from_secs(15));
     cam.frames(5, Duration::from_secs(5));
     assert_in_order(&cam.names());
     cam.assert_no_trouble();
@@ -258,9 +259,9 @@ fn a_camera_that_stalls_is_dropped_and_picked_up_again() {
 fn a_camera_down_at_start_is_picked_up_when_it_comes() {
     let port = common::free_port();
     let mut cam = Camera::start(&format!("rtsp://127.0.0.1:{port}/cam"), "");
-    let lost = cam.expect("disconnected", Duration::from_secs(5));
+    let lost = cam.expect("camsrc/disconnected", Duration::from_secs(5));
     assert!(!lost.get::<String>("reason").unwrap().is_empty());
-    cam.expect("retrying", Duration::from_secs(5));
+    cam.expect("camsrc/retrying", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         cam.stand_ins() > 0,
@@ -268,7 +269,7 @@ fn a_camera_down_at_start_is_picked_up_when_it_comes() {
     );
     assert_eq!(cam.real(), 0);
     let _server = RtspServer::start_on(port, &[("cam", &pattern())], None);
-    cam.expect("connected", Duration::from_secs(15));
+    cam.expect("camsrc/connected", Duration::from_secs(15));
     cam.frames(5, Duration::from_secs(5));
     assert_in_order(&cam.names());
     cam.assert_no_trouble();
@@ -282,7 +283,7 @@ fn refused_credentials_are_a_clear_reason_and_retry_no_faster_than_max_backoff()
         &server.url("cam", Some(("admin", "wrong-Pa55word"))),
         "max-backoff=2000",
     );
-    let lost = cam.expect("disconnected", Duration::from_secs(5));
+    let lost = cam.expect("camsrc/disconnected", Duration::from_secs(5));
     let reason = lost.get::<String>("reason").unwrap();
     assert!(
         reason.to_lowercase().contains("unauthorized") || reason.contains("401"),
@@ -290,13 +291,13 @@ fn refused_credentials_are_a_clear_reason_and_retry_no_faster_than_max_backoff()
     );
     assert!(!reason.contains("wrong-Pa55word"), "{reason}");
     for _ in 0..2 {
-        let retrying = cam.expect("retrying", Duration::from_secs(5));
+        let retrying = cam.expect("camsrc/retrying", Duration::from_secs(5));
         let delay = retrying.get::<gst::ClockTime>("delay").unwrap();
         assert!(
             delay >= gst::ClockTime::from_mseconds(2000),
             "{delay} after a refusal"
         );
-        cam.expect("disconnected", Duration::from_secs(6));
+        cam.expect("camsrc/disconnected", Duration::from_secs(6));
     }
     assert_eq!(cam.real(), 0);
     assert_eq!(
@@ -310,7 +311,7 @@ fn refused_credentials_are_a_clear_reason_and_retry_no_faster_than_max_backoff()
         &server.url("cam", None),
         &format!("user-id=admin user-pw={password}"),
     );
-    cam.expect("connected", Duration::from_secs(15));
+    cam.expect("camsrc/connected", Duration::from_secs(15));
     cam.frames(3, Duration::from_secs(5));
     assert_eq!(cam.camsrc.property::<String>("user-pw"), "***");
     cam.assert_no_trouble();
@@ -372,10 +373,10 @@ fn the_password_never_reaches_the_debug_log() {
          while connected is None:\n\
          \x20   m = bus.timed_pop_filtered(30 * Gst.SECOND, Gst.MessageType.ELEMENT | Gst.MessageType.ERROR)\n\
          \x20   if m is None or m.type == Gst.MessageType.ERROR: break\n\
-         \x20   if m.get_structure().get_name() == 'connected': connected = m.get_structure().to_string()\n\
+         \x20   if m.get_structure().get_name() == 'camsrc/connected': connected = m.get_structure().to_string()\n\
          print('app connected:', connected)\n\
          print('uri reads back as', p.get_by_name('cam').get_property('uri'))\n\
-         print(p.get_by_name('cam').get_property('statistics').to_string())\n\
+         print(p.get_by_name('cam').get_property('stats').to_string())\n\
          p.set_state(Gst.State.NULL)\n";
     let mut app = std::process::Command::new("/usr/bin/python3");
     app.args([
@@ -395,16 +396,16 @@ fn the_password_never_reaches_the_debug_log() {
         }
     }
     assert!(
-        runs[0].contains("connected, uri=(string)"),
+        runs[0].contains("camsrc/connected, uri=(string)"),
         "run 0 connects"
     );
     assert!(
-        runs[1].contains("disconnected, reason=(string)"),
+        runs[1].contains("camsrc/disconnected, reason=(string)"),
         "run 1 is refused"
     );
     assert!(
         runs[2].contains(
-            "app connected: connected, uri=(string)\"rtsp://\\*\\*\\*:\\*\\*\\*\\@127.0.0.1"
+            "app connected: camsrc/connected, uri=(string)\"rtsp://\\*\\*\\*:\\*\\*\\*\\@127.0.0.1"
         ),
         "the app plays: {}",
         &runs[2][..2000.min(runs[2].len())]
@@ -425,6 +426,7 @@ fn bad_uris_are_clear_errors_or_reasons() {
         )
         .expect("an error");
         assert!(error.contains(says), "{uri}: {error}");
+        assert!(error.contains("Invalid uri property"), "{uri}: {error}");
         assert!(!error.contains("topsecret"), "{error}");
     }
     let error = common::first_error("camsrc ! fakesink", gst::ClockTime::from_seconds(5))
@@ -432,7 +434,7 @@ fn bad_uris_are_clear_errors_or_reasons() {
     assert!(error.contains("No uri"), "{error}");
     // A host that does not resolve: a reason, and the stream goes on.
     let mut cam = Camera::start("rtsp://no-such-camera.invalid/live", "");
-    let lost = cam.expect("disconnected", Duration::from_secs(10));
+    let lost = cam.expect("camsrc/disconnected", Duration::from_secs(10));
     assert!(!lost.get::<String>("reason").unwrap().is_empty());
     std::thread::sleep(Duration::from_millis(1500));
     assert!(cam.stand_ins() > 0);
@@ -472,7 +474,7 @@ fn sinks_take_the_camera_id_from_the_source() {
 fn frames_carry_their_capture_time() {
     let server = RtspServer::start(&[("cam", &pattern())], None);
     let mut cam = Camera::start(&server.url("cam", None), "");
-    cam.expect("connected", Duration::from_secs(15));
+    cam.expect("camsrc/connected", Duration::from_secs(15));
     let sink = cam.pipeline.by_name("sink").unwrap();
     let sample = Arc::new(Mutex::new(None));
     let s = sample.clone();

@@ -97,3 +97,23 @@ fn metrics_move_and_health_follows_the_broker() {
     let (_, text) = common::http_get(&metrics).unwrap();
     assert!(value(&text, "cctv_reconnects_total", "events").unwrap() >= 1.0);
 }
+
+#[test]
+fn elements_that_run_no_model_report_frames_and_time_too() {
+    let port = common::free_port();
+    let pipeline = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
+         ! virtualptz name=ptz width=160 height=120 ! cctvoverlay name=overlay ! fakesink";
+    let _launch = common::gst_launch_monitored(pipeline, port);
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let reported = |text: &str, name: &str| {
+        ["ptz", "overlay"]
+            .iter()
+            .all(|e| value(text, name, e).is_some_and(|v| v > 0.0))
+    };
+    let (_, text) = common::http_until(&metrics, Duration::from_secs(30), |s, t| {
+        s == 200 && reported(t, "cctv_frames_total")
+    })
+    .expect("the exporter answers");
+    assert!(reported(&text, "cctv_frames_total"), "{text}");
+    assert!(reported(&text, "cctv_processing_seconds_total"), "{text}");
+}

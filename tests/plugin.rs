@@ -86,7 +86,7 @@ fn every_element_documents_its_properties() {
                 "on-loss",
                 "max-queue",
                 "status",
-                "statistics",
+                "stats",
             ],
         ),
         (

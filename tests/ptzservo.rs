@@ -12,6 +12,7 @@ use cctv::bbox::BBox;
 use cctv::meta::{Frame, Object};
 use cctv::ptz::{Following, TARGET_ATTRIBUTE};
 use gst::prelude::*;
+use gst_video::prelude::*;
 
 /// Element messages of one pipeline, collected as they are posted.
 #[derive(Clone, Default)]
@@ -458,5 +459,152 @@ fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
     assert!(
         held.mean_error < free.mean_error,
         "with {held}\nwithout {free}"
+    );
+}
+
+/// Runs `work` on a thread of its own; `None` when it did not end within
+/// `limit` (it hung: the thread is left behind).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(work()).ok());
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn a_synchronous_bus_handler_reading_properties_does_not_deadlock() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let (cam, _, url) = camera("");
+    let (pipeline, _, _) = servo(&format!("onvif-url={url}"), |i| {
+        Some((0.7 + 0.1 * ((i as f32) / 10.0).sin(), 0.5))
+    });
+    // What an application's synchronous handler may do with any message
+    // of the servo (its commands, the warning that the camera is gone):
+    // read its properties. Counted per kind: element messages, warnings.
+    let servo = pipeline.by_name("servo").unwrap();
+    let read = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let reads = Arc::clone(&read);
+    let watched = servo.downgrade();
+    let bus = pipeline.bus().unwrap();
+    bus.unset_sync_handler();
+    bus.set_sync_handler(move |_, msg| {
+        if let Some(servo) = watched.upgrade()
+            && msg.src() == Some(servo.upcast_ref())
+        {
+            servo.property::<gst::Structure>("stats");
+            servo.property::<f64>("kp");
+            let kind = (msg.type_() == gst::MessageType::Warning) as usize;
+            reads[kind].fetch_add(1, Relaxed);
+        }
+        gst::BusSyncReply::Pass
+    });
+    let vcam = cam.by_name("cam").unwrap();
+    let counted = Arc::clone(&read);
+    let ended = within(Duration::from_secs(60), move || {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let at_least = |kind: usize, n: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while counted[kind].load(Relaxed) < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            counted[kind].load(Relaxed)
+        };
+        let commands = at_least(0, 5);
+        // The camera goes away: a warning from the streaming thread.
+        vcam.set_property("online", false);
+        let warnings = at_least(1, 1);
+        pipeline.send_event(gst::event::Eos::new());
+        let eos = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos]);
+        pipeline.set_state(gst::State::Null).unwrap();
+        (commands, warnings, eos.is_some())
+    });
+    cam.set_state(gst::State::Null).unwrap();
+    let (commands, warnings, eos) = ended.expect("the pipeline deadlocked in a bus handler");
+    assert!(commands >= 5, "{commands} messages read");
+    assert!(warnings >= 1, "no warning once the camera went away");
+    assert!(eos, "EOS did not come through");
+}
+
+/// A scene of odd width (its RGB rows padded to 4 bytes) seen whole at its
+/// own size: the view is the scene, pixel for pixel, in the padded rows of
+/// the output buffer; zoomed in, it is the middle of the scene.
+#[test]
+fn the_virtual_camera_shows_its_view_of_the_scene() {
+    common::init();
+    let (w, h) = (322u32, 242u32);
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+        .fps(gst::Fraction::new(30, 1))
+        .build()
+        .unwrap();
+    assert!(info.stride()[0] as u32 > 3 * w, "rows are padded");
+    let pixel = |x: u32, y: u32| {
+        [
+            (x % 251) as u8,
+            (y % 241) as u8,
+            ((x * 7 + y * 3) % 256) as u8,
+        ]
+    };
+    let mut scene = gst::Buffer::with_size(info.size()).unwrap();
+    {
+        let buf = scene.get_mut().unwrap();
+        buf.set_pts(gst::ClockTime::ZERO);
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).unwrap();
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data_mut(0).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                let at = y as usize * stride + x as usize * 3;
+                data[at..at + 3].copy_from_slice(&pixel(x, y));
+            }
+        }
+    }
+    let view = |props: &str| {
+        let mut harness =
+            gst_check::Harness::new_parse(&format!("virtualptz width={w} height={h} {props}"));
+        harness.set_src_caps(info.to_caps().unwrap());
+        let out = harness.push_and_pull(scene.clone()).unwrap();
+        let out_info =
+            gst_video::VideoInfo::from_caps(&harness.sinkpad().unwrap().current_caps().unwrap())
+                .unwrap();
+        (out, out_info)
+    };
+    let (out, out_info) = view("wide-fov=1");
+    let frame =
+        gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &out_info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    for y in 0..h {
+        for x in 0..w {
+            let at = y as usize * stride + x as usize * 3;
+            assert_eq!(data[at..at + 3], pixel(x, y), "({x}, {y})");
+        }
+    }
+    // Half the scene's width at zoom 0: its middle, magnified twice.
+    let (out, out_info) = view("wide-fov=0.5");
+    let frame =
+        gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &out_info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    let centre = (h / 2) as usize * stride + (w / 2) as usize * 3;
+    let expected = pixel(w / 2, h / 2);
+    // Red and green follow x and y one step per pixel: near the centre's.
+    for c in 0..2 {
+        assert!(
+            (data[centre + c] as i32 - expected[c] as i32).abs() <= 3,
+            "centre {:?} vs {expected:?}",
+            &data[centre..centre + 3]
+        );
+    }
+    // Away from the centre, twice as far in the view as in the scene.
+    let right = (h / 2) as usize * stride + (w / 2 + 40) as usize * 3;
+    assert!(
+        (data[right] as i32 - (w / 2 + 20) as i32).abs() <= 3,
+        "{} at 40 pixels right of the centre",
+        data[right]
     );
 }

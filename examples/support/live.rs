@@ -4,7 +4,7 @@
 //! `pipelines/demo-rtsp.txt` for every camera (camsrc -> onnxdetect ->
 //! bytetrack -> gendercls -> mqttsink + pgsink) against the demo's servers
 //! for `--seconds` or until Ctrl+C, then sends EOS and reports per camera
-//! what the servers received, camsrc's statistics and the latency from
+//! what the servers received, camsrc's stats and the latency from
 //! capture to the sinks.
 
 use std::path::{Path, PathBuf};
@@ -278,12 +278,12 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
     );
     let flushed = start.elapsed();
     let elapsed = ended.lock().unwrap().unwrap_or(flushed);
-    // Read before the pipeline stops: camsrc's statistics end with the run.
+    // Read before the pipeline stops: camsrc's stats end with the run.
     let finals: Vec<(gst::Structure, u64)> = cameras
         .iter()
         .map(|c| {
             (
-                c.camsrc.property::<gst::Structure>("statistics"),
+                c.camsrc.property::<gst::Structure>("stats"),
                 super::mqtt_delivered(&pipeline, &format!("mqtt-{}", c.name)),
             )
         })

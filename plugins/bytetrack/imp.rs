@@ -295,24 +295,24 @@ impl BaseTransformImpl for ByteTrack {
             .filter(|f| f.numer() > 0 && f.denom() > 0)
             .map(|f| f.numer() as f64 / f.denom() as f64);
         let labels = upstream::ask_labels(self.obj().sink_pad());
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else {
-            return Ok(());
+        let resolved = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else {
+                return Ok(());
+            };
+            state.caps_rate = rate;
+            let resolved = labels.map(|l| state.tracked.filter.resolve(&l)).transpose();
+            resolved.map(|mask| state.tracked.mask = mask)
         };
-        state.caps_rate = rate;
-        state.tracked.mask = match labels.map(|l| state.tracked.filter.resolve(&l)) {
-            None => None,
-            Some(Ok(mask)) => Some(mask),
-            Some(Err(e)) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Settings,
-                    ["Invalid classes property: {}", e]
-                );
-                return Err(gst::loggable_error!(CAT, "classes: {}", e));
-            }
-        };
-        Ok(())
+        // Posted once the state lock is released.
+        resolved.map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                ["Invalid classes property: {}", e]
+            );
+            gst::loggable_error!(CAT, "classes: {}", e)
+        })
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {

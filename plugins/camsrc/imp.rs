@@ -5,9 +5,9 @@
 //! the element sends a stand-in frame (`on-loss`: NO SIGNAL or the last
 //! frame) and retries with capped exponential backoff (`retry-backoff`
 //! doubling up to `max-backoff`), forever unless `retry-timeout` says
-//! otherwise. It posts element messages `connected`, `disconnected` (with
-//! the reason) and `retrying` (attempt, delay), and exposes `status` and
-//! `statistics`.
+//! otherwise. It posts element messages `camsrc/connected`,
+//! `camsrc/disconnected` (with the reason) and `camsrc/retrying` (attempt,
+//! delay), and exposes `status` and `stats`.
 //!
 //! ```text
 //! gst-launch-1.0 camsrc uri=rtsp://user:pass@10.0.0.5/stream1 camera-id=gate \
@@ -21,15 +21,15 @@
 //! `credentials-file`; applications may set them in any of the properties.
 //! Every frame carries the camera id and its capture time in the objects
 //! metadata, which the sinks read. A leaky queue of `max-queue` frames ends
-//! the bin, so a slow detector drops stale frames (counted in `statistics`
-//! and the metrics) instead of falling behind.
+//! the bin, so a slow detector drops stale frames (counted in `stats` and
+//! the metrics) instead of falling behind.
 //!
 //! Built on upstream's `fallbacksrc` (gst-plugins-rs, registered into this
 //! plugin), which keeps the output live and switches to its stand-in
 //! stream; the source it restarts (`input`) adds the backoff and reasons.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::sync::{Arc, LazyLock, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use cctv::camera_uri::CameraUri;
@@ -39,8 +39,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::camera::{CAT, Camera, Config};
 use super::input::CameraInput;
-use super::link::{CAT, Config, Link};
 use super::{OnLoss, Status, Transport};
 use crate::video::Video;
 use crate::{metrics, upstream};
@@ -57,7 +57,8 @@ const STAND_IN_HEIGHT: i32 = 120;
 
 #[derive(Debug, Clone)]
 struct Settings {
-    uri: Option<CameraUri>,
+    /// The camera, or why the `uri` set is not one (refused at start).
+    uri: Option<Result<CameraUri, String>>,
     user_id: Option<String>,
     user_pw: Option<String>,
     credentials_file: Option<String>,
@@ -99,7 +100,15 @@ struct Chain {
     queue: gst::Element,
 }
 
-/// Streaming-side state of the stand-in frames.
+/// What exists from READY down to NULL.
+struct State {
+    /// Shared with the source `fallbacksrc` restarts.
+    camera: Arc<Camera>,
+    metrics: Arc<metrics::Source>,
+    stand_in: StandIn,
+}
+
+/// The stand-in frames' picture.
 #[derive(Default)]
 struct StandIn {
     info: Option<gst_video::VideoInfo>,
@@ -107,13 +116,15 @@ struct StandIn {
     font: Option<Font>,
 }
 
+/// Lock order: `settings`, then `state`, then the camera's own; none is
+/// held while posting a message, setting a child's property or emitting a
+/// signal (a handler may read `stats`).
 #[derive(Default)]
 pub struct CamSrc {
     settings: Mutex<Settings>,
-    chain: Mutex<Option<Chain>>,
-    link: Mutex<Option<Arc<Link>>>,
-    metrics: Mutex<Option<Arc<metrics::Source>>>,
-    stand_in: Arc<Mutex<StandIn>>,
+    /// Made once, in `constructed`.
+    chain: OnceLock<Chain>,
+    state: Mutex<Option<State>>,
 }
 
 #[glib::object_subclass]
@@ -196,7 +207,7 @@ impl ObjectImpl for CamSrc {
                     .blurb("Where the camera stands")
                     .read_only()
                     .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("statistics")
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Status, attempts, reconnects, last reason, seconds disconnected, frames, stand-in frames, dropped frames")
                     .read_only()
@@ -216,17 +227,9 @@ impl ObjectImpl for CamSrc {
         };
         match pspec.name() {
             "uri" => {
-                s.uri = match string().map(|u| CameraUri::parse(&u)) {
-                    None => None,
-                    Some(Ok(uri)) => Some(uri),
-                    Some(Err(e)) => {
-                        // Checked again (and refused) when the element starts.
-                        gst::warning!(CAT, imp = self, "invalid uri: {}", e);
-                        Some(CameraUri {
-                            address: format!("invalid: {e}"),
-                            ..CameraUri::default()
-                        })
-                    }
+                s.uri = string().map(|u| CameraUri::parse(&u));
+                if let Some(Err(e)) = &s.uri {
+                    gst::warning!(CAT, imp = self, "invalid uri (refused at start): {}", e);
                 }
             }
             "user-id" => s.user_id = string(),
@@ -246,9 +249,29 @@ impl ObjectImpl for CamSrc {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "status" => {
+                return self
+                    .camera()
+                    .map_or(Status::Stopped, |c| c.status())
+                    .to_value();
+            }
+            "stats" => {
+                return match self.camera() {
+                    Some(camera) => camera.stats().to_value(),
+                    None => gst::Structure::new_empty("camsrc/stats").to_value(),
+                };
+            }
+            _ => {}
+        }
         let s = self.settings.lock().unwrap();
         match pspec.name() {
-            "uri" => s.uri.as_ref().map(CameraUri::display).to_value(),
+            "uri" => s
+                .uri
+                .as_ref()
+                .and_then(|u| u.as_ref().ok())
+                .map(CameraUri::display)
+                .to_value(),
             "user-id" => s.user_id.as_ref().map(|_| "***").to_value(),
             "user-pw" => s.user_pw.as_ref().map(|_| "***").to_value(),
             "credentials-file" => s.credentials_file.to_value(),
@@ -261,17 +284,6 @@ impl ObjectImpl for CamSrc {
             "transport" => s.transport.to_value(),
             "on-loss" => s.on_loss.to_value(),
             "max-queue" => s.max_queue.to_value(),
-            "status" => self
-                .link
-                .lock()
-                .unwrap()
-                .as_ref()
-                .map_or(Status::Stopped, |l| l.status())
-                .to_value(),
-            "statistics" => match self.link.lock().unwrap().as_ref() {
-                Some(link) => link.statistics().to_value(),
-                None => gst::Structure::new_empty("camsrc/statistics").to_value(),
-            },
             other => unreachable!("no property {other}"),
         }
     }
@@ -359,12 +371,10 @@ impl ObjectImpl for CamSrc {
         let weak = obj.downgrade();
         queue.connect("overrun", false, move |_| {
             if let Some(camsrc) = weak.upgrade()
-                && let Some(link) = camsrc.imp().link.lock().unwrap().as_ref()
+                && let Some(state) = camsrc.imp().state.lock().unwrap().as_ref()
             {
-                link.dropped.fetch_add(1, Ordering::Relaxed);
-                if let Some(m) = camsrc.imp().metrics.lock().unwrap().as_ref() {
-                    m.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                state.camera.dropped.fetch_add(1, Ordering::Relaxed);
+                state.metrics.dropped.fetch_add(1, Ordering::Relaxed);
             }
             None
         });
@@ -378,11 +388,13 @@ impl ObjectImpl for CamSrc {
                 gst::PadProbeReturn::Ok
             },
         );
-        *self.chain.lock().unwrap() = Some(Chain {
-            fallback,
-            filter,
-            queue,
-        });
+        self.chain
+            .set(Chain {
+                fallback,
+                filter,
+                queue,
+            })
+            .ok();
     }
 }
 
@@ -398,12 +410,11 @@ impl ElementImpl for CamSrc {
     /// reach the camera's source and come back as the camera ending its
     /// stream, which fallbacksrc answers with a restart.
     fn send_event(&self, event: gst::Event) -> bool {
-        if event.type_() == gst::EventType::Eos {
-            let queue = self.chain.lock().unwrap().as_ref().map(|c| c.queue.clone());
-            if let Some(queue) = queue {
-                gst::debug!(CAT, imp = self, "ending the stream");
-                return queue.static_pad("sink").unwrap().send_event(event);
-            }
+        if event.type_() == gst::EventType::Eos
+            && let Some(chain) = self.chain.get()
+        {
+            gst::debug!(CAT, imp = self, "ending the stream");
+            return chain.queue.static_pad("sink").unwrap().send_event(event);
         }
         self.parent_send_event(event)
     }
@@ -479,18 +490,21 @@ impl BinImpl for CamSrc {
 impl CamSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        let Some(mut uri) = s.uri else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["No uri set"]
-            ));
+        let mut uri = match s.uri {
+            None => {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::NotFound,
+                    ["No uri set"]
+                ));
+            }
+            Some(Err(why)) => {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ["Invalid uri property: {}", why]
+                ));
+            }
+            Some(Ok(uri)) => uri,
         };
-        if let Some(e) = uri.address.strip_prefix("invalid: ") {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["Invalid uri: {}", e]
-            ));
-        }
         if let Some(path) = &s.credentials_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 gst::error_msg!(
@@ -521,11 +535,11 @@ impl CamSrc {
         if s.user_pw.is_some() {
             uri.password = s.user_pw.clone();
         }
-        let camera = self.camera_id();
+        let camera_id = self.camera_id();
         let ms = |v: u32| Duration::from_millis(v as u64);
         let config = Config {
             uri,
-            camera: camera.clone(),
+            camera_id: camera_id.clone(),
             timeout: ms(s.timeout_ms),
             retry_backoff: ms(s.retry_backoff_ms),
             max_backoff: ms(s.max_backoff_ms.max(s.retry_backoff_ms)),
@@ -538,30 +552,31 @@ impl CamSrc {
             CAT,
             imp = self,
             "camera {} at {}",
-            camera,
+            camera_id,
             config.uri.display()
         );
-        let link = Arc::new(Link::new(&self.obj(), config));
-        let chain = self.chain.lock().unwrap();
-        let chain = chain.as_ref().expect("built in constructed");
+        let camera = Arc::new(Camera::new(&self.obj(), config));
+        let chain = self.chain.get().expect("built in constructed");
         let fallback = &chain.fallback;
-        fallback.set_property("source", CameraInput::new(link.clone()));
+        fallback.set_property("source", CameraInput::new(Arc::clone(&camera)));
         let ns = |d: Duration| d.as_nanos() as u64;
-        fallback.set_property("timeout", ns(link.config.timeout));
+        fallback.set_property("timeout", ns(camera.config.timeout));
         // Our input fails a silent attempt after `timeout` and waits the
         // backoff itself: upstream's own restart timer must never be first.
         let last_resort =
-            link.config.max_backoff + link.config.timeout * 2 + Duration::from_secs(10);
+            camera.config.max_backoff + camera.config.timeout * 2 + Duration::from_secs(10);
         fallback.set_property("restart-timeout", ns(last_resort));
         fallback.set_property("retry-timeout", u64::MAX / 4);
         chain.queue.set_property("max-size-buffers", s.max_queue);
-        *self.stand_in.lock().unwrap() = StandIn::default();
 
-        let report: Box<dyn metrics::Report> = Box::new(Health(Arc::downgrade(&link)));
-        let source = metrics::register(&*self.obj(), Some(report));
-        source.set_camera(&camera);
-        *self.metrics.lock().unwrap() = Some(source);
-        *self.link.lock().unwrap() = Some(link);
+        let report: Box<dyn metrics::Report> = Box::new(Health(Arc::downgrade(&camera)));
+        let metrics = metrics::register(&*self.obj(), Some(report));
+        metrics.set_camera(&camera_id);
+        *self.state.lock().unwrap() = Some(State {
+            camera,
+            metrics,
+            stand_in: StandIn::default(),
+        });
         Ok(())
     }
 
@@ -575,12 +590,17 @@ impl CamSrc {
         }
     }
 
+    /// The running camera.
+    fn camera(&self) -> Option<Arc<Camera>> {
+        let state = self.state.lock().unwrap();
+        state.as_ref().map(|s| Arc::clone(&s.camera))
+    }
+
     fn stop(&self) {
-        if let Some(link) = self.link.lock().unwrap().take() {
-            link.stop();
+        let state = self.state.lock().unwrap().take();
+        if let Some(state) = state {
+            state.camera.stop();
         }
-        *self.metrics.lock().unwrap() = None;
-        *self.stand_in.lock().unwrap() = StandIn::default();
     }
 
     /// Frames leaving for the queue: the camera's pass (and are kept for
@@ -588,27 +608,26 @@ impl CamSrc {
     fn on_output(&self, info: &mut gst::PadProbeInfo) {
         match &mut info.data {
             Some(gst::PadProbeData::Event(event)) => {
-                if let gst::EventView::Caps(c) = event.view() {
-                    self.stand_in.lock().unwrap().info =
-                        gst_video::VideoInfo::from_caps(c.caps()).ok();
+                if let gst::EventView::Caps(c) = event.view()
+                    && let Some(state) = self.state.lock().unwrap().as_mut()
+                {
+                    state.stand_in.info = gst_video::VideoInfo::from_caps(c.caps()).ok();
                 }
             }
             Some(gst::PadProbeData::Buffer(buffer)) => {
-                let Some(link) = self.link.lock().unwrap().clone() else {
-                    return;
-                };
                 let on_loss = self.settings.lock().unwrap().on_loss;
+                let mut guard = self.state.lock().unwrap();
+                let Some(state) = guard.as_mut() else { return };
                 if cctv::meta::Frame::capture_time(buffer).is_some() {
-                    if let Some(m) = self.metrics.lock().unwrap().as_ref() {
-                        m.frame(Duration::ZERO, Duration::ZERO);
-                    }
+                    state.metrics.frame(Duration::ZERO, Duration::ZERO);
                     if on_loss == OnLoss::LastFrame {
-                        self.stand_in.lock().unwrap().last = Some(buffer.clone());
+                        state.stand_in.last = Some(buffer.clone());
                     }
                     return;
                 }
-                link.stand_ins.fetch_add(1, Ordering::Relaxed);
-                self.stand_in_frame(buffer, &link, on_loss);
+                state.camera.stand_ins.fetch_add(1, Ordering::Relaxed);
+                let camera_id = &state.camera.config.camera_id;
+                stand_in_frame(&mut state.stand_in, buffer, camera_id, on_loss);
             }
             _ => {}
         }
@@ -625,45 +644,50 @@ impl CamSrc {
             }
         }
         let wanted = wanted.build();
-        let chain = self.chain.lock().unwrap();
-        let Some(chain) = chain.as_ref() else { return };
+        let Some(chain) = self.chain.get() else {
+            return;
+        };
         let current = chain.filter.property::<Option<gst::Caps>>("caps");
         if current.as_ref() != Some(&wanted) {
             gst::debug!(CAT, imp = self, "output held to {}", wanted);
             chain.filter.set_property("caps", &wanted);
         }
     }
+}
 
-    fn stand_in_frame(&self, buffer: &mut gst::Buffer, link: &Link, on_loss: OnLoss) {
-        let mut stand_in = self.stand_in.lock().unwrap();
-        let (pts, dts, duration) = (buffer.pts(), buffer.dts(), buffer.duration());
-        let replaced = match (&stand_in.last, on_loss) {
-            (Some(last), OnLoss::LastFrame) if last.size() == buffer.size() => {
-                let mut copy = last.copy();
-                {
-                    let b = copy.get_mut().expect("a new copy");
-                    b.set_pts(pts);
-                    b.set_dts(dts);
-                    b.set_duration(duration);
-                }
-                *buffer = copy;
-                true
+fn stand_in_frame(
+    stand_in: &mut StandIn,
+    buffer: &mut gst::Buffer,
+    camera_id: &str,
+    on_loss: OnLoss,
+) {
+    let (pts, dts, duration) = (buffer.pts(), buffer.dts(), buffer.duration());
+    let replaced = match (&stand_in.last, on_loss) {
+        (Some(last), OnLoss::LastFrame) if last.size() == buffer.size() => {
+            let mut copy = last.copy();
+            {
+                let b = copy.get_mut().expect("a new copy");
+                b.set_pts(pts);
+                b.set_dts(dts);
+                b.set_duration(duration);
             }
-            _ => false,
-        };
-        let b = buffer.make_mut();
-        let Some(info) = stand_in.info.clone() else {
-            return;
-        };
-        cctv::meta::Frame::stamp_origin(b, info.width(), info.height(), &link.config.camera, None);
-        if replaced {
-            return;
+            *buffer = copy;
+            true
         }
-        let font = stand_in
-            .font
-            .get_or_insert_with(|| Font::new((info.height() / 12).clamp(10, 96)));
-        draw_no_signal(b, &info, font);
+        _ => false,
+    };
+    let b = buffer.make_mut();
+    let Some(info) = stand_in.info.clone() else {
+        return;
+    };
+    cctv::meta::Frame::stamp_origin(b, info.width(), info.height(), camera_id, None);
+    if replaced {
+        return;
     }
+    let font = stand_in
+        .font
+        .get_or_insert_with(|| Font::new((info.height() / 12).clamp(10, 96)));
+    draw_no_signal(b, &info, font);
 }
 
 /// "NO SIGNAL" in the middle of the frame (a black one, from fallbacksrc).
@@ -685,27 +709,29 @@ fn draw_no_signal(buffer: &mut gst::BufferRef, info: &gst_video::VideoInfo, font
 }
 
 /// The camera's status and reconnects, for `/metrics` and `/health`.
-struct Health(std::sync::Weak<Link>);
+struct Health(std::sync::Weak<Camera>);
 
 impl metrics::Report for Health {
     fn report(&self, out: &mut Vec<metrics::Extra>) {
-        let Some(link) = self.0.upgrade() else { return };
+        let Some(camera) = self.0.upgrade() else {
+            return;
+        };
         out.push(metrics::Extra::Gauge {
             name: "camera_connected",
             help: "1 while the camera's frames arrive",
-            value: (link.status() == Status::Connected) as i64,
+            value: (camera.status() == Status::Connected) as i64,
         });
         out.push(metrics::Extra::Counter {
             name: "camera_reconnects",
             help: "Times the camera came back after a loss",
-            value: link.reconnects(),
+            value: camera.reconnects(),
         });
         out.push(metrics::Extra::Counter {
             name: "camera_stand_in_frames",
             help: "Frames sent while the camera was away",
-            value: link.stand_ins.load(Ordering::Relaxed),
+            value: camera.stand_ins.load(Ordering::Relaxed),
         });
-        if let Some(reason) = link.degraded() {
+        if let Some(reason) = camera.degraded() {
             out.push(metrics::Extra::Degraded(reason));
         }
     }

@@ -1,13 +1,13 @@
 //! The source `fallbacksrc` restarts: one connection attempt per start, made
 //! after the backoff delay, through `uridecodebin` with the credentials set
-//! on the protocol element (never in the URI it logs). It tells the link
+//! on the protocol element (never in the URI it logs). It tells the camera
 //! when frames arrive and why an attempt failed (the errors of its
 //! children, end of stream, or no data for `timeout`), stamps every frame
 //! with its camera and capture time, and fails the attempt on a stall so
 //! `fallbacksrc` restarts it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -15,16 +15,16 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::Transport;
-use super::link::{CAT, Link};
+use super::camera::{CAT, Camera, Config};
 
 glib::wrapper! {
     pub struct CameraInput(ObjectSubclass<Input>) @extends gst::Bin, gst::Element, gst::Object;
 }
 
 impl CameraInput {
-    pub fn new(link: Arc<Link>) -> CameraInput {
+    pub fn new(camera: Arc<Camera>) -> CameraInput {
         let input: CameraInput = glib::Object::new();
-        *input.imp().link.lock().unwrap() = Some(link);
+        input.imp().camera.set(camera).ok();
         input
     }
 }
@@ -45,7 +45,8 @@ struct Attempt {
 
 #[derive(Default)]
 pub struct Input {
-    link: Mutex<Option<Arc<Link>>>,
+    /// Set once, when made.
+    camera: OnceLock<Arc<Camera>>,
     attempt: Mutex<Attempt>,
     /// Counts attempts, so a late callback of an old one does nothing.
     generation: AtomicU64,
@@ -163,16 +164,16 @@ impl BinImpl for Input {
 }
 
 impl Input {
-    fn link(&self) -> Option<Arc<Link>> {
-        self.link.lock().unwrap().clone()
+    fn camera(&self) -> Option<&Arc<Camera>> {
+        self.camera.get()
     }
 
     /// Schedules this start's attempt after the backoff delay.
     /// (`fallbacksrc` itself waits 1 s before restarting.)
     fn begin_attempt(&self) {
-        let Some(link) = self.link() else { return };
+        let Some(camera) = self.camera() else { return };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let delay = link.attempt().saturating_sub(Duration::from_secs(1));
+        let delay = camera.attempt().saturating_sub(Duration::from_secs(1));
         let clock = gst::SystemClock::obtain();
         let at = clock.time() + gst::ClockTime::from_nseconds(delay.as_nanos() as u64);
         let id = clock.new_single_shot_id(at);
@@ -191,9 +192,9 @@ impl Input {
         if self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        let Some(link) = self.link() else { return };
-        let config = &link.config;
-        link.connecting();
+        let Some(camera) = self.camera() else { return };
+        let config = &camera.config;
+        camera.connecting();
         self.failed.store(false, Ordering::SeqCst);
         self.connected.store(false, Ordering::SeqCst);
         self.last_data_ms.store(now_ms(), Ordering::Relaxed);
@@ -214,10 +215,10 @@ impl Input {
                 return;
             }
         };
-        let setup_link = link.clone();
+        let setup = Arc::clone(camera);
         decoder.connect("source-setup", false, move |args| {
             if let Ok(source) = args[1].get::<gst::Element>() {
-                configure(&source, &setup_link.config);
+                configure(&source, &setup.config);
             }
             None
         });
@@ -266,7 +267,7 @@ impl Input {
         }
     }
 
-    /// Tells the link why, and posts an error so `fallbacksrc` restarts us.
+    /// Tells the camera why, and posts an error so `fallbacksrc` restarts us.
     fn fail_attempt(&self, reason: &str) {
         if self.fail(reason) {
             let msg = gst::error_msg!(gst::ResourceError::Read, ["{}", reason]);
@@ -282,8 +283,8 @@ impl Input {
         if let Some(id) = self.attempt.lock().unwrap().watchdog.take() {
             id.unschedule();
         }
-        if let Some(link) = self.link() {
-            link.disconnected(reason);
+        if let Some(camera) = self.camera() {
+            camera.disconnected(reason);
         }
         true
     }
@@ -316,13 +317,13 @@ impl Input {
 
     /// The camera's frames: counted, stamped with their origin and watched.
     fn on_data(&self, pad: &gst::GhostPad, info: &mut gst::PadProbeInfo) {
-        let Some(link) = self.link() else { return };
+        let Some(camera) = self.camera() else { return };
         match &mut info.data {
             Some(gst::PadProbeData::Buffer(buffer)) => {
                 self.last_data_ms.store(now_ms(), Ordering::Relaxed);
-                link.frames.fetch_add(1, Ordering::Relaxed);
+                camera.frames.fetch_add(1, Ordering::Relaxed);
                 if !self.connected.swap(true, Ordering::SeqCst) {
-                    link.connected(pad.current_caps().as_ref());
+                    camera.connected(pad.current_caps().as_ref());
                 }
                 let size = self.size.load(Ordering::Relaxed);
                 let capture = capture_time(pad.upcast_ref(), buffer.pts());
@@ -330,7 +331,7 @@ impl Input {
                     buffer.make_mut(),
                     (size >> 32) as u32,
                     size as u32,
-                    &link.config.camera,
+                    &camera.config.camera_id,
                     Some(capture),
                 );
             }
@@ -396,7 +397,7 @@ impl Input {
 }
 
 /// Credentials, latency and transport on the protocol element.
-fn configure(source: &gst::Element, config: &super::link::Config) {
+fn configure(source: &gst::Element, config: &Config) {
     let has = |name: &str| source.find_property(name).is_some();
     if let Some(user) = &config.uri.user
         && has("user-id")

@@ -7,15 +7,20 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod camera;
 mod imp;
 mod input;
-mod link;
 
 glib::wrapper! {
     pub struct CamSrc(ObjectSubclass<imp::CamSrc>) @extends gst::Bin, gst::Element, gst::Object;
 }
 
+/// Registers the element, and the types of its enum and flags properties
+/// as plugin API so that documentation tools describe them.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Status::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    OnLoss::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Transport::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "camsrc",

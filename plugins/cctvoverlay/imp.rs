@@ -20,6 +20,7 @@
 //! are forgotten at a flush and at a new stream.
 
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -30,6 +31,7 @@ use gst_base::subclass::prelude::*;
 use cctv::meta::Frame;
 use cctv::overlay::{Annotator, ColorBy, Status, Style};
 
+use crate::metrics;
 use crate::video::{self, Video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -98,6 +100,7 @@ struct State {
     frame: Frame,
     /// The status line's time, rewritten per buffer.
     time: String,
+    metrics: Arc<metrics::Source>,
 }
 
 #[derive(Default)]
@@ -275,12 +278,14 @@ impl BaseTransformImpl for CctvOverlay {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let style = self.settings.lock().unwrap().style;
-        *self.state.lock().unwrap() = Some(State {
+        let state = State {
             video: None,
             annotator: Annotator::new(style),
             frame: Frame::default(),
             time: String::with_capacity(32),
-        });
+            metrics: metrics::register(&*self.obj(), None),
+        };
+        *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
@@ -316,11 +321,9 @@ impl BaseTransformImpl for CctvOverlay {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (style, camera, status_time) = {
-            let s = self.settings.lock().unwrap();
-            (s.style, s.camera_id.clone(), s.status_time)
-        };
-        let stream_time = match status_time {
+        let started = Instant::now();
+        let settings = self.settings.lock().unwrap().clone();
+        let stream_time = match settings.status_time {
             StatusTime::Stream => buf.pts().and_then(|pts| {
                 self.obj()
                     .segment()
@@ -329,59 +332,85 @@ impl BaseTransformImpl for CctvOverlay {
             }),
             StatusTime::WallClock => None,
         };
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let video = state.video.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-
-        match state.frame.read_buffer(buf) {
-            None => {
-                state.frame.objects.clear();
-                state.frame.width = 0;
-                state.frame.height = 0;
-            }
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["Bad objects metadata: {}", e]
-                );
-                return Err(gst::FlowError::Error);
-            }
-        }
-
-        state.time.clear();
-        match (status_time, stream_time) {
-            (StatusTime::Stream, Some(t)) => {
-                cctv::overlay::write_clock(&mut state.time, t.nseconds()).ok();
-            }
-            (StatusTime::Stream, None) => {}
-            (StatusTime::WallClock, _) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                cctv::message::write_utc(&mut state.time, now.as_millis() as i64).ok();
-            }
-        }
-
-        let mut mapped = video.map_mut(buf).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", e]);
-            gst::FlowError::Error
-        })?;
-        let mut canvas = video.canvas(&mut mapped).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ["Cannot draw on the frame: {}", e]
+        let drawn = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let video = state.video.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let drawn = draw(
+                video,
+                &mut state.annotator,
+                &mut state.frame,
+                &mut state.time,
+                buf,
+                &settings,
+                stream_time,
             );
+            state.metrics.frame(started.elapsed(), Duration::ZERO);
+            drawn
+        };
+        drawn.map_err(|e| {
+            self.post_error_message(e);
             gst::FlowError::Error
         })?;
-        state.annotator.set_style(style);
-        let status = Status {
-            camera: &camera,
-            time: &state.time,
-        };
-        state.annotator.draw(&mut canvas, &state.frame, status);
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// Draws the objects in `buf` (read into `frame`) and the status line
+/// (its time written into `time`) onto it; the error to post, once the
+/// state lock is released, when it cannot.
+fn draw(
+    video: &Video,
+    annotator: &mut Annotator,
+    frame: &mut Frame,
+    time: &mut String,
+    buf: &mut gst::BufferRef,
+    settings: &Settings,
+    stream_time: Option<gst::ClockTime>,
+) -> Result<(), gst::ErrorMessage> {
+    match frame.read_buffer(buf) {
+        None => {
+            frame.objects.clear();
+            frame.width = 0;
+            frame.height = 0;
+        }
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ["Bad objects metadata: {}", e]
+            ));
+        }
+    }
+
+    time.clear();
+    match (settings.status_time, stream_time) {
+        (StatusTime::Stream, Some(t)) => {
+            cctv::overlay::write_clock(time, t.nseconds()).ok();
+        }
+        (StatusTime::Stream, None) => {}
+        (StatusTime::WallClock, _) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            cctv::message::write_utc(time, now.as_millis() as i64).ok();
+        }
+    }
+
+    let mut mapped = video
+        .map_mut(buf)
+        .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?;
+    let mut canvas = video.canvas(&mut mapped).map_err(|e| {
+        gst::error_msg!(
+            gst::StreamError::Format,
+            ["Cannot draw on the frame: {}", e]
+        )
+    })?;
+    annotator.set_style(settings.style);
+    let status = Status {
+        camera: &settings.camera_id,
+        time,
+    };
+    annotator.draw(&mut canvas, frame, status);
+    Ok(())
 }

@@ -79,6 +79,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         Crop::static_type(),
         Decode::static_type(),
         ChannelOrder::static_type(),
+        crate::inference::ExecutionProvider::static_type(),
     ] {
         t.mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }

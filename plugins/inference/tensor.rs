@@ -180,8 +180,8 @@ impl InputTensor {
         Ok(item * self.item..(item + 1) * self.item)
     }
 
-    /// The packed bytes of a uint8 tensor (`None` for float ones).
-    pub fn bytes(&self) -> Option<&[u8]> {
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
             InputData::U8(t) => Some(t),
             _ => None,

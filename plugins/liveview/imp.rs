@@ -17,7 +17,7 @@
 //! `max-width` pixels wide.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -71,13 +71,23 @@ struct Gate {
     last: Option<u64>,
 }
 
+/// From READY down to NULL.
+struct State {
+    view: Arc<View>,
+    /// Where the exporter serves the page.
+    address: std::net::SocketAddr,
+}
+
+/// Locks: `settings`, `state` and `gate` are never held together, nor
+/// while posting or setting a child's property.
 #[derive(Default)]
 pub struct LiveView {
     settings: Mutex<Settings>,
-    chain: Mutex<Option<Chain>>,
-    view: Mutex<Option<Arc<View>>>,
+    /// Made once, in `constructed`.
+    chain: OnceLock<Chain>,
+    state: Mutex<Option<State>>,
+    /// Shared with the exporter's thread, which opens it while someone watches.
     gate: Arc<Mutex<Gate>>,
-    address: Mutex<Option<std::net::SocketAddr>>,
 }
 
 #[glib::object_subclass]
@@ -146,29 +156,32 @@ impl ObjectImpl for LiveView {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "url" => {
+                let state = self.state.lock().unwrap();
+                return state
+                    .as_ref()
+                    .map(|s| format!("http://{}/", s.address))
+                    .to_value();
+            }
+            "stats" => {
+                let mut b = gst::Structure::builder("liveview/stats");
+                if let Some(v) = self.view() {
+                    b = b
+                        .field("frames", v.source.frames.load(Ordering::Relaxed))
+                        .field("encoded", v.pictures())
+                        .field("viewers", v.viewers() as u64);
+                }
+                return b.build().to_value();
+            }
+            _ => {}
+        }
         let s = self.settings.lock().unwrap();
         match pspec.name() {
             "camera-id" => s.camera_id.to_value(),
             "max-width" => s.max_width.to_value(),
             "max-fps" => s.max_fps.to_value(),
             "quality" => s.quality.to_value(),
-            "url" => self
-                .address
-                .lock()
-                .unwrap()
-                .map(|a| format!("http://{a}/"))
-                .to_value(),
-            "stats" => {
-                let view = self.view.lock().unwrap();
-                let mut b = gst::Structure::builder("liveview/stats");
-                if let Some(v) = view.as_ref() {
-                    b = b
-                        .field("frames", v.source.frames.load(Ordering::Relaxed))
-                        .field("encoded", v.pictures())
-                        .field("viewers", v.viewers() as u64);
-                }
-                b.build().to_value()
-            }
             other => unreachable!("no property {other}"),
         }
     }
@@ -224,19 +237,24 @@ impl ObjectImpl for LiveView {
                 if let (Some(bin), Some(gst::PadProbeData::Buffer(buf))) =
                     (weak.upgrade(), &info.data)
                     && let Ok(map) = buf.map_readable()
-                    && let Some(view) = bin.imp().view.lock().unwrap().as_ref()
+                    && let Some(view) = bin.imp().view()
                 {
                     view.publish(map.as_slice().to_vec());
                 }
                 gst::PadProbeReturn::Ok
             });
-        *self.chain.lock().unwrap() = Some(Chain { caps, encoder });
+        self.chain.set(Chain { caps, encoder }).ok();
     }
 }
 
 impl LiveView {
+    fn view(&self) -> Option<Arc<View>> {
+        let state = self.state.lock().unwrap();
+        state.as_ref().map(|s| Arc::clone(&s.view))
+    }
+
     fn count(&self, buf: &gst::BufferRef) {
-        let Some(view) = self.view.lock().unwrap().clone() else {
+        let Some(view) = self.view() else {
             return;
         };
         let objects = gst::meta::CustomMeta::from_buffer(buf, cctv::meta::META_NAME)
@@ -280,7 +298,7 @@ impl LiveView {
         } else {
             s.camera_id.clone()
         };
-        if let Some(chain) = self.chain.lock().unwrap().as_ref() {
+        if let Some(chain) = self.chain.get() {
             chain.caps.set_property(
                 "caps",
                 gst::Caps::builder("video/x-raw")
@@ -320,14 +338,14 @@ impl LiveView {
             }
         });
         gst::info!(CAT, imp = self, "camera {} on http://{}/", camera, address);
-        *self.view.lock().unwrap() = Some(view);
-        *self.address.lock().unwrap() = Some(address);
+        *self.state.lock().unwrap() = Some(State { view, address });
         Ok(())
     }
 
     fn close(&self) {
-        if let Some(view) = self.view.lock().unwrap().take() {
-            view.close();
+        let state = self.state.lock().unwrap().take();
+        if let Some(state) = state {
+            state.view.close();
         }
     }
 }

@@ -117,10 +117,30 @@ struct Settings {
     preset: PresetKind,
     policy: PolicyKind,
     servo: ServoConfig,
-    home_preset: String,
-    /// Shared, so that a frame takes it without copying its strings.
+    /// Shared, so that a frame takes it without copying.
+    home_preset: Option<Arc<str>>,
     classes: Arc<ClassFilter>,
     command_interval_ms: u32,
+}
+
+/// What a frame reads of the settings, copied out in one take of the lock
+/// without copying a string.
+struct FrameSettings {
+    servo: ServoConfig,
+    command_interval: Duration,
+    classes: Arc<ClassFilter>,
+    home_preset: Option<Arc<str>>,
+}
+
+impl Settings {
+    fn frame(&self) -> FrameSettings {
+        FrameSettings {
+            servo: self.servo,
+            command_interval: Duration::from_millis(self.command_interval_ms as u64),
+            classes: Arc::clone(&self.classes),
+            home_preset: self.home_preset.clone(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -134,19 +154,28 @@ impl Default for Settings {
             preset: PresetKind::default(),
             policy: PolicyKind::default(),
             servo: ServoConfig::from(PresetKind::default().preset()),
-            home_preset: String::new(),
+            home_preset: None,
             classes: Arc::new(ClassFilter::parse("person")),
             command_interval_ms: DEFAULT_COMMAND_INTERVAL_MS,
         }
     }
 }
 
-/// The camera link while running, when `onvif-url` is set.
-struct Link {
+/// The camera commands go to while running, when `onvif-url` is set.
+struct OnvifCamera {
+    url: String,
     worker: Arc<Worker<PtzCommand>>,
     camera: Arc<CameraState>,
     /// Connection state last reported on the bus.
     reported_connected: bool,
+}
+
+/// What a frame tells the application, posted once the state lock is
+/// released: a handler of the message may read `stats`, which takes it.
+enum Notice {
+    Message(gst::Structure),
+    /// The camera stopped answering: the URL and why.
+    Unreachable(String, String),
 }
 
 #[derive(Default)]
@@ -158,7 +187,7 @@ struct Counters {
 
 struct State {
     servo: Servo,
-    link: Option<Link>,
+    camera: Option<OnvifCamera>,
     /// When the last move was queued and what it asked, for the rate limit.
     last_move: Option<(Instant, Velocity)>,
     /// The camera was told to move and not told to stop since.
@@ -342,7 +371,9 @@ impl ObjectImpl for PtzServo {
             }
             "lost-timeout" => s.servo.selector.lost_timeout = double(),
             "home-on-lost" => s.servo.home_on_lost = value.get().unwrap(),
-            "home-preset" => s.home_preset = string(),
+            "home-preset" => {
+                s.home_preset = Some(string()).filter(|p| !p.is_empty()).map(Arc::from)
+            }
             "classes" => s.classes = Arc::new(ClassFilter::parse(&string())),
             other => unreachable!("no property {other}"),
         }
@@ -379,7 +410,7 @@ impl ObjectImpl for PtzServo {
                 .to_value(),
             "lost-timeout" => s.servo.selector.lost_timeout.to_value(),
             "home-on-lost" => s.servo.home_on_lost.to_value(),
-            "home-preset" => s.home_preset.to_value(),
+            "home-preset" => s.home_preset.as_deref().unwrap_or_default().to_value(),
             "classes" => s.classes.spec().to_value(),
             "stats" => {
                 drop(s);
@@ -442,17 +473,17 @@ impl PtzServo {
             .field("followed", c.followed)
             .field("commands", c.commands)
             .field("target-id", state.servo.target().map_or(-1, |t| t as i64));
-        if let Some(link) = &state.link {
-            let cam = &link.camera;
+        if let Some(onvif) = &state.camera {
+            let cam = &onvif.camera;
             s = s
                 .field("sent", cam.sent.load(Ordering::Relaxed))
                 .field("refused", cam.refused.load(Ordering::Relaxed))
                 .field(
                     "reconnects",
-                    link.worker.stats().reconnects.load(Ordering::Relaxed),
+                    onvif.worker.stats().reconnects.load(Ordering::Relaxed),
                 )
-                .field("connected", link.worker.connected())
-                .field("last-error", link.worker.last_error().unwrap_or_default())
+                .field("connected", onvif.worker.connected())
+                .field("last-error", onvif.worker.last_error().unwrap_or_default())
                 .field("homing", cam.homing.load(Ordering::Relaxed));
             if let Some(status) = cam.last.lock().unwrap().as_ref() {
                 s = s
@@ -464,7 +495,7 @@ impl PtzServo {
         s.build()
     }
 
-    fn connect(&self, s: &Settings) -> Result<Option<Link>, gst::ErrorMessage> {
+    fn connect(&self, s: &Settings) -> Result<Option<OnvifCamera>, gst::ErrorMessage> {
         if s.url.is_empty() {
             return Ok(None);
         }
@@ -533,49 +564,62 @@ impl PtzServo {
                 ]
             );
         }
-        Ok(Some(Link {
+        Ok(Some(OnvifCamera {
+            url: s.url.clone(),
             worker: Arc::new(worker),
             camera,
             reported_connected: connected,
         }))
     }
 
-    /// Posts a connection change once.
-    fn report_connection(&self, link: &mut Link) {
-        let connected = link.worker.connected();
-        if connected == link.reported_connected {
-            return;
+    /// A connection change, once.
+    fn connection_change(&self, onvif: &mut OnvifCamera) -> Option<Notice> {
+        let connected = onvif.worker.connected();
+        if connected == onvif.reported_connected {
+            return None;
         }
-        link.reported_connected = connected;
+        onvif.reported_connected = connected;
         if connected {
             gst::info!(CAT, imp = self, "camera reachable again");
             let s = gst::Structure::builder("ptzservo/camera")
                 .field("connected", true)
                 .build();
-            self.obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build())
-                .ok();
+            Some(Notice::Message(s))
         } else {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Write,
-                [
-                    "The camera at {} is not reachable; video goes on, commands resume when it is back: {}",
-                    self.settings.lock().unwrap().url,
-                    link.worker.last_error().unwrap_or_default()
-                ]
-            );
+            let why = onvif.worker.last_error().unwrap_or_default();
+            Some(Notice::Unreachable(onvif.url.clone(), why))
         }
     }
 
-    /// Queues a command for the camera and posts it.
+    /// Posts what a frame or a stop has to tell; never with a lock held.
+    fn post(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            match notice {
+                Notice::Message(s) => {
+                    let msg = gst::message::Element::builder(s).src(&*self.obj()).build();
+                    self.obj().post_message(msg).ok();
+                }
+                Notice::Unreachable(url, why) => gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    [
+                        "The camera at {} is not reachable; video goes on, commands resume when it is back: {}",
+                        url,
+                        why
+                    ]
+                ),
+            }
+        }
+    }
+
+    /// Queues a command for the camera; the message to post about it.
     fn command(
         &self,
         state: &mut State,
         command: PtzCommand,
         target: Option<u64>,
         offset: Option<(f64, f64)>,
-    ) {
+    ) -> Notice {
         state.counters.commands += 1;
         let mut s = gst::Structure::builder("ptzservo/command").field("command", command.name());
         match &command {
@@ -596,34 +640,105 @@ impl PtzServo {
         if let Some((x, y)) = offset {
             s = s.field("offset-x", x).field("offset-y", y);
         }
-        if let Some(link) = &state.link {
+        if let Some(onvif) = &state.camera {
             if matches!(command, PtzCommand::Home { .. }) {
-                link.camera.homing.store(true, Ordering::SeqCst);
+                onvif.camera.homing.store(true, Ordering::SeqCst);
             }
-            link.worker.push([command]);
+            onvif.worker.push([command]);
         }
-        self.obj()
-            .post_message(
-                gst::message::Element::builder(s.build())
-                    .src(&*self.obj())
-                    .build(),
-            )
-            .ok();
+        Notice::Message(s.build())
+    }
+
+    /// Runs the servo on one frame and queues its command; the target
+    /// followed. What to post goes to `notices`.
+    fn follow(
+        &self,
+        state: &mut State,
+        settings: &FrameSettings,
+        ts: u64,
+        frame: &Frame,
+        notices: &mut Vec<Notice>,
+    ) -> Option<u64> {
+        if let Some(onvif) = state.camera.as_mut() {
+            notices.extend(self.connection_change(onvif));
+            if onvif.camera.homing.load(Ordering::SeqCst) {
+                // The picture is still sweeping home: nothing in it is worth following.
+                return None;
+            }
+        }
+        if *state.servo.config() != settings.servo {
+            state.servo.set_config(settings.servo);
+        }
+        // Only objects of the classes followed; no copy when that is all of them.
+        let keeps = |o: &cctv::meta::Object| settings.classes.keeps(o.class_id, &o.label);
+        let filtered;
+        let followable = if frame.objects.iter().all(keeps) {
+            frame
+        } else {
+            filtered = Frame {
+                width: frame.width,
+                height: frame.height,
+                source: String::new(),
+                model: String::new(),
+                inferred: frame.inferred,
+                objects: frame.objects.iter().filter(|o| keeps(o)).cloned().collect(),
+            };
+            &filtered
+        };
+        let step = state.servo.update(ts, followable);
+        let command = match step.command {
+            Some(Command::Move(v)) => {
+                let due = state.last_move.is_none_or(|(at, last)| {
+                    at.elapsed() >= settings.command_interval && !(same(last, v) && still(v))
+                });
+                due.then(|| {
+                    state.last_move = Some((Instant::now(), v));
+                    state.moving = !still(v);
+                    PtzCommand::Move {
+                        pan: v.pan,
+                        tilt: v.tilt,
+                        zoom: v.zoom,
+                    }
+                })
+            }
+            Some(Command::Stop) => {
+                state.last_move = None;
+                state.moving = false;
+                Some(PtzCommand::Stop)
+            }
+            Some(Command::Home) => {
+                state.last_move = None;
+                state.moving = false;
+                let preset = settings.home_preset.as_deref().map(str::to_owned);
+                Some(PtzCommand::Home { preset })
+            }
+            None => None,
+        };
+        if let Some(command) = command {
+            notices.push(self.command(state, command, step.target, step.offset));
+        }
+        let target = step.target?;
+        state.counters.followed += 1;
+        Some(target)
     }
 
     /// Stops the camera if it was moving and waits a little for the Stop
-    /// to reach it.
+    /// to reach it, without the state lock.
     fn stop_camera(&self) {
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else { return };
-        if !std::mem::take(&mut state.moving) {
-            return;
-        }
-        self.command(state, PtzCommand::Stop, None, None);
-        if let Some(link) = &state.link
-            && link.worker.connected()
+        let (notice, worker) = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else { return };
+            if !std::mem::take(&mut state.moving) {
+                return;
+            }
+            let notice = self.command(state, PtzCommand::Stop, None, None);
+            (notice, state.camera.as_ref().map(|c| Arc::clone(&c.worker)))
+        };
+        self.post(vec![notice]);
+        if let Some(worker) = worker
+            && worker.connected()
         {
-            let flushed = link.worker.flush(STOP_WAIT);
+            let flushed = worker.flush(STOP_WAIT);
             gst::debug!(CAT, imp = self, "final stop: {:?}", flushed);
             if flushed != Flushed::Done {
                 gst::warning!(CAT, imp = self, "the camera did not confirm the final Stop");
@@ -640,10 +755,10 @@ impl BaseTransformImpl for PtzServo {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        let link = self.connect(&s)?;
-        let report: Option<Box<dyn metrics::Report>> = link.as_ref().map(|l| {
+        let camera = self.connect(&s)?;
+        let report: Option<Box<dyn metrics::Report>> = camera.as_ref().map(|c| {
             Box::new(CameraReport {
-                worker: Arc::clone(&l.worker),
+                worker: Arc::clone(&c.worker),
                 url: s.url.clone(),
             }) as Box<dyn metrics::Report>
         });
@@ -657,21 +772,24 @@ impl BaseTransformImpl for PtzServo {
                 s.url.as_str()
             }
         );
-        *self.state.lock().unwrap() = Some(State {
+        let state = State {
             servo: Servo::new(s.servo),
-            link,
+            camera,
             last_move: None,
             moving: false,
             counters: Counters::default(),
             metrics: metrics::register(&*self.obj(), report),
-        });
+        };
+        *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.stop_camera();
-        // Dropping the worker ends its thread.
-        self.state.lock().unwrap().take();
+        // Dropped without the lock: that joins the worker's thread, which
+        // may be posting a warning whose handler reads `stats`.
+        let state = self.state.lock().unwrap().take();
+        drop(state);
         Ok(())
     }
 
@@ -703,92 +821,19 @@ impl BaseTransformImpl for PtzServo {
             }
         };
         let started = Instant::now();
-        // Only what a frame needs, without copying strings.
-        let (servo, command_interval_ms, classes) = {
-            let s = self.settings.lock().unwrap();
-            (s.servo, s.command_interval_ms, Arc::clone(&s.classes))
-        };
+        let settings = self.settings.lock().unwrap().frame();
         let ts = buf.pts().map_or(0, |t| t.nseconds());
+        let mut notices = Vec::new();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         state.counters.frames += 1;
         let _timer = FrameTimer(Arc::clone(&state.metrics), started);
-        if let Some(link) = state.link.as_mut() {
-            self.report_connection(link);
-        }
-        let homing = state
-            .link
-            .as_ref()
-            .is_some_and(|l| l.camera.homing.load(Ordering::SeqCst));
-        if homing {
-            // The picture is still sweeping home: nothing in it is worth following.
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        if *state.servo.config() != servo {
-            state.servo.set_config(servo);
-        }
-        // Only objects of the classes followed; no copy when that is all of them.
-        let keeps = |o: &cctv::meta::Object| classes.keeps(o.class_id, &o.label);
-        let filtered;
-        let followable = if frame.objects.iter().all(keeps) {
-            &frame
-        } else {
-            filtered = Frame {
-                width: frame.width,
-                height: frame.height,
-                source: String::new(),
-                model: String::new(),
-                inferred: frame.inferred,
-                objects: frame.objects.iter().filter(|o| keeps(o)).cloned().collect(),
-            };
-            &filtered
-        };
-        let step = state.servo.update(ts, followable);
-        let command = match step.command {
-            Some(Command::Move(v)) => {
-                let interval = Duration::from_millis(command_interval_ms as u64);
-                let due = state.last_move.is_none_or(|(at, last)| {
-                    at.elapsed() >= interval && !(same(last, v) && still(v))
-                });
-                due.then(|| {
-                    state.last_move = Some((Instant::now(), v));
-                    state.moving = !still(v);
-                    PtzCommand::Move {
-                        pan: v.pan,
-                        tilt: v.tilt,
-                        zoom: v.zoom,
-                    }
-                })
-            }
-            Some(Command::Stop) => {
-                state.last_move = None;
-                state.moving = false;
-                Some(PtzCommand::Stop)
-            }
-            Some(Command::Home) => {
-                state.last_move = None;
-                state.moving = false;
-                let preset = {
-                    let s = self.settings.lock().unwrap();
-                    (!s.home_preset.is_empty()).then(|| s.home_preset.clone())
-                };
-                Some(PtzCommand::Home { preset })
-            }
-            None => None,
-        };
-        if let Some(command) = command {
-            self.command(state, command, step.target, step.offset);
-        }
-        let Some(target) = step.target else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        state.counters.followed += 1;
+        let target = self.follow(state, &settings, ts, &frame, &mut notices);
         drop(guard);
+        self.post(notices);
         // Mark the target for the overlay and the application.
-        if let Some(index) = frame
-            .objects
-            .iter()
-            .position(|o| o.track_id == Some(target))
+        if let Some(index) =
+            target.and_then(|t| frame.objects.iter().position(|o| o.track_id == Some(t)))
         {
             let mark = Attribute {
                 name: TARGET_ATTRIBUTE.into(),
@@ -803,7 +848,7 @@ impl BaseTransformImpl for PtzServo {
     }
 }
 
-/// The camera link's figures and health for the metrics exporter.
+/// The camera's figures and health for the metrics exporter.
 struct CameraReport {
     worker: Arc<Worker<PtzCommand>>,
     url: String,

@@ -22,9 +22,11 @@
 //! some cameras do; `online=false` closes the service (a camera gone from
 //! the network) until set back. Each request is posted as an element
 //! message `virtualptz/request` (operation, profile, velocities, user,
-//! fault) so tests can check what a client sent.
+//! fault) so tests can check what a client sent. The view is scaled from
+//! the scene straight into the output frame.
 
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -32,15 +34,14 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use cctv::detect::{ElementType, InputSpec};
-use cctv::letterbox::Fit;
-use cctv::preprocess::{Region, TensorFormat};
+use cctv::letterbox::{Fit, Letterbox};
+use cctv::preprocess::{Packer, Region, TensorFormat};
 use cctv::ptz::head::{Head, HeadConfig, Optics};
 
 use super::service::{Camera, Handled, Service};
-use crate::inference::{InputTensor, VideoInput};
+use crate::metrics;
 use crate::onvif::camera::{Auth, Operation};
-use crate::video::FORMATS;
+use crate::video::{FORMATS, Video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -98,16 +99,49 @@ impl Settings {
     }
 }
 
+/// From READY down to NULL (the service), with what exists from `start`
+/// to `stop` (the streaming side).
 struct State {
     camera: Arc<Mutex<Camera>>,
     service: Option<Service>,
     /// The port served on, kept when going offline to come back on it.
     port: u16,
-    input: Option<VideoInput>,
-    view: Option<InputTensor>,
-    out_info: Option<gst_video::VideoInfo>,
+    metrics: Option<Arc<metrics::Source>>,
+    /// The scene and the view, once negotiated.
+    input: Option<Video>,
+    output: Option<Video>,
+    /// Scales regions of the size last shown; made again when it changes.
+    packer: Option<Packer>,
 }
 
+impl State {
+    /// Moves the head to the frame's time; where it points.
+    fn advance(&self, head: HeadConfig, pts: Option<gst::ClockTime>) -> [f64; 3] {
+        let mut cam = self.camera.lock().unwrap();
+        cam.head.set_config(head);
+        if let Some(pts) = pts {
+            let now = pts.nseconds() as f64 / 1e9;
+            if now > cam.head.now() {
+                cam.head.advance(now);
+            }
+        }
+        cam.head.position()
+    }
+}
+
+/// The output's pixels straight from the scene's: 8-bit RGB, no padding.
+const VIEW_PIXELS: TensorFormat = TensorFormat {
+    planar: false,
+    bgr: false,
+    scale: 1.0,
+    mean: [0.0; 3],
+    std: [1.0; 3],
+    pad: 0,
+};
+
+/// Lock order: `settings`, then `state`, then the camera's; none is held
+/// while posting, and the service's thread is joined with none held (it
+/// posts each request).
 #[derive(Default)]
 pub struct VirtualPtz {
     settings: Mutex<Settings>,
@@ -289,7 +323,7 @@ impl ObjectImpl for VirtualPtz {
                 Some(state) => (state.port as u32).to_value(),
                 None => s.port.to_value(),
             },
-            "url" => self.url().to_value(),
+            "url" => self.url(&s.address).to_value(),
             "profile-token" => s.profile.to_value(),
             "user-id" => s.user_id.to_value(),
             "user-pw" => None::<String>.to_value(),
@@ -324,8 +358,8 @@ impl ElementImpl for VirtualPtz {
         }
         let result = self.parent_change_state(transition);
         if transition == gst::StateChange::ReadyToNull {
-            // Dropping the service joins its thread.
-            self.state.lock().unwrap().take();
+            let state = self.state.lock().unwrap().take();
+            drop(state);
         }
         result
     }
@@ -373,14 +407,14 @@ impl ElementImpl for VirtualPtz {
 }
 
 impl VirtualPtz {
-    fn url(&self) -> Option<String> {
-        let address = self.settings.lock().unwrap().address.clone();
-        let state = self.state.lock().unwrap();
-        let port = state.as_ref()?.port;
+    /// The service's URL on `address` once serving (`property` holds the
+    /// settings lock: the address comes from there, not from a second take).
+    fn url(&self, address: &str) -> Option<String> {
+        let port = self.state.lock().unwrap().as_ref()?.port;
         let host = if address.contains(':') {
             format!("[{address}]")
         } else {
-            address
+            address.to_owned()
         };
         Some(format!("http://{host}:{port}{SERVICE_PATH}"))
     }
@@ -447,9 +481,10 @@ impl VirtualPtz {
             camera,
             service: s.online.then_some(service),
             port,
+            metrics: None,
             input: None,
-            view: None,
-            out_info: None,
+            output: None,
+            packer: None,
         });
         Ok(())
     }
@@ -460,7 +495,10 @@ impl VirtualPtz {
         let Some(state) = guard.as_mut() else { return };
         match (online, state.service.is_some()) {
             (false, true) => {
-                state.service = None;
+                let service = state.service.take();
+                drop(guard);
+                // Joins the service's thread, which may be posting.
+                drop(service);
                 gst::info!(CAT, imp = self, "camera offline");
             }
             (true, false) => match self.serve(&address, state.port, &state.camera) {
@@ -468,11 +506,14 @@ impl VirtualPtz {
                     state.service = Some(service);
                     gst::info!(CAT, imp = self, "camera online again");
                 }
-                Err(e) => gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::OpenReadWrite,
-                    ["Cannot serve ONVIF again: {}", e]
-                ),
+                Err(e) => {
+                    drop(guard);
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::OpenReadWrite,
+                        ["Cannot serve ONVIF again: {}", e]
+                    );
+                }
             },
             _ => {}
         }
@@ -509,11 +550,20 @@ impl BaseTransformImpl for VirtualPtz {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let metrics = metrics::register(&*self.obj(), None);
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.metrics = Some(metrics);
+        }
+        Ok(())
+    }
+
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.metrics = None;
             state.input = None;
-            state.view = None;
-            state.out_info = None;
+            state.output = None;
+            state.packer = None;
         }
         Ok(())
     }
@@ -524,13 +574,16 @@ impl BaseTransformImpl for VirtualPtz {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let s = self.settings.lock().unwrap().clone();
+        let (width, height) = {
+            let s = self.settings.lock().unwrap();
+            (s.width, s.height)
+        };
         let mut out = if direction == gst::PadDirection::Sink {
             let mut out = caps.clone();
             for st in out.make_mut().iter_mut() {
                 st.set("format", "RGB");
-                st.set("width", s.width as i32);
-                st.set("height", s.height as i32);
+                st.set("width", width as i32);
+                st.set("height", height as i32);
                 st.remove_fields(["colorimetry", "chroma-site", "pixel-aspect-ratio"]);
             }
             out
@@ -557,32 +610,17 @@ impl BaseTransformImpl for VirtualPtz {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| gst::loggable_error!(CAT, "bad output caps {}", outcaps))?;
-        let spec = InputSpec {
-            name: "view".into(),
-            width: out_info.width(),
-            height: out_info.height(),
-            planar: false,
-            ty: ElementType::U8,
-        };
-        let tensor = TensorFormat {
-            planar: false,
-            bgr: false,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            pad: 0,
-        };
-        let input = VideoInput::new(incaps, &spec, Fit::Stretch, tensor)
+        let input = Video::from_caps(incaps)
             .map_err(|e| gst::loggable_error!(CAT, "cannot read {}: {}", incaps, e))?;
+        let output = Video::from_caps(outcaps)
+            .map_err(|e| gst::loggable_error!(CAT, "cannot write {}: {}", outcaps, e))?;
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.input = Some(input);
-        state.view = Some(InputTensor::new(&spec));
-        state.out_info = Some(out_info);
+        state.output = Some(output);
+        state.packer = None;
         Ok(())
     }
 
@@ -591,62 +629,92 @@ impl BaseTransformImpl for VirtualPtz {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
         let (head, optics) = {
             let s = self.settings.lock().unwrap();
             (s.head, s.optics)
         };
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (Some(input), Some(view), Some(out_info)) = (
-            state.input.as_mut(),
-            state.view.as_mut(),
-            state.out_info.as_ref(),
-        ) else {
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let position = {
-            let mut cam = state.camera.lock().unwrap();
-            cam.head.set_config(head);
-            if let Some(pts) = inbuf.pts() {
-                let now = pts.nseconds() as f64 / 1e9;
-                if now > cam.head.now() {
-                    cam.head.advance(now);
-                }
+        let rendered = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let (Some(input), Some(output)) = (&state.input, &state.output) else {
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            let position = state.advance(head, inbuf.pts());
+            let region = view_region(&optics, position, input, output);
+            let rendered = render(&mut state.packer, input, output, inbuf, outbuf, region);
+            if let Some(metrics) = &state.metrics {
+                metrics.frame(started.elapsed(), Duration::ZERO);
             }
-            cam.head.position()
+            rendered.map(|()| (region, position))
         };
-        let (sw, sh) = (input.width() as f64, input.height() as f64);
-        let aspect = out_info.width() as f64 / out_info.height() as f64;
-        let (x, y, w, h) = optics.view(position, sw, sh, aspect);
-        let region = Region {
-            x: (x.round() as u32).min(input.width() - 1),
-            y: (y.round() as u32).min(input.height() - 1),
-            w: (w.round() as u32).max(1),
-            h: (h.round() as u32).max(1),
-        };
-        let region = Region {
-            w: region.w.min(input.width() - region.x),
-            h: region.h.min(input.height() - region.y),
-            ..region
-        };
-        input.pack_region(inbuf, region, view, 0).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Failed,
-                ["Cannot render the view: {}", e]
-            );
-            gst::FlowError::Error
-        })?;
-        let pixels = view.bytes().expect("a uint8 view");
-        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(outbuf, out_info)
-            .map_err(|_| gst::FlowError::Error)?;
-        let stride = frame.plane_stride()[0] as usize;
-        let row = out_info.width() as usize * 3;
-        let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-        for (dst, src) in data.chunks_mut(stride).zip(pixels.chunks_exact(row)) {
-            dst[..row].copy_from_slice(src);
+        match rendered {
+            Ok((region, position)) => {
+                gst::trace!(CAT, imp = self, "view {:?} at {:?}", region, position);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(e) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ["Cannot render the view: {}", e]
+                );
+                Err(gst::FlowError::Error)
+            }
         }
-        gst::trace!(CAT, imp = self, "view {:?} at {:?}", region, position);
-        Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// Scales the view at `region` of the scene in `inbuf` into `outbuf`,
+/// with `packer` if it was made for a region of that size.
+fn render(
+    packer: &mut Option<Packer>,
+    input: &Video,
+    output: &Video,
+    inbuf: &gst::Buffer,
+    outbuf: &mut gst::BufferRef,
+    region: Region,
+) -> Result<(), String> {
+    let fits = packer
+        .as_ref()
+        .is_some_and(|p| (p.letterbox.src_w, p.letterbox.src_h) == (region.w, region.h));
+    if !fits {
+        let fit = Letterbox::new(
+            region.w,
+            region.h,
+            output.width(),
+            output.height(),
+            Fit::Stretch,
+        );
+        *packer = Some(Packer::new(fit, input.format, input.matrix, VIEW_PIXELS));
+    }
+    let packer = packer.as_mut().expect("made just above");
+    let scene = input.map(inbuf)?;
+    let view = input
+        .image(&scene)
+        .crop(region)
+        .map_err(|e| e.to_string())?;
+    let mut frame = output.map_mut(outbuf)?;
+    let stride = frame.plane_stride()[0].max(0) as usize;
+    let pixels = frame.plane_data_mut(0).map_err(|e| e.to_string())?;
+    packer
+        .pack_interleaved_strided(&view, pixels, stride)
+        .map_err(|e| e.to_string())
+}
+
+/// The part of the scene the camera sees at `position`, inside the scene
+/// and where its format can crop.
+fn view_region(optics: &Optics, position: [f64; 3], input: &Video, output: &Video) -> Region {
+    let (sw, sh) = (input.width(), input.height());
+    let aspect = output.width() as f64 / output.height() as f64;
+    let (x, y, w, h) = optics.view(position, sw as f64, sh as f64, aspect);
+    let x = (x.round() as u32).min(sw - 1);
+    let y = (y.round() as u32).min(sh - 1);
+    Region {
+        x,
+        y,
+        w: (w.round() as u32).clamp(1, sw - x),
+        h: (h.round() as u32).clamp(1, sh - y),
+    }
+    .aligned(input.format)
 }

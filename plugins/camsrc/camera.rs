@@ -1,6 +1,6 @@
-//! What `camsrc` and the source it restarts share while running: the
-//! camera's configuration, its status and backoff, and the counters behind
-//! `statistics`, the bus messages and the metrics.
+//! The camera as `camsrc` and the source it restarts both see it while
+//! running: its configuration, its status and backoff, and the counters
+//! behind `stats`, the bus messages and the metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -26,7 +26,7 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub uri: CameraUri,
-    pub camera: String,
+    pub camera_id: String,
     pub timeout: Duration,
     pub retry_backoff: Duration,
     pub max_backoff: Duration,
@@ -72,8 +72,8 @@ struct Progress {
     refused: bool,
 }
 
-/// One run's shared state.
-pub struct Link {
+/// One run's camera. Its lock is taken last and never held while posting.
+pub struct Camera {
     pub camsrc: glib::WeakRef<super::CamSrc>,
     pub config: Config,
     progress: Mutex<Progress>,
@@ -85,9 +85,9 @@ pub struct Link {
     pub dropped: AtomicU64,
 }
 
-impl Link {
-    pub fn new(camsrc: &super::CamSrc, config: Config) -> Link {
-        Link {
+impl Camera {
+    pub fn new(camsrc: &super::CamSrc, config: Config) -> Camera {
+        Camera {
             camsrc: camsrc.downgrade(),
             progress: Mutex::new(Progress {
                 status: Status::Connecting,
@@ -128,12 +128,12 @@ impl Link {
         gst::info!(
             CAT,
             "{}: attempt {} in {:?}",
-            self.config.camera,
+            self.config.camera_id,
             attempt,
             delay
         );
         self.post(
-            gst::Structure::builder("retrying")
+            gst::Structure::builder("camsrc/retrying")
                 .field("attempt", attempt)
                 .field(
                     "delay",
@@ -169,10 +169,10 @@ impl Link {
         gst::info!(
             CAT,
             "{}: connected to {}",
-            self.config.camera,
+            self.config.camera_id,
             self.config.uri.display()
         );
-        let mut s = gst::Structure::builder("connected")
+        let mut s = gst::Structure::builder("camsrc/connected")
             .field("uri", self.config.uri.display())
             .field("attempt", attempt)
             .field("reconnects", reconnects);
@@ -205,9 +205,9 @@ impl Link {
         p.gave_up |= give_up;
         let attempt = p.attempts;
         drop(p);
-        gst::warning!(CAT, "{}: disconnected: {}", self.config.camera, reason);
+        gst::warning!(CAT, "{}: disconnected: {}", self.config.camera_id, reason);
         self.post(
-            gst::Structure::builder("disconnected")
+            gst::Structure::builder("camsrc/disconnected")
                 .field("reason", &reason)
                 .field("attempt", attempt),
         );
@@ -237,7 +237,7 @@ impl Link {
             _ if p.attempts <= 1 && p.last_reason.is_empty() => None,
             _ => Some(format!(
                 "camera {} disconnected: {}",
-                self.config.camera,
+                self.config.camera_id,
                 if p.last_reason.is_empty() {
                     "connecting"
                 } else {
@@ -247,11 +247,11 @@ impl Link {
         }
     }
 
-    pub fn statistics(&self) -> gst::Structure {
+    pub fn stats(&self) -> gst::Structure {
         let p = self.progress.lock().unwrap();
         let down = p.down_total + p.down_since.map(|s| s.elapsed()).unwrap_or_default();
-        gst::Structure::builder("camsrc/statistics")
-            .field("camera", &self.config.camera)
+        gst::Structure::builder("camsrc/stats")
+            .field("camera", &self.config.camera_id)
             .field("status", p.status)
             .field("attempts", p.attempts)
             .field("reconnects", p.connects.saturating_sub(1))
@@ -272,7 +272,7 @@ impl Link {
         let Some(camsrc) = self.camsrc.upgrade() else {
             return;
         };
-        let s = s.field("camera", &self.config.camera).build();
+        let s = s.field("camera", &self.config.camera_id).build();
         let _ = camsrc.post_message(gst::message::Element::builder(s).src(&camsrc).build());
     }
 }
