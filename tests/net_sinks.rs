@@ -145,6 +145,33 @@ fn a_state_change_interrupts_a_blocked_flush() {
     }
 }
 
+/// A sink whose server was never reached and that has nothing to deliver
+/// stops at once: nothing waits on the (hour-long) flush-timeout.
+#[test]
+fn a_sink_with_nothing_to_deliver_stops_without_waiting_for_the_server() {
+    common::init();
+    let port = closed_port();
+    for sink in [
+        format!(
+            "pgsink conninfo=\"host=127.0.0.1 port={port} user=postgres password=pw\" flush-timeout=3600000 retry-timeout=0"
+        ),
+        format!("mqttsink port={port} flush-timeout=3600000 retry-timeout=0"),
+    ] {
+        let element = gst::parse::bin_from_description(&sink, false).unwrap();
+        let (done, stopped) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            element.set_state(gst::State::Paused).unwrap();
+            let result = element.set_state(gst::State::Null);
+            done.send(result.is_ok()).unwrap();
+        });
+        let stopped = stopped
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{sink}: PAUSED to NULL waited for the server"));
+        assert!(stopped, "{sink}: the state change failed");
+        worker.join().unwrap();
+    }
+}
+
 /// A synchronised sink (`sync=true`, the default) keeps real time: it waits
 /// for each buffer's running time, not a moment more, then renders it at
 /// once whatever the server does (here it is away). A run of

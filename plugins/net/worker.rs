@@ -519,6 +519,7 @@ impl<I: Item> Worker<I> {
 /// worker as `dyn Control`, while the element's stream pushes typed items.
 pub trait Control: Send + Sync {
     fn flush(&self, timeout: Duration) -> Flushed;
+    fn idle(&self) -> bool;
     fn interrupt(&self, on: bool);
     fn stop(&self);
     fn has_failed(&self) -> bool;
@@ -530,6 +531,13 @@ pub trait Control: Send + Sync {
 impl<I: Item> Control for Worker<I> {
     fn flush(&self, timeout: Duration) -> Flushed {
         Worker::flush(self, timeout)
+    }
+
+    /// Nothing is queued or in flight: stopping loses nothing, whether the
+    /// server was ever reached or not (spooled items stay on disk).
+    fn idle(&self) -> bool {
+        let q = self.shared.queue.lock().unwrap();
+        q.live + q.in_flight == 0
     }
 
     /// Ends a `flush` in progress (`BaseSink::unlock`); until
@@ -1244,6 +1252,18 @@ mod tests {
         setup.server().down = false;
         assert_eq!(w.flush(LONG), Flushed::Done);
         assert_eq!(setup.server().acked, [T::R(0), T::S(1)]);
+    }
+
+    #[test]
+    fn a_worker_is_idle_until_something_waits_for_the_server() {
+        let setup = Setup::new(Server::down());
+        let w = setup.start(config(10, Duration::ZERO)).unwrap();
+        assert!(Control::idle(&w), "never reached, nothing queued");
+        w.push([T::R(0)]);
+        assert!(!Control::idle(&w));
+        setup.server().down = false;
+        assert_eq!(w.flush(LONG), Flushed::Done);
+        assert!(Control::idle(&w));
     }
 
     #[test]

@@ -69,9 +69,11 @@ impl Delivery {
         !matches!(flushed, Flushed::Failed(_))
     }
 
-    /// Flushes unless EOS already did, then ends the worker.
+    /// Flushes unless EOS already did or nothing waits to be delivered
+    /// (a sink whose server was never reached stops at once), then ends the
+    /// worker.
     fn stop(&self, element: &gst::Element, timeout: Duration) {
-        if !self.flushed.load(Ordering::SeqCst) {
+        if !self.flushed.load(Ordering::SeqCst) && !self.worker.idle() {
             let flushed = self.worker.flush(timeout);
             self.report(element, &flushed);
         }
