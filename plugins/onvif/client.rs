@@ -1,7 +1,8 @@
-//! A small synchronous ONVIF PTZ client (SOAP 1.2 over HTTP): the few
-//! calls a servo needs, with WS-Security UsernameToken digest
-//! authentication. Blocking: call it from a worker thread, never from the
-//! streaming thread.
+//! A small synchronous ONVIF client (SOAP 1.2 over HTTP) with WS-Security
+//! UsernameToken digest authentication whose `Created` follows the
+//! camera's clock: [`Soap`] carries the calls, [`Ptz`] the few a servo
+//! needs once `discovery` found the service, profile and velocity limits.
+//! Blocking: call it from a worker thread, never from the streaming thread.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use quick_xml::escape::escape;
 
 use super::{
-    BASE64_TYPE, DIGEST_TYPE, Node, PTZ_NS, SCHEMA_NS, SOAP_NS, WSSE_NS, WSU_NS, attribute,
-    password_digest, utc_timestamp, walk,
+    BASE64_TYPE, DEVICE_NS, DIGEST_TYPE, MEDIA_NS, Node, PTZ_NS, SCHEMA_NS, SOAP12_NS, WSSE_NS,
+    WSU_NS, attribute, password_digest, unix_now, utc_timestamp, walk,
 };
 
 /// User name and password; `Debug` never shows the password.
@@ -34,8 +35,12 @@ impl fmt::Debug for Credentials {
 pub enum Error {
     /// The camera could not be reached or the exchange broke off.
     Transport(String),
-    /// The camera answered with a SOAP fault.
-    Fault { code: String, reason: String },
+    /// The camera answered with a SOAP fault (1.1 or 1.2), with this HTTP status.
+    Fault {
+        status: u16,
+        code: String,
+        reason: String,
+    },
     /// An HTTP error status without a SOAP fault.
     Http { status: u16, body: String },
     /// The answer was not the XML expected.
@@ -43,11 +48,32 @@ pub enum Error {
 }
 
 impl Error {
-    /// The camera refused the credentials.
+    /// The camera refused the credentials: an ONVIF NotAuthorized fault, or
+    /// HTTP 401 whatever the fault says (cameras differ in the subcode).
     pub fn is_unauthorized(&self) -> bool {
         match self {
-            Error::Fault { code, .. } => code.contains("NotAuthorized"),
+            Error::Fault { status, code, .. } => *status == 401 || code.contains("NotAuthorized"),
             Error::Http { status, .. } => *status == 401,
+            _ => false,
+        }
+    }
+
+    /// Retrying may help: the camera is away or busy, not refusing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport(_) => true,
+            Error::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The camera does not know the operation (or the service).
+    pub fn is_not_supported(&self) -> bool {
+        match self {
+            Error::Fault { code, .. } => {
+                code.contains("ActionNotSupported") || code.contains("NotSupported")
+            }
+            Error::Http { status, .. } => *status == 404 || *status == 405,
             _ => false,
         }
     }
@@ -57,7 +83,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Transport(e) => write!(f, "camera unreachable: {e}"),
-            Error::Fault { code, reason } => write!(f, "camera refused ({code}): {reason}"),
+            Error::Fault {
+                status,
+                code,
+                reason,
+            } => write!(f, "camera refused ({code}, HTTP {status}): {reason}"),
             Error::Http { status, body } => write!(f, "HTTP {status}: {body}"),
             Error::Parse(e) => write!(f, "unexpected answer: {e}"),
         }
@@ -65,6 +95,104 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Carries SOAP 1.2 calls to any of a camera's services.
+#[derive(Clone)]
+pub struct Soap {
+    agent: ureq::Agent,
+    credentials: Option<Credentials>,
+    /// The camera's clock minus ours, seconds: every `Created` is written
+    /// in the camera's time, as its freshness check wants.
+    clock_offset: i64,
+}
+
+impl Soap {
+    pub fn new(credentials: Option<Credentials>, timeout: Duration) -> Soap {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build();
+        Soap {
+            agent: ureq::Agent::new_with_config(config),
+            credentials,
+            clock_offset: 0,
+        }
+    }
+
+    pub fn set_clock_offset(&mut self, seconds: i64) {
+        self.clock_offset = seconds;
+    }
+
+    pub fn clock_offset(&self) -> i64 {
+        self.clock_offset
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// Calls `action` of the service with namespace `ns` at `url`; with
+    /// `authenticate` false no UsernameToken is sent (for the calls ONVIF
+    /// allows before authentication, such as the clock). The answer's XML.
+    pub fn call(
+        &self,
+        url: &str,
+        ns: &str,
+        action: &str,
+        body: &str,
+        authenticate: bool,
+    ) -> Result<String, Error> {
+        let header = match &self.credentials {
+            Some(c) if authenticate => security_header(c, unix_now() + self.clock_offset),
+            _ => String::new(),
+        };
+        let envelope = envelope(body, &header);
+        let content_type = format!("application/soap+xml; charset=utf-8; action=\"{ns}/{action}\"");
+        let mut response = self
+            .agent
+            .post(url)
+            .header("Content-Type", &content_type)
+            .send(envelope.as_str())
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        if let Some((code, reason)) = parse_fault(&text) {
+            return Err(Error::Fault {
+                status,
+                code,
+                reason,
+            });
+        }
+        if !(200..300).contains(&status) {
+            let body = text.chars().take(200).collect();
+            return Err(Error::Http { status, body });
+        }
+        Ok(text)
+    }
+}
+
+/// The velocity ranges a camera's PTZ node accepts in the generic spaces
+/// (`None`: the axis cannot move continuously, e.g. no zoom lens).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VelocityLimits {
+    pub pan: Option<(f64, f64)>,
+    pub tilt: Option<(f64, f64)>,
+    pub zoom: Option<(f64, f64)>,
+}
+
+impl Default for VelocityLimits {
+    /// The generic space's full range on every axis.
+    fn default() -> Self {
+        VelocityLimits {
+            pan: Some((-1.0, 1.0)),
+            tilt: Some((-1.0, 1.0)),
+            zoom: Some((-1.0, 1.0)),
+        }
+    }
+}
 
 /// What an axis group is doing, as the camera reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,49 +222,66 @@ pub struct Status {
     pub zoom_status: Option<MoveStatus>,
 }
 
-pub struct Client {
-    agent: ureq::Agent,
+/// The PTZ service of one camera, driving one media profile.
+pub struct Ptz {
+    soap: Soap,
     url: String,
     profile: String,
-    credentials: Option<Credentials>,
+    limits: VelocityLimits,
 }
 
-impl Client {
-    /// A client for the PTZ service at `url` (e.g.
-    /// `http://camera/onvif/ptz_service`) driving media profile `profile`.
-    pub fn new(
-        url: &str,
-        profile: &str,
-        credentials: Option<Credentials>,
-        timeout: Duration,
-    ) -> Client {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build();
-        Client {
-            agent: ureq::Agent::new_with_config(config),
+impl Ptz {
+    /// The PTZ service at `url` (e.g. `http://camera/onvif/ptz_service`)
+    /// driving media profile `profile` within `limits`.
+    pub fn new(soap: Soap, url: &str, profile: &str, limits: VelocityLimits) -> Ptz {
+        Ptz {
+            soap,
             url: url.to_owned(),
             profile: profile.to_owned(),
-            credentials,
+            limits,
         }
     }
 
-    /// Velocities in the generic space, each in [-1, 1].
+    pub fn soap(&self) -> &Soap {
+        &self.soap
+    }
+
+    pub fn soap_mut(&mut self) -> &mut Soap {
+        &mut self.soap
+    }
+
+    /// Velocities in the generic space, each in [-1, 1], clamped to the
+    /// node's ranges; axes it cannot move are left out.
     pub fn continuous_move(&self, pan: f64, tilt: f64, zoom: f64) -> Result<(), Error> {
+        let clamp = |v: f64, range: (f64, f64)| v.clamp(range.0, range.1);
+        let pan_tilt = match (self.limits.pan, self.limits.tilt) {
+            (Some(p), Some(t)) => format!(
+                "<tt:PanTilt x=\"{:.4}\" y=\"{:.4}\"/>",
+                clamp(pan, p),
+                clamp(tilt, t)
+            ),
+            _ => String::new(),
+        };
+        let zoom = self
+            .limits
+            .zoom
+            .map(|z| format!("<tt:Zoom x=\"{:.4}\"/>", clamp(zoom, z)))
+            .unwrap_or_default();
         let body = format!(
-            "<tptz:ContinuousMove>{}<tptz:Velocity>\
-             <tt:PanTilt x=\"{pan:.4}\" y=\"{tilt:.4}\"/><tt:Zoom x=\"{zoom:.4}\"/>\
-             </tptz:Velocity></tptz:ContinuousMove>",
+            "<tptz:ContinuousMove>{}<tptz:Velocity>{pan_tilt}{zoom}</tptz:Velocity>\
+             </tptz:ContinuousMove>",
             self.profile_token()
         );
         self.call("ContinuousMove", &body).map(drop)
     }
 
     pub fn stop(&self) -> Result<(), Error> {
+        let flag = |axis: Option<(f64, f64)>| axis.is_some();
         let body = format!(
-            "<tptz:Stop>{}<tptz:PanTilt>true</tptz:PanTilt><tptz:Zoom>true</tptz:Zoom></tptz:Stop>",
-            self.profile_token()
+            "<tptz:Stop>{}<tptz:PanTilt>{}</tptz:PanTilt><tptz:Zoom>{}</tptz:Zoom></tptz:Stop>",
+            self.profile_token(),
+            flag(self.limits.pan),
+            flag(self.limits.zoom)
         );
         self.call("Stop", &body).map(drop)
     }
@@ -171,51 +316,30 @@ impl Client {
     }
 
     fn call(&self, action: &str, body: &str) -> Result<String, Error> {
-        let envelope = envelope(body, self.credentials.as_ref().map(security_header));
-        let content_type =
-            format!("application/soap+xml; charset=utf-8; action=\"{PTZ_NS}/{action}\"");
-        let mut response = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", &content_type)
-            .send(envelope.as_str())
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        if let Some(fault) = parse_fault(&text) {
-            return Err(fault);
-        }
-        if !(200..300).contains(&status) {
-            let body = text.chars().take(200).collect();
-            return Err(Error::Http { status, body });
-        }
-        Ok(text)
+        self.soap.call(&self.url, PTZ_NS, action, body, true)
     }
 }
 
-fn envelope(body: &str, header: Option<String>) -> String {
+fn envelope(body: &str, header: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <s:Envelope xmlns:s=\"{SOAP_NS}\" \
+         <s:Envelope xmlns:s=\"{SOAP12_NS}\" xmlns:tds=\"{DEVICE_NS}\" xmlns:trt=\"{MEDIA_NS}\" \
          xmlns:tptz=\"{PTZ_NS}\" xmlns:tt=\"{SCHEMA_NS}\">\
-         <s:Header>{}</s:Header><s:Body>{body}</s:Body></s:Envelope>",
-        header.unwrap_or_default()
+         <s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     )
 }
 
-fn security_header(credentials: &Credentials) -> String {
+/// A UsernameToken with a fresh nonce, `Created` at `now` (the camera's time).
+fn security_header(credentials: &Credentials, now: i64) -> String {
     let mut nonce = [0u8; 16];
     if getrandom::fill(&mut nonce).is_err() {
-        // Unique enough for a replay window: the clock's nanoseconds.
+        // Unique enough for a replay cache: the clock's nanoseconds.
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         nonce = nanos.to_le_bytes();
     }
-    let created = utc_timestamp(SystemTime::now());
+    let created = utc_timestamp(now);
     format!(
         "<wsse:Security s:mustUnderstand=\"1\" xmlns:wsse=\"{WSSE_NS}\" xmlns:wsu=\"{WSU_NS}\">\
          <wsse:UsernameToken><wsse:Username>{}</wsse:Username>\
@@ -262,25 +386,25 @@ pub(super) fn parse_status(xml: &str) -> Result<Status, Error> {
     Ok(status)
 }
 
-/// The SOAP 1.2 fault in `xml`, if it is one: the most specific code
-/// (the innermost subcode) and the reason.
-pub(super) fn parse_fault(xml: &str) -> Option<Error> {
+/// The fault in `xml`, if it is one: its most specific code (SOAP 1.2:
+/// the innermost subcode; SOAP 1.1: `faultcode`) and its reason.
+pub(super) fn parse_fault(xml: &str) -> Option<(String, String)> {
     let (mut fault, mut code, mut reason) = (false, String::new(), String::new());
     walk(xml, |path, node| {
         let names: Vec<&str> = path.iter().map(String::as_str).collect();
-        if names.contains(&"Fault") {
-            fault = true;
-            match (names.last(), node) {
-                (Some(&"Value"), Node::Text(t)) => code = t.to_owned(),
-                (Some(&"Text"), Node::Text(t)) if names.contains(&"Reason") => {
-                    reason = t.to_owned()
-                }
-                _ => {}
-            }
+        let Some(at) = names.iter().position(|n| *n == "Fault") else {
+            return;
+        };
+        fault = true;
+        let Node::Text(t) = node else { return };
+        match &names[at + 1..] {
+            ["Code", .., "Value"] | ["faultcode"] => code = t.trim().to_owned(),
+            ["Reason", "Text"] | ["faultstring"] => reason = t.to_owned(),
+            _ => {}
         }
     })
     .ok()?;
-    fault.then_some(Error::Fault { code, reason })
+    fault.then_some((code, reason))
 }
 
 #[cfg(test)]
@@ -301,11 +425,16 @@ pub(super) mod tests {
     }
 
     /// A one-request-per-connection HTTP server on 127.0.0.1 answering
-    /// each request with the next of `answers`; sends back the request
-    /// headers and bodies it got.
-    fn camera(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<(String, String)>) {
+    /// each request with the next of `answers` (where `http://cam` stands
+    /// for its own address); sends back the request headers and bodies it got.
+    pub fn camera(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<(String, String)>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/onvif/ptz", listener.local_addr().unwrap());
+        let own = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{own}/onvif/ptz");
+        let answers: Vec<(u16, String)> = answers
+            .into_iter()
+            .map(|(status, a)| (status, a.replace("http://cam", &own)))
+            .collect();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for (status, answer) in answers {
@@ -340,9 +469,14 @@ pub(super) mod tests {
         (url, rx)
     }
 
+    fn ptz(url: &str, credentials: Option<Credentials>, limits: VelocityLimits) -> Ptz {
+        let soap = Soap::new(credentials, Duration::from_secs(5));
+        Ptz::new(soap, url, "Profile_1", limits)
+    }
+
     /// The body `op` sends, as user `op` with `password` (or anonymous).
     pub fn soap_request(
-        op: impl FnOnce(&Client) -> Result<(), Error>,
+        op: impl FnOnce(&Ptz) -> Result<(), Error>,
         password: Option<&str>,
     ) -> (String, String) {
         let (url, requests) = camera(vec![(200, soap("<tptz:Response/>"))]);
@@ -350,21 +484,21 @@ pub(super) mod tests {
             username: "op".into(),
             password: p.into(),
         });
-        let client = Client::new(&url, "Profile_1", credentials, Duration::from_secs(5));
-        op(&client).unwrap();
+        op(&ptz(&url, credentials, VelocityLimits::default())).unwrap();
         let (headers, body) = requests.recv().unwrap();
         (body, headers)
     }
 
-    fn soap(body: &str) -> String {
+    pub fn soap(body: &str) -> String {
         format!(
             "<?xml version=\"1.0\"?><env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\" \
-             xmlns:tptz=\"{PTZ_NS}\" xmlns:tt=\"{SCHEMA_NS}\"><env:Body>{body}</env:Body></env:Envelope>"
+             xmlns:tds=\"{DEVICE_NS}\" xmlns:trt=\"{MEDIA_NS}\" xmlns:tptz=\"{PTZ_NS}\" \
+             xmlns:tt=\"{SCHEMA_NS}\"><env:Body>{body}</env:Body></env:Envelope>"
         )
     }
 
     /// The text between `<prefix:name ...>` and `</prefix:name>`.
-    fn element<'a>(xml: &'a str, name: &str) -> &'a str {
+    pub fn element<'a>(xml: &'a str, name: &str) -> &'a str {
         let start = xml.find(name).unwrap();
         let open_end = start + xml[start..].find('>').unwrap() + 1;
         let close = open_end + xml[open_end..].find(&format!("</{name}")).unwrap();
@@ -379,7 +513,7 @@ pub(super) mod tests {
             username: "op<erator>".into(),
             password: "pa&ss".into(),
         };
-        let client = Client::new(&url, "Profile_1", Some(credentials), Duration::from_secs(5));
+        let client = ptz(&url, Some(credentials), VelocityLimits::default());
         client.continuous_move(0.25, -0.5, 1.0).unwrap();
         client.stop().unwrap();
         client.goto_preset("3").unwrap();
@@ -421,6 +555,37 @@ pub(super) mod tests {
         assert!(body.contains("<tptz:GotoHomePosition><tptz:ProfileToken>Profile_1"));
     }
 
+    /// A camera whose node moves pan and tilt at half the generic range and
+    /// has no zoom: velocities are clamped, zoom is never sent.
+    #[test]
+    fn commands_respect_the_node_limits_and_the_camera_clock() {
+        let ok = (200, soap("<tptz:ContinuousMoveResponse/>"));
+        let (url, requests) = camera(vec![ok.clone(); 2]);
+        let limits = VelocityLimits {
+            pan: Some((-0.5, 0.5)),
+            tilt: Some((-0.25, 0.5)),
+            zoom: None,
+        };
+        let credentials = Credentials {
+            username: "op".into(),
+            password: "pw".into(),
+        };
+        let mut client = ptz(&url, Some(credentials), limits);
+        client.soap_mut().set_clock_offset(-600);
+        client.continuous_move(0.9, -0.9, 1.0).unwrap();
+        client.stop().unwrap();
+        let (_, body) = requests.recv().unwrap();
+        assert!(
+            body.contains("<tt:PanTilt x=\"0.5000\" y=\"-0.2500\"/>"),
+            "{body}"
+        );
+        assert!(!body.contains("Zoom"), "{body}");
+        let created = super::super::parse_utc(element(&body, "wsu:Created")).unwrap();
+        assert!((created - (unix_now() - 600)).abs() <= 2, "{created}");
+        let (_, body) = requests.recv().unwrap();
+        assert!(body.contains("<tptz:PanTilt>true</tptz:PanTilt><tptz:Zoom>false</tptz:Zoom>"));
+    }
+
     #[test]
     fn status_positions_and_move_status_are_read() {
         let status = soap(
@@ -430,8 +595,7 @@ pub(super) mod tests {
              <tt:UtcTime>2024-01-01T00:00:00Z</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>",
         );
         let (url, requests) = camera(vec![(200, status)]);
-        let client = Client::new(&url, "p", None, Duration::from_secs(5));
-        let got = client.status().unwrap();
+        let got = ptz(&url, None, VelocityLimits::default()).status().unwrap();
         assert_eq!(
             got,
             Status {
@@ -443,7 +607,7 @@ pub(super) mod tests {
             }
         );
         let (_, body) = requests.recv().unwrap();
-        assert!(body.contains("<tptz:GetStatus><tptz:ProfileToken>p</tptz:ProfileToken>"));
+        assert!(body.contains("<tptz:GetStatus><tptz:ProfileToken>Profile_1</tptz:ProfileToken>"));
         assert!(!body.contains("Security"), "no credentials, no header");
     }
 
@@ -455,31 +619,47 @@ pub(super) mod tests {
              <env:Reason><env:Text xml:lang=\"en\">Sender not Authorized</env:Text></env:Reason>\
              </env:Fault>",
         );
+        // A 401 with a fault that names no NotAuthorized subcode, in SOAP 1.1.
+        let fault_401 = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+             <s:Body><s:Fault><faultcode>s:Client</faultcode>\
+             <faultstring>Digest &amp; nonce refused</faultstring></s:Fault></s:Body></s:Envelope>";
         let (url, _requests) = camera(vec![
             (400, fault),
+            (401, fault_401.into()),
             (503, "busy".into()),
             (200, soap("<tptz:GetStatusResponse/>")),
         ]);
-        let client = Client::new(&url, "p", None, Duration::from_secs(5));
+        let client = ptz(&url, None, VelocityLimits::default());
         let err = client.stop().unwrap_err();
         assert_eq!(
             err,
             Error::Fault {
+                status: 400,
                 code: "ter:NotAuthorized".into(),
                 reason: "Sender not Authorized".into()
             }
         );
+        assert!(err.is_unauthorized() && !err.is_transient());
+        let err = client.stop().unwrap_err();
+        assert_eq!(
+            err,
+            Error::Fault {
+                status: 401,
+                code: "s:Client".into(),
+                reason: "Digest & nonce refused".into()
+            }
+        );
         assert!(err.is_unauthorized());
-        assert!(matches!(
-            client.stop(),
-            Err(Error::Http { status: 503, .. })
-        ));
+        let err = client.stop().unwrap_err();
+        assert!(matches!(err, Error::Http { status: 503, .. }) && err.is_transient());
         assert!(matches!(client.status(), Err(Error::Parse(_))));
 
         let closed = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/onvif/ptz", closed.local_addr().unwrap());
         drop(closed);
-        let client = Client::new(&url, "p", None, Duration::from_secs(2));
-        assert!(matches!(client.stop(), Err(Error::Transport(_))));
+        let soap = Soap::new(None, Duration::from_secs(2));
+        let client = Ptz::new(soap, &url, "p", VelocityLimits::default());
+        let err = client.stop().unwrap_err();
+        assert!(matches!(err, Error::Transport(_)) && err.is_transient());
     }
 }

@@ -2,7 +2,8 @@
 //! network worker (`crate::net`), delivered over ONVIF PTZ. The worker
 //! gives the streaming thread a queue that never blocks, reconnection with
 //! capped backoff and the rule that a newer command replaces one not sent
-//! yet; this file only says how a command reaches the camera.
+//! yet; this file only says how the camera is found (ONVIF discovery from
+//! its device service, at each connection) and how a command reaches it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,8 @@ use cctv::ptz::Stillness;
 use serde::{Deserialize, Serialize};
 
 use crate::net::{Class, Failure, Item, Protocol};
-use crate::onvif::{Client, Error, Status};
+use crate::onvif::discovery::{self, read_clock};
+use crate::onvif::{Credentials, Error, Found, Ptz, Status};
 
 /// One command for the camera.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,11 +68,28 @@ pub struct CameraState {
     pub refused: AtomicU64,
     pub last: Mutex<Option<Status>>,
     pub last_refusal: Mutex<Option<String>>,
+    /// What discovery found at the last connection.
+    pub found: Mutex<Option<Found>>,
+    /// Times the camera's clock was read again after a refused login.
+    pub clock_resyncs: AtomicU64,
+}
+
+/// Where the camera is and who we are to it.
+pub struct Account {
+    pub device_url: String,
+    pub credentials: Option<Credentials>,
+    pub timeout: Duration,
+    /// The media profile to drive (`None`: the first with PTZ).
+    pub profile: Option<String>,
 }
 
 pub struct Onvif {
-    client: Client,
+    account: Account,
+    /// The PTZ service, once discovery found it.
+    ptz: Option<Ptz>,
     state: Arc<CameraState>,
+    /// Called (from the worker thread too) when discovery found something new.
+    on_found: Box<dyn Fn(&Found) + Send>,
     stillness: Stillness,
     homing_since: Option<Instant>,
     last_poll: Option<Instant>,
@@ -78,10 +97,16 @@ pub struct Onvif {
 }
 
 impl Onvif {
-    pub fn new(client: Client, state: Arc<CameraState>) -> Onvif {
+    pub fn new(
+        account: Account,
+        state: Arc<CameraState>,
+        on_found: impl Fn(&Found) + Send + 'static,
+    ) -> Onvif {
         Onvif {
-            client,
+            account,
+            ptz: None,
             state,
+            on_found: Box::new(on_found),
             stillness: Stillness::new(STILL_TOLERANCE, STILL_HOLD),
             homing_since: None,
             last_poll: None,
@@ -89,8 +114,17 @@ impl Onvif {
         }
     }
 
+    fn ptz(&self) -> Result<&Ptz, Failure> {
+        self.ptz
+            .as_ref()
+            .ok_or_else(|| Failure::Transient("the camera was not found yet".into()))
+    }
+
     fn status(&mut self) -> Result<Status, Failure> {
-        let status = self.client.status().map_err(|e| failure(&e))?;
+        let status = self
+            .ptz()?
+            .status()
+            .map_err(|e| failure(&format!("GetStatus: {e}"), &e))?;
         *self.state.last.lock().unwrap() = Some(status.clone());
         self.last_poll = Some(Instant::now());
         Ok(status)
@@ -124,15 +158,49 @@ impl Onvif {
         }
         Ok(())
     }
+
+    /// Reads the camera's clock again after it refused a login that worked
+    /// before (its clock was set, or drifted out of the freshness window);
+    /// whether the offset changed, so that the command is worth repeating.
+    fn resync_clock(&mut self) -> bool {
+        let Some(ptz) = self.ptz.as_mut() else {
+            return false;
+        };
+        let Ok(Some(offset)) = read_clock(ptz.soap(), &self.account.device_url) else {
+            return false;
+        };
+        if offset == ptz.soap().clock_offset() {
+            return false;
+        }
+        ptz.soap_mut().set_clock_offset(offset);
+        self.state.clock_resyncs.fetch_add(1, Ordering::Relaxed);
+        if let Some(found) = self.state.found.lock().unwrap().as_mut() {
+            found.clock_offset = Some(offset);
+        }
+        true
+    }
+
+    fn deliver(&self, command: &PtzCommand) -> Result<(), Error> {
+        let ptz = self
+            .ptz
+            .as_ref()
+            .ok_or_else(|| Error::Transport("the camera was not found yet".into()))?;
+        match command {
+            PtzCommand::Move { pan, tilt, zoom } => ptz.continuous_move(*pan, *tilt, *zoom),
+            PtzCommand::Stop => ptz.stop(),
+            PtzCommand::Home { preset: Some(p) } => ptz.goto_preset(p),
+            PtzCommand::Home { preset: None } => ptz.goto_home(),
+        }
+    }
 }
 
 /// Retrying helps against a camera that is away or busy, not against one
 /// that refuses us.
-fn failure(e: &Error) -> Failure {
-    match e {
-        Error::Transport(_) => Failure::Transient(e.to_string()),
-        Error::Http { status, .. } if *status >= 500 => Failure::Transient(e.to_string()),
-        _ => Failure::Fatal(e.to_string()),
+fn failure(what: &str, e: &Error) -> Failure {
+    if e.is_transient() {
+        Failure::Transient(what.to_owned())
+    } else {
+        Failure::Fatal(what.to_owned())
     }
 }
 
@@ -141,21 +209,39 @@ impl Protocol for Onvif {
     /// Commands sent and answered, not yet reported to the worker.
     type Connection = usize;
 
-    /// Reads the status: the camera is there, speaks ONVIF PTZ, knows the
-    /// profile and accepts the credentials.
+    /// Finds the camera's clock, PTZ service, profile and limits from its
+    /// device service, then reads the status: the camera is there, drives
+    /// the profile and accepts the credentials.
     fn connect(&mut self, _cancel: &AtomicBool) -> Result<usize, Failure> {
+        let a = &self.account;
+        let (ptz, found) = discovery::discover(
+            &a.device_url,
+            a.credentials.clone(),
+            a.timeout,
+            a.profile.as_deref(),
+        )
+        .map_err(|failed| {
+            let why = failed.to_string();
+            if failed.is_transient() {
+                Failure::Transient(why)
+            } else {
+                Failure::Fatal(why)
+            }
+        })?;
+        let new = self.state.found.lock().unwrap().as_ref() != Some(&found);
+        if new {
+            (self.on_found)(&found);
+        }
+        *self.state.found.lock().unwrap() = Some(found);
+        self.ptz = Some(ptz);
         self.status().map(|_| 0)
     }
 
     fn send(&mut self, answered: &mut usize, batch: &[PtzCommand]) -> Result<(), Failure> {
         for command in batch {
-            let result = match command {
-                PtzCommand::Move { pan, tilt, zoom } => {
-                    self.client.continuous_move(*pan, *tilt, *zoom)
-                }
-                PtzCommand::Stop => self.client.stop(),
-                PtzCommand::Home { preset: Some(p) } => self.client.goto_preset(p),
-                PtzCommand::Home { preset: None } => self.client.goto_home(),
+            let result = match self.deliver(command) {
+                Err(e) if e.is_unauthorized() && self.resync_clock() => self.deliver(command),
+                result => result,
             };
             match result {
                 Ok(()) => {
@@ -168,7 +254,7 @@ impl Protocol for Onvif {
                     *self.state.last_refusal.lock().unwrap() =
                         Some(format!("{}: {e}", command.name()));
                 }
-                Err(e) => return Err(failure(&e)),
+                Err(e) => return Err(failure(&format!("{}: {e}", command.name()), &e)),
             }
             *answered += 1;
         }

@@ -10,15 +10,28 @@
 //!
 //! ```text
 //! gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! decodebin ! onnxdetect classes=person \
-//!     ! bytetrack ! ptzservo onvif-url=http://camera/onvif/ptz_service user-id=operator user-pw=... \
+//!     ! bytetrack ! ptzservo onvif-url=camera user-id=operator user-pw=... \
 //!     ! fakesink
 //! ```
 //!
+//! `onvif-url` is all it needs to know of the camera: its address or its
+//! device service URL. At each connection it reads the camera's clock
+//! (GetSystemDateAndTime: every digest is then written in the camera's
+//! time, so a camera minutes off without NTP still accepts it, and a
+//! refused login reads the clock again), finds the PTZ and media services
+//! (GetServices, else GetCapabilities), logs in (GetDeviceInformation),
+//! picks the media profile with a PTZ configuration (or `profile-token`),
+//! and reads the velocity ranges its node accepts (GetConfigurationOptions,
+//! else GetNodes), to which commands are clamped (an axis it lacks, such as
+//! zoom, is never sent). What it found is posted as `ptzservo/discovered`
+//! and readable as the `discovered` property; a failure names the step.
+//!
 //! Commands leave from a worker thread (the network layer the sinks use),
-//! at most one per `command-interval`, a newer one replacing one not sent
-//! yet: a slow or dead camera never stalls the video. An unreachable
-//! camera is a warning, retried with capped backoff; refused credentials at
-//! start are an error. Every command is also posted as an element message
+//! at most one per `command-interval` of stream time, a newer one replacing
+//! one not sent yet: a slow or dead camera never stalls the video (unless
+//! `lockstep`, for simulations). An unreachable camera is a warning,
+//! retried with capped backoff; refused credentials, a camera without PTZ
+//! and the like at start are an error. Every command is also posted as an element message
 //! `ptzservo/command`, so an application can drive any other camera;
 //! without `onvif-url` that is all the element does. The followed object
 //! gets the attribute `ptz` = `target` in the metadata (the overlay draws
@@ -40,10 +53,11 @@ use cctv::labels::ClassFilter;
 use cctv::meta::{Attribute, Frame};
 use cctv::ptz::{Command, Gains, Policy, Preset, Servo, ServoConfig, TARGET_ATTRIBUTE, Velocity};
 
-use super::camera::{CameraState, Onvif, PtzCommand};
+use super::camera::{Account, CameraState, Onvif, PtzCommand};
 use crate::metrics;
 use crate::net::{Flushed, Worker, worker};
-use crate::onvif::{Client, Credentials};
+use crate::onvif::discovery::device_url;
+use crate::onvif::{Credentials, Found};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -101,7 +115,6 @@ impl PolicyKind {
     }
 }
 
-const DEFAULT_PROFILE: &str = "Profile_1";
 const DEFAULT_COMMAND_INTERVAL_MS: u32 = 100;
 const DEFAULT_TIMEOUT_S: f64 = 2.0;
 /// How long EOS and stop wait for the final Stop to reach the camera.
@@ -121,13 +134,17 @@ struct Settings {
     home_preset: Option<Arc<str>>,
     classes: Arc<ClassFilter>,
     command_interval_ms: u32,
+    lockstep: bool,
 }
 
 /// What a frame reads of the settings, copied out in one take of the lock
 /// without copying a string.
 struct FrameSettings {
     servo: ServoConfig,
-    command_interval: Duration,
+    /// In stream time, nanoseconds.
+    command_interval: u64,
+    /// Wait this long for the camera's answer to each command (`lockstep`).
+    lockstep: Option<Duration>,
     classes: Arc<ClassFilter>,
     home_preset: Option<Arc<str>>,
 }
@@ -136,7 +153,8 @@ impl Settings {
     fn frame(&self) -> FrameSettings {
         FrameSettings {
             servo: self.servo,
-            command_interval: Duration::from_millis(self.command_interval_ms as u64),
+            command_interval: self.command_interval_ms as u64 * 1_000_000,
+            lockstep: self.lockstep.then(|| Duration::from_secs_f64(self.timeout)),
             classes: Arc::clone(&self.classes),
             home_preset: self.home_preset.clone(),
         }
@@ -147,7 +165,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             url: String::new(),
-            profile: DEFAULT_PROFILE.into(),
+            profile: String::new(),
             user_id: String::new(),
             user_pw: String::new(),
             timeout: DEFAULT_TIMEOUT_S,
@@ -157,6 +175,7 @@ impl Default for Settings {
             home_preset: None,
             classes: Arc::new(ClassFilter::parse("person")),
             command_interval_ms: DEFAULT_COMMAND_INTERVAL_MS,
+            lockstep: false,
         }
     }
 }
@@ -188,8 +207,9 @@ struct Counters {
 struct State {
     servo: Servo,
     camera: Option<OnvifCamera>,
-    /// When the last move was queued and what it asked, for the rate limit.
-    last_move: Option<(Instant, Velocity)>,
+    /// When the last move was queued (stream time, ns) and what it asked,
+    /// for the rate limit.
+    last_move: Option<(u64, Velocity)>,
     /// The camera was told to move and not told to stop since.
     moving: bool,
     counters: Counters,
@@ -235,15 +255,15 @@ impl ObjectImpl for PtzServo {
             let zoom = d.servo.zoom;
             vec![
                 glib::ParamSpecString::builder("onvif-url")
-                    .nick("ONVIF PTZ URL")
-                    .blurb("The camera's ONVIF PTZ service, e.g. http://camera/onvif/ptz_service \
-                            (empty: only post the commands as messages)")
+                    .nick("ONVIF camera")
+                    .blurb("The camera: its address (host or host:port) or its ONVIF device service \
+                            URL, e.g. http://camera/onvif/device_service; the PTZ service and profile \
+                            are discovered from it (empty: only post the commands as messages)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("profile-token")
                     .nick("Profile token")
-                    .blurb("Media profile the commands are for")
-                    .default_value(Some(DEFAULT_PROFILE))
+                    .blurb("Media profile the commands are for (empty: the first with a PTZ configuration)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("user-id")
@@ -259,7 +279,7 @@ impl ObjectImpl for PtzServo {
                 double("timeout", "Timeout", "Seconds to wait for the camera's answer to a command", 0.1, 60.0, DEFAULT_TIMEOUT_S),
                 glib::ParamSpecUInt::builder("command-interval")
                     .nick("Command interval")
-                    .blurb("Least time between two move commands, in milliseconds")
+                    .blurb("Least time between two move commands, in milliseconds of stream time")
                     .minimum(10)
                     .maximum(10_000)
                     .default_value(DEFAULT_COMMAND_INTERVAL_MS)
@@ -308,6 +328,20 @@ impl ObjectImpl for PtzServo {
                     .default_value(Some("person"))
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("lockstep")
+                    .nick("Lockstep")
+                    .blurb("Hold each frame until the camera answered the command it caused (at most \
+                            timeout): a simulated camera fed from a file then gets every command at the \
+                            same stream time on any machine. Stalls live video: for simulations and tests")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("discovered")
+                    .nick("Discovered")
+                    .blurb("What ONVIF discovery found (structure ptzservo/discovered: services, profile, \
+                            node, clock offset, velocity ranges, device); empty until it did")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Frames, frames with a target, commands queued and sent, camera connection and position")
@@ -333,6 +367,7 @@ impl ObjectImpl for PtzServo {
             "user-pw" => s.user_pw = string(),
             "timeout" => s.timeout = double(),
             "command-interval" => s.command_interval_ms = value.get().unwrap(),
+            "lockstep" => s.lockstep = value.get().unwrap(),
             "preset" => {
                 s.preset = value.get().unwrap();
                 let gains: Gains = s.preset.preset().gains();
@@ -392,6 +427,7 @@ impl ObjectImpl for PtzServo {
             "user-pw" => None::<String>.to_value(),
             "timeout" => s.timeout.to_value(),
             "command-interval" => s.command_interval_ms.to_value(),
+            "lockstep" => s.lockstep.to_value(),
             "preset" => s.preset.to_value(),
             "kp" => pid.gains.kp.to_value(),
             "ki" => pid.gains.ki.to_value(),
@@ -415,6 +451,15 @@ impl ObjectImpl for PtzServo {
             "stats" => {
                 drop(s);
                 self.stats().to_value()
+            }
+            "discovered" => {
+                drop(s);
+                let state = self.state.lock().unwrap();
+                let found = state
+                    .as_ref()
+                    .and_then(|st| st.camera.as_ref())
+                    .and_then(|c| c.camera.found.lock().unwrap().clone());
+                discovered(found.as_ref()).to_value()
             }
             other => unreachable!("no property {other}"),
         }
@@ -484,7 +529,8 @@ impl PtzServo {
                 )
                 .field("connected", onvif.worker.connected())
                 .field("last-error", onvif.worker.last_error().unwrap_or_default())
-                .field("homing", cam.homing.load(Ordering::Relaxed));
+                .field("homing", cam.homing.load(Ordering::Relaxed))
+                .field("clock-resyncs", cam.clock_resyncs.load(Ordering::Relaxed));
             if let Some(status) = cam.last.lock().unwrap().as_ref() {
                 s = s
                     .field("pan", status.pan.unwrap_or(0.0))
@@ -499,25 +545,22 @@ impl PtzServo {
         if s.url.is_empty() {
             return Ok(None);
         }
-        if !s.url.starts_with("http://") && !s.url.starts_with("https://") {
-            return Err(gst::error_msg!(
+        let device_url = device_url(&s.url).map_err(|why| {
+            gst::error_msg!(
                 gst::ResourceError::Settings,
-                [
-                    "onvif-url must be an http:// or https:// URL, not {:?}",
-                    s.url
-                ]
-            ));
-        }
+                ["onvif-url {:?} is not a camera's address: {}", s.url, why]
+            )
+        })?;
         let credentials = (!s.user_id.is_empty()).then(|| Credentials {
             username: s.user_id.clone(),
             password: s.user_pw.clone(),
         });
-        let client = Client::new(
-            &s.url,
-            &s.profile,
+        let account = Account {
+            device_url,
             credentials,
-            Duration::from_secs_f64(s.timeout),
-        );
+            timeout: Duration::from_secs_f64(s.timeout),
+            profile: Some(s.profile.clone()).filter(|p| !p.is_empty()),
+        };
         let camera = Arc::new(CameraState::default());
         let config = worker::Config {
             max_queued: 4,
@@ -528,9 +571,19 @@ impl PtzServo {
             name: "ptzservo-onvif".into(),
         };
         let element = self.obj().downgrade();
+        let found_by = element.clone();
+        let on_found = move |found: &Found| {
+            if let Some(element) = found_by.upgrade() {
+                gst::info!(CAT, obj = element, "discovered {:?}", found);
+                let msg = gst::message::Element::builder(discovered(Some(found)))
+                    .src(&element)
+                    .build();
+                element.post_message(msg).ok();
+            }
+        };
         let url = s.url.clone();
         let worker = Worker::start(
-            Onvif::new(client, Arc::clone(&camera)),
+            Onvif::new(account, Arc::clone(&camera), on_found),
             config,
             move |why| {
                 if let Some(element) = element.upgrade() {
@@ -549,7 +602,7 @@ impl PtzServo {
         .map_err(|why| {
             gst::error_msg!(
                 gst::ResourceError::OpenWrite,
-                ["The camera at {} refused ptzservo: {}", s.url, why]
+                ["ONVIF set-up of the camera at {} {}", s.url, why]
             )
         })?;
         let connected = worker.connected();
@@ -688,11 +741,13 @@ impl PtzServo {
         let step = state.servo.update(ts, followable);
         let command = match step.command {
             Some(Command::Move(v)) => {
+                // In stream time: the same commands whatever the machine's speed.
                 let due = state.last_move.is_none_or(|(at, last)| {
-                    at.elapsed() >= settings.command_interval && !(same(last, v) && still(v))
+                    let waited = ts < at || ts - at >= settings.command_interval;
+                    waited && !(same(last, v) && still(v))
                 });
                 due.then(|| {
-                    state.last_move = Some((Instant::now(), v));
+                    state.last_move = Some((ts, v));
                     state.moving = !still(v);
                     PtzCommand::Move {
                         pan: v.pan,
@@ -828,9 +883,20 @@ impl BaseTransformImpl for PtzServo {
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         state.counters.frames += 1;
         let _timer = FrameTimer(Arc::clone(&state.metrics), started);
+        let queued = state.counters.commands;
         let target = self.follow(state, &settings, ts, &frame, &mut notices);
+        let wait_for = settings
+            .lockstep
+            .filter(|_| state.counters.commands > queued)
+            .and_then(|wait| Some((Arc::clone(&state.camera.as_ref()?.worker), wait)));
         drop(guard);
         self.post(notices);
+        if let Some((worker, wait)) = wait_for
+            && worker.connected()
+        {
+            // Lockstep: the camera applies the command before the next frame.
+            worker.flush(wait);
+        }
         // Mark the target for the overlay and the application.
         if let Some(index) =
             target.and_then(|t| frame.objects.iter().position(|o| o.track_id == Some(t)))
@@ -875,4 +941,42 @@ fn same(a: Velocity, b: Velocity) -> bool {
 
 fn still(v: Velocity) -> bool {
     same(v, Velocity::default())
+}
+
+/// What discovery found, as the `discovered` property and message show it
+/// (an empty structure before it found anything).
+fn discovered(found: Option<&Found>) -> gst::Structure {
+    let mut s = gst::Structure::builder("ptzservo/discovered");
+    let Some(f) = found else {
+        return s.build();
+    };
+    s = s
+        .field("device-url", &f.device_url)
+        .field("media-url", &f.media_url)
+        .field("ptz-url", &f.ptz_url)
+        .field("profile-token", &f.profile)
+        .field("profile-name", &f.profile_name)
+        .field("configuration-token", &f.configuration)
+        .field("node-token", &f.node)
+        .field("clock-known", f.clock_offset.is_some())
+        .field("clock-offset", f.clock_offset.unwrap_or(0))
+        .field("manufacturer", &f.manufacturer)
+        .field("model", &f.model)
+        .field("firmware", &f.firmware)
+        .field(
+            "pan-tilt",
+            f.limits.pan.is_some() && f.limits.tilt.is_some(),
+        )
+        .field("zoom", f.limits.zoom.is_some());
+    let ranges = [
+        ("pan-velocity-min", "pan-velocity-max", f.limits.pan),
+        ("tilt-velocity-min", "tilt-velocity-max", f.limits.tilt),
+        ("zoom-velocity-min", "zoom-velocity-max", f.limits.zoom),
+    ];
+    for (min, max, range) in ranges {
+        if let Some((lo, hi)) = range {
+            s = s.field(min, lo).field(max, hi);
+        }
+    }
+    s.build()
 }

@@ -3,15 +3,28 @@
 //! A virtual pan/tilt/zoom camera for trying and testing PTZ control
 //! without hardware: it shows the part of its input (a wide scene, e.g. a
 //! recorded clip) that a camera at its current pan, tilt and zoom would
-//! see, and serves an ONVIF PTZ service on loopback (`ContinuousMove`,
-//! `Stop`, `GetStatus`, `GotoHomePosition`, `GotoPreset`, WS-Security
-//! UsernameToken digest) that moves it.
+//! see, and serves ONVIF on loopback as a camera does, so that ptzservo
+//! and third-party clients find and move it from its address alone:
+//! device service (`GetSystemDateAndTime`, `GetCapabilities`,
+//! `GetServices`, `GetDeviceInformation`), media (`GetProfiles` with a PTZ
+//! configuration) and PTZ (`GetNodes`, `GetConfigurations`,
+//! `GetConfigurationOptions`, `GetPresets`, `SetPreset`, `GotoPreset`,
+//! `GotoHomePosition`, `ContinuousMove`, `AbsoluteMove`, `Stop`,
+//! `GetStatus`), in SOAP 1.2 or 1.1 (answered in the version asked).
 //!
 //! ```text
 //! gst-launch-1.0 filesrc location=vtest.avi ! decodebin ! virtualptz port=8899 \
 //!     ! onnxdetect classes=person ! bytetrack \
-//!     ! ptzservo onvif-url=http://127.0.0.1:8899/onvif/ptz_service ! autovideosink
+//!     ! ptzservo onvif-url=127.0.0.1:8899 ! autovideosink
 //! ```
+//!
+//! With `user-id`/`user-pw` every operation but the clock, the services
+//! and the capabilities (ONVIF's PRE_AUTH ones) needs a WS-Security
+//! UsernameToken: a PasswordDigest whose `Created` is within 5 minutes of
+//! the camera's clock (`clock-offset` sets it off this machine's, as on a
+//! camera without NTP) and whose nonce was not used before; a plain-text
+//! password only with `allow-password-text`. Refusals are
+//! `ter:NotAuthorized` faults saying why.
 //!
 //! The motors follow commands after `delay` with a first-order `lag`, at
 //! `pan-tilt-speed` and `zoom-speed` generic units per second, in stream
@@ -40,7 +53,8 @@ use cctv::ptz::head::{Head, HeadConfig, Optics};
 
 use super::service::{Camera, Handled, Service};
 use crate::metrics;
-use crate::onvif::camera::{Auth, Operation};
+use crate::onvif::camera::{Auth, Guard, Operation};
+use crate::onvif::discovery::DEVICE_PATH;
 use crate::video::{FORMATS, Video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -51,13 +65,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Path of the PTZ service on the virtual camera.
-pub const SERVICE_PATH: &str = "/onvif/ptz_service";
-
 const DEFAULT_ADDRESS: &str = "127.0.0.1";
 const DEFAULT_PROFILE: &str = "Profile_1";
 const DEFAULT_WIDTH: u32 = 640;
 const DEFAULT_HEIGHT: u32 = 480;
+/// Ten years either way: any clock a camera may have been left at.
+const MAX_CLOCK_OFFSET: i64 = 10 * 366 * 86_400;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -71,6 +84,9 @@ struct Settings {
     optics: Optics,
     head: HeadConfig,
     online: bool,
+    clock_offset: i64,
+    allow_password_text: bool,
+    ptz: bool,
 }
 
 impl Default for Settings {
@@ -89,6 +105,9 @@ impl Default for Settings {
             },
             head: HeadConfig::default(),
             online: true,
+            clock_offset: 0,
+            allow_password_text: false,
+            ptz: true,
         }
     }
 }
@@ -185,7 +204,7 @@ impl ObjectImpl for VirtualPtz {
                     .build(),
                 glib::ParamSpecString::builder("url")
                     .nick("URL")
-                    .blurb("The PTZ service URL to give a client (once started)")
+                    .blurb("The device service URL to give a client (once started)")
                     .read_only()
                     .build(),
                 glib::ParamSpecString::builder("profile-token")
@@ -200,6 +219,36 @@ impl ObjectImpl for VirtualPtz {
                 glib::ParamSpecString::builder("user-pw")
                     .nick("Password")
                     .blurb("Password of user-id (never read back)")
+                    .build(),
+                glib::ParamSpecBoolean::builder("allow-password-text")
+                    .nick("Allow PasswordText")
+                    .blurb(
+                        "Also accept a WS-Security PasswordText (the password in clear) \
+                         besides PasswordDigest",
+                    )
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt64::builder("clock-offset")
+                    .nick("Clock offset")
+                    .blurb(
+                        "Seconds the camera's clock is ahead of this machine's (negative: \
+                         behind), as GetSystemDateAndTime tells it and as WS-Security's \
+                         Created is checked against",
+                    )
+                    .minimum(-MAX_CLOCK_OFFSET)
+                    .maximum(MAX_CLOCK_OFFSET)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("ptz")
+                    .nick("PTZ")
+                    .blurb(
+                        "Offer the PTZ service (false: a fixed camera with only the device \
+                         and media services, whose profile has no PTZ configuration)",
+                    )
+                    .default_value(true)
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("width")
                     .nick("Width")
@@ -305,6 +354,16 @@ impl ObjectImpl for VirtualPtz {
             "lag" => s.head.lag = value.get().unwrap(),
             "delay" => s.head.delay = value.get().unwrap(),
             "stuck-move-status" => s.head.stuck_move_status = value.get().unwrap(),
+            "allow-password-text" => s.allow_password_text = value.get().unwrap(),
+            "ptz" => s.ptz = value.get().unwrap(),
+            "clock-offset" => {
+                s.clock_offset = value.get().unwrap();
+                let offset = s.clock_offset;
+                drop(s);
+                if let Some(state) = self.state.lock().unwrap().as_ref() {
+                    state.camera.lock().unwrap().clock_offset = offset;
+                }
+            }
             "online" => {
                 s.online = value.get().unwrap();
                 let online = s.online;
@@ -336,6 +395,9 @@ impl ObjectImpl for VirtualPtz {
             "lag" => s.head.lag.to_value(),
             "delay" => s.head.delay.to_value(),
             "stuck-move-status" => s.head.stuck_move_status.to_value(),
+            "allow-password-text" => s.allow_password_text.to_value(),
+            "clock-offset" => s.clock_offset.to_value(),
+            "ptz" => s.ptz.to_value(),
             "online" => s.online.to_value(),
             "stats" => self.stats().to_value(),
             other => unreachable!("no property {other}"),
@@ -416,7 +478,7 @@ impl VirtualPtz {
         } else {
             address.to_owned()
         };
-        Some(format!("http://{host}:{port}{SERVICE_PATH}"))
+        Some(format!("http://{host}:{port}{DEVICE_PATH}"))
     }
 
     fn stats(&self) -> gst::Structure {
@@ -458,7 +520,14 @@ impl VirtualPtz {
         let camera = Arc::new(Mutex::new(Camera {
             head: Head::new(s.head, [0.0; 3]),
             profile: s.profile.clone(),
-            login: s.login(),
+            guard: Guard::new(s.login(), s.allow_password_text),
+            clock_offset: s.clock_offset,
+            ptz: s.ptz,
+            // A lens that does not magnify has no zoom to offer.
+            zoom: s.optics.max_zoom > 1.0,
+            width: s.width,
+            height: s.height,
+            presets: Vec::new(),
             requests: 0,
             faults: 0,
         }));
@@ -472,10 +541,10 @@ impl VirtualPtz {
         gst::info!(
             CAT,
             imp = self,
-            "ONVIF PTZ on {}:{}{}",
+            "ONVIF on {}:{}{}",
             s.address,
             port,
-            SERVICE_PATH
+            DEVICE_PATH
         );
         *self.state.lock().unwrap() = Some(State {
             camera,
@@ -529,11 +598,11 @@ fn post_request(element: &super::VirtualPtz, handled: Handled<'_>) {
         if let Operation::ContinuousMove { pan, tilt, zoom } = r.operation {
             s = s.field("pan", pan).field("tilt", tilt).field("zoom", zoom);
         }
-        match &r.auth {
-            Auth::Anonymous => {}
-            Auth::Valid { user } => s = s.field("user", user).field("authenticated", true),
-            Auth::Invalid { user } => s = s.field("user", user).field("authenticated", false),
-        }
+    }
+    match handled.auth {
+        None | Some(Auth::Anonymous) => {}
+        Some(Auth::Valid { user }) => s = s.field("user", user).field("authenticated", true),
+        Some(Auth::Invalid { user, .. }) => s = s.field("user", user).field("authenticated", false),
     }
     if let Some(code) = handled.fault {
         s = s.field("fault", code);

@@ -7,8 +7,6 @@ use gst::prelude::*;
 mod imp;
 mod service;
 
-pub use imp::SERVICE_PATH;
-
 glib::wrapper! {
     pub struct VirtualPtz(ObjectSubclass<imp::VirtualPtz>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
