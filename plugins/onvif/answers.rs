@@ -137,15 +137,15 @@ pub fn system_date_and_time(version: SoapVersion, now: i64) -> String {
     let content = format!(
         "<tds:SystemDateAndTime><tt:DateTimeType>Manual</tt:DateTimeType>\
          <tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>\
-         <tt:UTCDateTime><tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date>\
-         <tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time>\
+         <tt:UTCDateTime><tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second>\
+         </tt:Time><tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date>\
          </tt:UTCDateTime></tds:SystemDateAndTime>",
-        n(0..4),
-        n(5..7),
-        n(8..10),
         n(11..13),
         n(14..16),
-        n(17..19)
+        n(17..19),
+        n(0..4),
+        n(5..7),
+        n(8..10)
     );
     envelope(
         version,
