@@ -1,7 +1,9 @@
-//! `ptzservo` against the virtual ONVIF PTZ camera (`virtualptz`): what
-//! the camera receives, a camera that goes away and comes back, a camera
-//! whose MoveStatus never returns to IDLE, refused credentials, and the
-//! closed loop through real detection and tracking.
+//! `ptzservo` against the virtual ONVIF PTZ camera (`virtualptz`):
+//! discovery from the camera's address alone (with its clock ten minutes
+//! off, and the step named when it fails), what the camera receives, a
+//! camera that goes away and comes back, a camera whose MoveStatus never
+//! returns to IDLE, and the closed loop through real detection and
+//! tracking.
 
 mod common;
 
@@ -83,7 +85,8 @@ impl Messages {
 }
 
 /// A virtual camera fed by a live test picture, started first so that the
-/// servo finds it; its URL and messages.
+/// servo finds it; its address (all a user of a real camera knows) and
+/// messages.
 fn camera(props: &str) -> (gst::Pipeline, Messages, String) {
     common::init();
     let port = common::free_port();
@@ -96,8 +99,7 @@ fn camera(props: &str) -> (gst::Pipeline, Messages, String) {
     .unwrap();
     let messages = Messages::watch(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
-    let url = format!("http://127.0.0.1:{port}/onvif/ptz_service");
-    (pipeline, messages, url)
+    (pipeline, messages, format!("127.0.0.1:{port}"))
 }
 
 /// A servo pipeline on a live 30 fps picture; `target(frame index)` says
@@ -110,7 +112,7 @@ fn servo(
     common::init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! identity name=meta ! ptzservo name=servo profile-token=P2 command-interval=20 {props} \
+         ! identity name=meta ! ptzservo name=servo command-interval=20 {props} \
          ! fakesink name=sink"
     ))
     .unwrap()
@@ -259,26 +261,158 @@ fn the_target_is_marked_in_the_metadata() {
     assert_eq!(targets, frames, "every frame's person is the marked target");
 }
 
-#[test]
-fn refused_credentials_fail_the_start_without_showing_the_password() {
-    let (cam, cam_msgs, url) = camera("user-id=op user-pw=s3cret");
-    let (pipeline, msgs, _) = servo(
-        &format!("onvif-url={url} user-id=op user-pw=not-the-password"),
-        |_| Some((0.8, 0.5)),
-    );
+/// The servo's error message, once it failed to start.
+fn start_error(servo_props: &str) -> String {
+    let (pipeline, msgs, _) = servo(servo_props, |_| Some((0.8, 0.5)));
     assert!(pipeline.set_state(gst::State::Playing).is_err());
     pipeline.set_state(gst::State::Null).unwrap();
-    cam.set_state(gst::State::Null).unwrap();
     let errors = msgs.named("error");
-    let text = errors[0].get::<String>("text").unwrap();
+    assert!(!errors.is_empty(), "no error");
+    errors[0].get::<String>("text").unwrap()
+}
+
+#[test]
+fn the_ptz_service_and_profile_are_found_from_the_address_alone() {
+    let (cam, cam_msgs, address) = camera("user-id=\"op&x\" user-pw=s3cret");
+    let (pipeline, msgs, _) = servo(
+        &format!("onvif-url={address} user-id=\"op&x\" user-pw=s3cret"),
+        |_| Some((0.8, 0.5)),
+    );
+    let servo = pipeline.by_name("servo").unwrap();
+    assert_eq!(
+        servo.property::<gst::Structure>("discovered").n_fields(),
+        0,
+        "nothing found before it looked"
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let moved = cam_msgs.wait(Duration::from_secs(10), |m| {
+        !m.requests("ContinuousMove").is_empty()
+    });
+    let found = servo.property::<gst::Structure>("discovered");
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+
+    assert!(moved, "{:?}", cam_msgs.named("virtualptz/request"));
+    let port = address.rsplit(':').next().unwrap();
+    let base = format!("http://127.0.0.1:{port}/onvif");
+    assert_eq!(
+        found.get::<&str>("device-url").unwrap(),
+        format!("{base}/device_service")
+    );
+    assert_eq!(
+        found.get::<&str>("ptz-url").unwrap(),
+        format!("{base}/ptz_service")
+    );
+    assert_eq!(
+        found.get::<&str>("media-url").unwrap(),
+        format!("{base}/media_service")
+    );
+    // The only profile with PTZ, its configuration and node.
+    assert_eq!(found.get::<&str>("profile-token").unwrap(), "P2");
+    assert!(!found.get::<&str>("node-token").unwrap().is_empty());
+    assert_eq!(found.get::<&str>("model").unwrap(), "virtualptz");
+    assert!(found.get::<bool>("clock-known").unwrap());
     assert!(
-        text.contains("refused") && text.contains("NotAuthorized"),
+        found.get::<i64>("clock-offset").unwrap().abs() <= 2,
+        "{found}"
+    );
+    assert!(found.get::<bool>("pan-tilt").unwrap() && found.get::<bool>("zoom").unwrap());
+    assert_eq!(f(&found, "pan-velocity-min"), -1.0);
+    assert_eq!(f(&found, "pan-velocity-max"), 1.0);
+    // Posted as well, the same.
+    assert_eq!(msgs.named("ptzservo/discovered"), [found]);
+    // In a camera's order: the clock without a login, then the services.
+    let ops: Vec<String> = cam_msgs
+        .named("virtualptz/request")
+        .iter()
+        .map(|r| r.get::<String>("operation").unwrap())
+        .collect();
+    assert_eq!(ops[..2], ["GetSystemDateAndTime", "GetServices"], "{ops:?}");
+    assert!(ops.contains(&"GetProfiles".to_string()), "{ops:?}");
+    let moves = cam_msgs.requests("ContinuousMove");
+    assert_eq!(moves[0].get::<&str>("profile").unwrap(), "P2");
+    assert_eq!(moves[0].get::<&str>("user").unwrap(), "op&x");
+    assert!(moves[0].get::<bool>("authenticated").unwrap());
+}
+
+/// A camera ten minutes ahead (no NTP): its clock is read first and every
+/// digest is written in its time, so the freshness window lets them in.
+#[test]
+fn a_camera_clock_ten_minutes_off_is_driven_all_the_same() {
+    let (cam, cam_msgs, address) = camera("user-id=op user-pw=s3cret clock-offset=600");
+    let (pipeline, msgs, _) = servo(
+        &format!("onvif-url={address} user-id=op user-pw=s3cret"),
+        |_| Some((0.8, 0.7)),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let moved = cam_msgs.wait(Duration::from_secs(10), |m| {
+        m.requests("ContinuousMove").len() >= 3
+    });
+    let found = pipeline
+        .by_name("servo")
+        .unwrap()
+        .property::<gst::Structure>("discovered");
+    pipeline.set_state(gst::State::Null).unwrap();
+    cam.set_state(gst::State::Null).unwrap();
+
+    assert!(moved, "{:?}", cam_msgs.named("virtualptz/request"));
+    let offset = found.get::<i64>("clock-offset").unwrap();
+    assert!((offset - 600).abs() <= 2, "{found}");
+    for r in cam_msgs.named("virtualptz/request") {
+        assert!(!r.has_field("fault"), "{r}");
+    }
+    for m in cam_msgs.requests("ContinuousMove") {
+        assert!(m.get::<bool>("authenticated").unwrap(), "{m}");
+    }
+    assert!(msgs.named("error").is_empty(), "{:?}", msgs.named("error"));
+}
+
+#[test]
+fn a_wrong_password_fails_the_start_naming_the_step_without_showing_it() {
+    let (cam, cam_msgs, address) = camera("user-id=op user-pw=s3cret");
+    let text = start_error(&format!(
+        "onvif-url={address} user-id=op user-pw=not-the-password"
+    ));
+    cam.set_state(gst::State::Null).unwrap();
+    assert!(
+        text.contains("failed at finding its services")
+            && text.contains("credentials refused for user \"op\"")
+            && text.contains("NotAuthorized"),
         "{text}"
     );
     assert!(!text.contains("not-the-password"), "{text}");
-    let faults = cam_msgs.named("virtualptz/request");
-    assert_eq!(faults[0].get::<&str>("fault").unwrap(), "ter:NotAuthorized");
-    assert!(!faults[0].get::<bool>("authenticated").unwrap());
+    let refused: Vec<gst::Structure> = cam_msgs
+        .named("virtualptz/request")
+        .into_iter()
+        .filter(|r| r.has_field("fault"))
+        .collect();
+    assert!(!refused.is_empty());
+    for r in refused {
+        assert_eq!(r.get::<&str>("fault").unwrap(), "ter:NotAuthorized");
+        assert!(!r.get::<bool>("authenticated").unwrap());
+    }
+}
+
+#[test]
+fn a_camera_without_ptz_fails_the_start_naming_the_step() {
+    let (cam, _, address) = camera("ptz=false");
+    let text = start_error(&format!("onvif-url={address}"));
+    cam.set_state(gst::State::Null).unwrap();
+    assert!(
+        text.contains("failed at finding its services") && text.contains("no PTZ"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_profile_the_camera_lacks_fails_the_start_naming_the_step() {
+    let (cam, _, address) = camera("");
+    let text = start_error(&format!("onvif-url={address} profile-token=P9"));
+    cam.set_state(gst::State::Null).unwrap();
+    assert!(
+        text.contains("failed at choosing the media profile") && text.contains("\"P9\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -377,10 +511,10 @@ fn a_camera_stuck_in_moving_does_not_hang_the_return_home() {
 #[test]
 fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
     let closed = common::free_port();
-    let (pipeline, msgs, buffers) = servo(
-        &format!("onvif-url=http://127.0.0.1:{closed}/onvif/ptz_service timeout=0.5"),
-        |_| Some((0.9, 0.5)),
-    );
+    let (pipeline, msgs, buffers) =
+        servo(&format!("onvif-url=127.0.0.1:{closed} timeout=0.5"), |_| {
+            Some((0.9, 0.5))
+        });
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(Duration::from_millis(800));
     let frames = *buffers.lock().unwrap();
@@ -388,12 +522,13 @@ fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
     assert!(frames >= 15, "{frames} frames");
     assert!(msgs.named("error").is_empty());
     let warning = msgs.named("warning");
+    // It names the first step, which found nobody there.
+    let text = warning[0].get::<String>("text").unwrap();
     assert!(
-        warning[0]
-            .get::<String>("text")
-            .unwrap()
-            .contains("not reachable"),
-        "{warning:?}"
+        text.contains("not reachable")
+            && text.contains("failed at reading the camera's clock")
+            && text.contains("unreachable"),
+        "{text}"
     );
     // Commands are still posted for the application.
     assert!(!msgs.named("ptzservo/command").is_empty());
@@ -404,7 +539,7 @@ fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
 fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, gst::Structure) {
     common::init();
     let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}/onvif/ptz_service");
+    let url = format!("127.0.0.1:{port}");
     let launch = format!(
         "filesrc location={} ! decodebin ! identity eos-after={frames} \
          ! virtualptz name=cam port={port} width=640 height=480 \
@@ -443,12 +578,16 @@ fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, g
     (summary, cam)
 }
 
+/// The clip runs as fast as the machine allows; lockstep and the stream-time
+/// pacing make the steered run repeat itself exactly.
 #[test]
 fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
     let frames = 150;
+    let steered = "onvif-url=URL lockstep=true zoom-target-coverage=0";
     let (free, cam_free) = closed_loop("", frames);
-    let (held, cam_held) = closed_loop("onvif-url=URL zoom-target-coverage=0", frames);
-    eprintln!("without ptzservo: {free}\nwith ptzservo:    {held}");
+    let (held, cam_held) = closed_loop(steered, frames);
+    let (again, cam_again) = closed_loop(steered, frames);
+    eprintln!("without ptzservo: {free}\nwith ptzservo:    {held}\nonce more:        {again}");
     // Without commands the camera never moves; with them it does.
     assert_eq!(f(&cam_free, "pan"), 0.0);
     assert!(
@@ -460,6 +599,18 @@ fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
         held.mean_error < free.mean_error,
         "with {held}\nwithout {free}"
     );
+    // The same commands at the same frames: the same run.
+    assert_eq!(held.followed, again.followed, "{held}\n{again}");
+    assert!(
+        (held.mean_error - again.mean_error).abs() < 1e-3,
+        "{held}\n{again}"
+    );
+    for axis in ["pan", "tilt", "zoom"] {
+        assert!(
+            (f(&cam_held, axis) - f(&cam_again, axis)).abs() < 1e-3,
+            "{cam_held}\n{cam_again}"
+        );
+    }
 }
 
 /// Runs `work` on a thread of its own; `None` when it did not end within

@@ -4,6 +4,13 @@
 //! ONVIF to keep one centred. The same run with the camera left alone
 //! (ptzservo only picks and marks the target) is the measure of what the
 //! servo achieves.
+//!
+//! The clip plays as fast as the machine allows, so the loop is paced in
+//! stream time: ptzservo sends at most one move per `command-interval` of
+//! stream time and, with `lockstep`, holds each frame until the camera
+//! answered the command it caused; the camera moves by buffer timestamps.
+//! Every command then lands between the same two frames on any machine and
+//! the figures repeat run after run.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,6 +22,11 @@ use gst::prelude::*;
 /// Runs the loop with the servo steering, then with a fixed camera, and
 /// prints both.
 pub fn run(video: &str, frames: Option<u64>) -> Result<(), String> {
+    println!(
+        "pacing: the clip runs as fast as the machine allows; ptzservo sends at most one move per \
+         command-interval of stream time and (lockstep) holds each frame until the camera answered, \
+         and the camera moves by buffer timestamps: the same figures on any machine"
+    );
     let steered = follow(video, frames, true)?;
     let fixed = follow(video, frames, false)?;
     println!(
@@ -29,7 +41,8 @@ pub fn run(video: &str, frames: Option<u64>) -> Result<(), String> {
 fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, String), String> {
     let port = free_port()?;
     let servo = if steer {
-        format!("onvif-url=http://127.0.0.1:{port}/onvif/ptz_service")
+        // The camera's address alone: ptzservo discovers its PTZ service and profile.
+        format!("onvif-url=127.0.0.1:{port} lockstep=true")
     } else {
         String::new()
     };
@@ -96,10 +109,15 @@ fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, Str
         .by_name("camera")
         .map(|c| c.property::<gst::Structure>("stats"))
         .ok_or("no element named camera")?;
-    let servo = pipeline
-        .by_name("servo")
-        .map(|c| c.property::<gst::Structure>("stats"))
-        .ok_or("no element named servo")?;
+    let servo_element = pipeline.by_name("servo").ok_or("no element named servo")?;
+    let servo = servo_element.property::<gst::Structure>("stats");
+    let found = servo_element.property::<gst::Structure>("discovered");
+    if let (Ok(ptz), Ok(profile)) = (
+        found.get::<&str>("ptz-url"),
+        found.get::<&str>("profile-token"),
+    ) {
+        println!("  discovered from the address: PTZ service {ptz}, profile {profile}");
+    }
     pipeline.set_state(gst::State::Null).ok();
     result?;
     let summary = following.lock().unwrap().summary();
