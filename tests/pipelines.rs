@@ -12,8 +12,6 @@
 //! or hang for a reason outside the line) are listed in [`SKIPPED`] with the
 //! reason, and only parsed.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -63,7 +61,7 @@ struct Line {
 /// The lines of `pipelines/`, and the variant a file's comment documents
 /// as "Replace autovideosink with `...`".
 fn pipeline_lines() -> Vec<Line> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(common::repo().join("pipelines"))
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(support::repo().join("pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
@@ -84,13 +82,13 @@ fn pipeline_lines() -> Vec<Line> {
             lines.push(Line {
                 origin: format!("{origin} (recording, as its comment says)"),
                 env: Vec::new(),
-                words: common::shell_words(&launch.replace("autovideosink", replacement)),
+                words: support::shell_words(&launch.replace("autovideosink", replacement)),
             });
         }
         lines.push(Line {
             origin,
             env: Vec::new(),
-            words: common::shell_words(&launch),
+            words: support::shell_words(&launch),
         });
     }
     lines
@@ -99,7 +97,7 @@ fn pipeline_lines() -> Vec<Line> {
 /// Every command line of README.md's code blocks that runs `gst-launch-1.0`
 /// (continuation lines joined; its options dropped, `-e` is the test's).
 fn readme_lines() -> Vec<Line> {
-    let text = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let text = std::fs::read_to_string(support::repo().join("README.md")).unwrap();
     let mut lines = Vec::new();
     let (mut fenced, mut command, mut start) = (false, String::new(), 0);
     for (n, line) in text.lines().enumerate() {
@@ -120,7 +118,7 @@ fn readme_lines() -> Vec<Line> {
             }
             None => command.push_str(line),
         }
-        let mut words = common::shell_words(std::mem::take(&mut command).trim()).into_iter();
+        let mut words = support::shell_words(std::mem::take(&mut command).trim()).into_iter();
         let mut env = Vec::new();
         let program = loop {
             match words.next() {
@@ -150,7 +148,7 @@ fn camera_mount() -> String {
     format!(
         "( filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 \
          ! identity sync=true ! jpegenc quality=70 ! rtpjpegpay name=pay0 pt=96 )",
-        common::video().display()
+        support::video().display()
     )
 }
 
@@ -200,8 +198,8 @@ fn progress(metrics: &str) -> (BTreeMap<String, f64>, bool) {
 struct Fixtures {
     /// The line's working directory: its output files, the credentials file.
     dir: PathBuf,
-    broker: Option<(common::Mosquitto, common::Subscriber)>,
-    rtsp: Option<common::RtspServer>,
+    broker: Option<(support::Mosquitto, support::Subscriber)>,
+    rtsp: Option<support::RtspServer>,
     /// The virtual PTZ camera a `ptzservo` of the line drives.
     ptz: Option<gst::Element>,
     /// conninfos of the line's pgsinks, with the tracks stored before.
@@ -271,12 +269,12 @@ fn elements(words: &[String]) -> (Vec<usize>, Vec<String>) {
 
 /// Fills the placeholders of `words` and points its addresses at servers
 /// started for it.
-fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
-    let dir = common::tempdir("cctv-pipelines");
-    let virtual_port = common::free_port();
+fn prepare(words: &[String], pg: &support::Postgres) -> (Vec<String>, Fixtures) {
+    let dir = support::tempdir("cctv-pipelines");
+    let virtual_port = support::free_port();
     let filled = fill_placeholders(
         words,
-        &common::video().to_string_lossy(),
+        &support::video().to_string_lossy(),
         &dir.to_string_lossy(),
         virtual_port,
         &pg.conninfo(),
@@ -298,8 +296,8 @@ fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
         databases: Vec::new(),
     };
     if has("mqttsink") {
-        let broker = common::Mosquitto::start();
-        let subscriber = common::Subscriber::start(broker.port, "#");
+        let broker = support::Mosquitto::start();
+        let subscriber = support::Subscriber::start(broker.port, "#");
         fixtures.broker = Some((broker, subscriber));
     }
     // The factory word itself, and the property words after it.
@@ -322,7 +320,7 @@ fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
             .iter()
             .any(|w| w.starts_with("credentials-file="))
             .then_some(CAMERA_CREDENTIALS);
-        fixtures.rtsp = Some(common::RtspServer::start(&mounts, auth));
+        fixtures.rtsp = Some(support::RtspServer::start(&mounts, auth));
     }
     let broker_port = fixtures.broker.as_ref().map(|(b, _)| b.port.to_string());
 
@@ -337,7 +335,7 @@ fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
             continue;
         }
         out.push(match (factory(i), key) {
-            ("filesrc", "location") => format!("location={}", common::video().display()),
+            ("filesrc", "location") => format!("location={}", support::video().display()),
             ("camsrc", "uri") | ("rtspsrc", "location") => {
                 cameras += 1;
                 let rtsp = fixtures.rtsp.as_ref().unwrap();
@@ -396,7 +394,7 @@ fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
                 .get(key)
                 .map_or(String::new(), |v| format!("{key}=\"{v}\""))
         };
-        common::init();
+        support::init();
         let ptz = gst::parse::launch(&format!(
             "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=10/1 \
              ! virtualptz port={virtual_port} {} {} ! fakesink",
@@ -411,30 +409,22 @@ fn prepare(words: &[String], pg: &common::Postgres) -> (Vec<String>, Fixtures) {
 }
 
 /// Plays `line` to a Ctrl+C after [`FRAMES`] frames; what went wrong, if anything.
-fn run(line: &Line, pg: &common::Postgres) -> Result<(), String> {
+fn run(line: &Line, pg: &support::Postgres) -> Result<(), String> {
     let (words, fixtures) = prepare(&line.words, pg);
-    let address = format!("127.0.0.1:{}", common::free_port());
+    let address = format!("127.0.0.1:{}", support::free_port());
     let mut command = Command::new("gst-launch-1.0");
     command
         .arg("-e")
         .args(&words)
         .envs(line.env.iter().map(|(k, v)| (k, v)))
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .env("CCTV_METRICS", &address)
-        .env("CCTV_ASSETS", common::assets())
+        .env("CCTV_ASSETS", support::assets())
         .current_dir(&fixtures.dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().expect("gst-launch-1.0 runs");
-    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).ok();
-            text
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let captured = support::Captured::start(&mut child);
 
     // Frames flow: every element reporting frames sees FRAMES more once
     // the cameras are connected.
@@ -451,7 +441,7 @@ fn run(line: &Line, pg: &common::Postgres) -> Result<(), String> {
                 "no {FRAMES} frames within 120 s; /metrics:\n{last}"
             ));
         }
-        if let Some((200, text)) = common::http_get(&metrics) {
+        if let Some((200, text)) = support::http_get(&metrics) {
             let (frames, connected) = progress(&text);
             last = text;
             // Counted from a scrape with every camera connected: frames
@@ -477,22 +467,12 @@ fn run(line: &Line, pg: &common::Postgres) -> Result<(), String> {
         fn kill(pid: i32, sig: i32) -> i32;
     }
     unsafe { kill(child.id() as i32, 2) };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            child.wait().ok();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = support::wait_within(&mut child, Duration::from_secs(60));
+    let (stdout, stderr) = captured.join();
     let text = format!(
         "{}{}",
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default()
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
     );
     let fail = |what: String| Err(format!("{what}\n{text}"));
     flowing.or_else(fail)?;
@@ -546,7 +526,7 @@ fn every_documented_line_runs() {
         pipelines.len()
     );
     assert!(!readme.is_empty(), "no gst-launch-1.0 line in README.md");
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let mut failures = Vec::new();
     let mut seen = BTreeSet::new();
     for line in pipelines.iter().chain(&readme) {
@@ -592,7 +572,7 @@ fn every_documented_line_runs() {
 /// The lines that cannot run still name existing elements and properties.
 #[test]
 fn skipped_lines_parse() {
-    common::init();
+    support::init();
     for line in pipeline_lines().iter().chain(&readme_lines()) {
         if skipped(&line.origin).is_none() {
             continue;
