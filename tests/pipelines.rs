@@ -66,17 +66,22 @@ struct Line {
     words: Vec<String>,
 }
 
+/// The files of the repository's folder `dir` named `*.ext`, sorted.
+fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(common::repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// The lines of `pipelines/`, and the variant a file's comment documents
 /// as "Replace autovideosink with `...`".
 fn pipeline_lines() -> Vec<Line> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(common::repo().join("pipelines"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
     let mut lines = Vec::new();
-    for path in paths {
+    for path in files("pipelines", "txt") {
         let origin = format!("pipelines/{}", path.file_name().unwrap().to_string_lossy());
         let text = std::fs::read_to_string(&path).unwrap();
         let (comments, launch): (Vec<&str>, Vec<&str>) =
@@ -105,17 +110,9 @@ fn pipeline_lines() -> Vec<Line> {
 /// Every command line that runs `gst-launch-1.0` in the code blocks of
 /// README.md and `docs/*.md`.
 fn documented_lines() -> Vec<Line> {
-    let mut files = vec![common::repo().join("README.md")];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(common::repo().join("docs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    files.extend(docs);
     let repo = common::repo();
-    files
-        .iter()
+    std::iter::once(repo.join("README.md"))
+        .chain(files("docs", "md"))
         .flat_map(|path| {
             let name = path.strip_prefix(&repo).unwrap().display().to_string();
             markdown_lines(&name, &std::fs::read_to_string(path).unwrap())
