@@ -177,7 +177,7 @@ fn classifies_real_faces_labelled_by_hand() {
     }
     let report = report.join("\n");
     println!("{report}");
-    // The model's own package gets the sideways face wrong too (see README).
+    // The model's own package gets the sideways face wrong too (docs/elements.md, gendercls).
     assert!(right >= 7, "{right} of 8 right:\n{report}");
 }
 
