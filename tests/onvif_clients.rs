@@ -5,8 +5,6 @@
 //! with zeep checking every answer against the ONVIF schemas; with the
 //! right password, a wrong one, and the camera's clock ten minutes off.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
@@ -18,8 +16,8 @@ const PASSWORD: &str = "s3cret<1>";
 /// A virtual camera on a live picture (its motors run in stream time) with
 /// a login; its port and the requests it posted.
 fn camera(props: &str) -> (gst::Pipeline, u16, Arc<Mutex<Vec<gst::Structure>>>) {
-    common::init();
-    let port = common::free_port();
+    support::init();
+    let port = support::free_port();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! virtualptz name=cam port={port} {props} ! fakesink"
@@ -48,13 +46,13 @@ fn camera(props: &str) -> (gst::Pipeline, u16, Arc<Mutex<Vec<gst::Structure>>>) 
 /// Runs Home Assistant's client against the camera at `port`; what it
 /// reported (see tests/fixtures/onvif_zeep_client.py).
 fn home_assistant_client(port: u16, password: &str, adjust_time: bool) -> Value {
-    let python = common::assets().join("venv/onvif-clients/bin/python");
+    let python = support::assets().join("venv/onvif-clients/bin/python");
     assert!(
         python.exists(),
         "{} missing: run scripts/setup (it makes the ONVIF clients' venv)",
         python.display()
     );
-    let script = common::repo().join("tests/fixtures/onvif_zeep_client.py");
+    let script = support::repo().join("tests/fixtures/onvif_zeep_client.py");
     let output = std::process::Command::new(python)
         .arg(script)
         .args(["127.0.0.1", &port.to_string(), USER, password])

@@ -39,7 +39,7 @@ pub fn run(video: &str, frames: Option<u64>) -> Result<(), String> {
 }
 
 fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, String), String> {
-    let port = free_port()?;
+    let port = support::free_port();
     let servo = if steer {
         // The camera's address alone: ptzservo discovers its PTZ service and profile.
         format!("onvif-url=127.0.0.1:{port} lockstep=true")
@@ -131,11 +131,4 @@ fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, Str
         get(&camera, "zoom"),
     );
     Ok((summary, camera_line))
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
 }
