@@ -689,3 +689,83 @@ fn batches_need_a_model_that_takes_them() {
         .is_none()
     );
 }
+
+/// The plaza of the clip with nobody in it: each pixel's median over five
+/// frames far apart (each walker stands in one or two of them only).
+fn empty_plaza(caps: &str) -> Vec<u8> {
+    let frames = video_frames(caps, &[0, 200, 400, 600, 790]);
+    let maps: Vec<_> = frames.iter().map(|f| f.map_readable().unwrap()).collect();
+    (0..maps[0].len())
+        .map(|i| {
+            let mut v: Vec<u8> = maps.iter().map(|m| m[i]).collect();
+            v.sort_unstable();
+            v[2]
+        })
+        .collect()
+}
+
+/// `still` with sensor noise (a new draw every frame, seeded by `n`).
+fn with_noise(still: &[u8], n: u64) -> gst::Buffer {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let noisy: Vec<u8> = still
+        .iter()
+        .map(|&v| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (v as i32 + (state % 13) as i32 - 6).clamp(0, 255) as u8
+        })
+        .collect();
+    gst::Buffer::from_mut_slice(noisy)
+}
+
+#[test]
+fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
+    // A camera's picture as it reaches a detector: the empty plaza with
+    // sensor noise and JPEG's artefacts for 30 frames, then people. At
+    // conf-threshold 0.5: at the default the model takes a post of the
+    // plaza for a person (0.4-0.5), and the gate would rightly refresh it
+    // every motion-refresh frames (the unit test covers that).
+    const STILL: usize = 30;
+    let still = empty_plaza(RGB_416);
+    let people = video_frames(RGB_416, &(100..106).collect::<Vec<_>>());
+    common::init();
+    let mut h = Harness::new_parse(
+        "jpegenc quality=60 ! jpegdec ! videoconvert ! video/x-raw,format=RGB \
+         ! onnxdetect name=d classes=person conf-threshold=0.5 motion-gate=true ! bytetrack",
+    );
+    h.set_src_caps_str(RGB_416);
+    let mut frames: Vec<gst::Buffer> = (0..STILL as u64).map(|n| with_noise(&still, n)).collect();
+    frames.extend(people);
+    let mut out = Vec::new();
+    for (n, mut frame) in frames.into_iter().enumerate() {
+        let ts = gst::ClockTime::from_mseconds(100 * n as u64);
+        frame.get_mut().unwrap().set_pts(ts);
+        let pulled = h.push_and_pull(frame).expect("a frame out per frame in");
+        out.push(Frame::from_buffer(&pulled).unwrap().unwrap());
+    }
+    let detector = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    let stats = detector.property::<gst::Structure>("stats");
+    // The first frame runs (nothing is known yet); after it, the still
+    // scene runs nothing, whatever the noise.
+    let inferred: Vec<usize> = (0..STILL).filter(|&i| out[i].inferred).collect();
+    assert_eq!(inferred, [0], "{stats}\n{:?}", out[0].objects);
+    // Someone appears: the detector runs at once, and the tracker has
+    // them within two frames.
+    assert!(out[STILL].inferred, "{stats}");
+    let first_track = out[STILL..]
+        .iter()
+        .position(|f| f.objects.iter().any(|o| o.track_id.is_some()))
+        .expect("the walkers are tracked");
+    assert!(
+        first_track <= 2,
+        "tracked {first_track} frames after they appear"
+    );
+    assert!(stats.get::<u64>("gated-frames").unwrap() >= STILL as u64 - 1);
+}
