@@ -653,6 +653,31 @@ fn detect(state: &mut State, thresholds: Thresholds, buf: &gst::BufferRef) -> Re
     Ok(())
 }
 
+/// Refills `objects` with the detections mapped to the frame, reusing the
+/// objects already there. Empty boxes (degenerate rows, boxes wholly in the
+/// padding) are not objects.
+fn fill_objects(
+    objects: &mut Vec<Object>,
+    detections: &[Detection],
+    letterbox: &Letterbox,
+    labels: &[String],
+) {
+    let mut n = 0;
+    for d in detections {
+        let bbox = letterbox.to_frame(&d.bbox);
+        if bbox.area() <= 0.0 {
+            continue;
+        }
+        let label = labels.get(d.class_id as usize).map_or("", String::as_str);
+        match objects.get_mut(n) {
+            Some(o) => o.reset(bbox, d.class_id, label, d.score),
+            None => objects.push(Object::new(bbox, d.class_id, label, d.score)),
+        }
+        n += 1;
+    }
+    objects.truncate(n);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,29 +711,4 @@ mod tests {
         );
         assert_eq!(g.skipped, 4 + 4);
     }
-}
-
-/// Refills `objects` with the detections mapped to the frame, reusing the
-/// objects already there. Empty boxes (degenerate rows, boxes wholly in the
-/// padding) are not objects.
-fn fill_objects(
-    objects: &mut Vec<Object>,
-    detections: &[Detection],
-    letterbox: &Letterbox,
-    labels: &[String],
-) {
-    let mut n = 0;
-    for d in detections {
-        let bbox = letterbox.to_frame(&d.bbox);
-        if bbox.area() <= 0.0 {
-            continue;
-        }
-        let label = labels.get(d.class_id as usize).map_or("", String::as_str);
-        match objects.get_mut(n) {
-            Some(o) => o.reset(bbox, d.class_id, label, d.score),
-            None => objects.push(Object::new(bbox, d.class_id, label, d.score)),
-        }
-        n += 1;
-    }
-    objects.truncate(n);
 }
