@@ -3,32 +3,9 @@
 use cctv::meta::Frame;
 use gst::prelude::*;
 use gst_check::Harness;
+use support::scene::{clip_frames, cropped_clip_frames, empty_plaza, with_noise};
 
 const RGB_416: &str = "video/x-raw,format=RGB,width=416,height=312,framerate=10/1";
-
-/// Decoded frames of the bundled clip at `caps`, for the given frame indices.
-fn video_frames(caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    cropped_frames("identity", caps, indices)
-}
-
-/// Like `video_frames`, with `crop` (an element) applied before scaling.
-fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    let (pipeline, sink) = support::with_appsink(&format!(
-        "filesrc location={} ! decodebin ! {crop} ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
-        support::video().display()
-    ));
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let last = *indices.iter().max().unwrap();
-    let mut frames = Vec::new();
-    for i in 0..=last {
-        let sample = sink.pull_sample().expect("the clip has enough frames");
-        if indices.contains(&i) {
-            frames.push(sample.buffer_owned().unwrap());
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
-}
 
 fn harness(props: &str, caps: &str) -> Harness {
     support::init();
@@ -48,7 +25,7 @@ fn detect(h: &mut Harness, buffer: gst::Buffer) -> Frame {
 
 #[test]
 fn finds_the_walkers_on_a_real_frame() {
-    let frames = video_frames("video/x-raw,format=I420,width=768,height=576", &[100]);
+    let frames = clip_frames("video/x-raw,format=I420,width=768,height=576", &[100]);
     let mut h = harness(
         "classes=person",
         "video/x-raw,format=I420,width=768,height=576,framerate=10/1",
@@ -79,7 +56,7 @@ fn finds_the_walkers_on_a_real_frame() {
 #[test]
 fn every_input_format_gives_the_same_people() {
     let reference = {
-        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[300]);
+        let frames = clip_frames("video/x-raw,format=RGB,width=768,height=576", &[300]);
         let mut h = harness(
             "classes=person",
             "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
@@ -91,7 +68,7 @@ fn every_input_format_gives_the_same_people() {
         "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420", "NV12",
     ] {
         let caps = format!("video/x-raw,format={format},width=768,height=576");
-        let frames = video_frames(&caps, &[300]);
+        let frames = clip_frames(&caps, &[300]);
         let mut h = harness("classes=person", &format!("{caps},framerate=10/1"));
         let frame = detect(&mut h, frames[0].clone());
         // YUV frames go through a colour conversion of their own: allow one marginal box.
@@ -127,7 +104,7 @@ fn every_input_format_gives_the_same_people() {
 #[test]
 fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
     let full = {
-        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[100]);
+        let frames = clip_frames("video/x-raw,format=RGB,width=768,height=576", &[100]);
         let mut h = harness(
             "classes=person",
             "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
@@ -150,7 +127,7 @@ fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
     ];
     for (crop, format, w, h, left) in cases {
         let caps = format!("video/x-raw,format={format},width={w},height={h}");
-        let frames = cropped_frames(crop, &caps, &[100]);
+        let frames = cropped_clip_frames(crop, &caps, &[100]);
         let mut harness = harness("classes=person", &format!("{caps},framerate=10/1"));
         let frame = detect(&mut harness, frames[0].clone());
         assert_eq!((frame.width, frame.height), (w, h));
@@ -197,7 +174,7 @@ fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
 
 #[test]
 fn interval_skips_frames_and_marks_them() {
-    let frames = video_frames(RGB_416, &[100, 101, 102, 103, 104]);
+    let frames = clip_frames(RGB_416, &[100, 101, 102, 103, 104]);
     let mut h = harness("interval=2", RGB_416);
     let inferred: Vec<(bool, usize)> = frames
         .into_iter()
@@ -216,7 +193,7 @@ fn interval_skips_frames_and_marks_them() {
     );
 
     // A flush starts counting again: the next frame is inferred.
-    let frames = video_frames(RGB_416, &[100]);
+    let frames = clip_frames(RGB_416, &[100]);
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
     h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
@@ -227,7 +204,7 @@ fn interval_skips_frames_and_marks_them() {
 
 #[test]
 fn thresholds_and_max_detections_apply() {
-    let frames = video_frames(RGB_416, &[100]);
+    let frames = clip_frames(RGB_416, &[100]);
     let mut h = harness("conf-threshold=0.1", RGB_416);
     let loose = detect(&mut h, frames[0].clone());
     let mut h = harness("conf-threshold=0.6 max-detections=3", RGB_416);
@@ -422,7 +399,7 @@ fn reference_frames(fixture: &serde_json::Value) -> Vec<(gst::Buffer, &serde_jso
         .iter()
         .map(|f| f["index"].as_u64().unwrap() as usize)
         .collect();
-    let buffers = video_frames(
+    let buffers = clip_frames(
         &format!("video/x-raw,format=RGB,width={w},height={h}"),
         &indices,
     );
@@ -690,35 +667,6 @@ fn batches_need_a_model_that_takes_them() {
     );
 }
 
-/// The plaza of the clip with nobody in it: each pixel's median over five
-/// frames far apart (each walker stands in one or two of them only).
-fn empty_plaza(caps: &str) -> Vec<u8> {
-    let frames = video_frames(caps, &[0, 200, 400, 600, 790]);
-    let maps: Vec<_> = frames.iter().map(|f| f.map_readable().unwrap()).collect();
-    (0..maps[0].len())
-        .map(|i| {
-            let mut v: Vec<u8> = maps.iter().map(|m| m[i]).collect();
-            v.sort_unstable();
-            v[2]
-        })
-        .collect()
-}
-
-/// `still` with sensor noise (a new draw every frame, seeded by `n`).
-fn with_noise(still: &[u8], n: u64) -> gst::Buffer {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    let noisy: Vec<u8> = still
-        .iter()
-        .map(|&v| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (v as i32 + (state % 13) as i32 - 6).clamp(0, 255) as u8
-        })
-        .collect();
-    gst::Buffer::from_mut_slice(noisy)
-}
-
 #[test]
 fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
     // A camera's picture as it reaches a detector: the empty plaza with
@@ -728,7 +676,7 @@ fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
     // every motion-refresh frames (the unit test covers that).
     const STILL: usize = 30;
     let still = empty_plaza(RGB_416);
-    let people = video_frames(RGB_416, &(100..106).collect::<Vec<_>>());
+    let people = clip_frames(RGB_416, &(100..106).collect::<Vec<_>>());
     support::init();
     let mut h = Harness::new_parse(
         "jpegenc quality=60 ! jpegdec ! videoconvert ! video/x-raw,format=RGB \
