@@ -11,6 +11,7 @@ pub mod limits;
 pub mod mqtt;
 pub mod play;
 pub mod rtsp;
+pub mod scene;
 pub mod script;
 pub mod servers;
 

@@ -274,6 +274,27 @@ fn a_camera_down_at_start_is_picked_up_when_it_comes() {
 }
 
 #[test]
+fn a_camera_back_is_tried_at_once_not_after_its_backoff() {
+    // A minute's backoff: only the check that the camera accepts
+    // connections again brings it back within this test's limits.
+    let port = support::free_port();
+    let mut cam = Camera::start(
+        &format!("rtsp://127.0.0.1:{port}/cam"),
+        "retry-backoff=60000 max-backoff=60000",
+    );
+    cam.expect("camsrc/disconnected", Duration::from_secs(5));
+    let retrying = cam.expect("camsrc/retrying", Duration::from_secs(5));
+    let delay = retrying.get::<gst::ClockTime>("delay").unwrap();
+    // (less its jitter)
+    assert!(delay >= gst::ClockTime::from_seconds(30), "{delay}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let _server = RtspServer::start_on(port, &[("cam", &pattern())], None);
+    cam.expect("camsrc/connected", Duration::from_secs(15));
+    cam.frames(5, Duration::from_secs(5));
+    cam.assert_no_trouble();
+}
+
+#[test]
 fn refused_credentials_are_a_clear_reason_and_retry_no_faster_than_max_backoff() {
     let password = "right-Pa55word";
     let server = RtspServer::start(&[("cam", &pattern())], Some(("admin", password)));
