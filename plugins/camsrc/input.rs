@@ -294,11 +294,30 @@ impl Input {
             }
             attempt.decoder = Some(decoder.clone());
         }
-        if self.obj().add(&decoder).is_err() || decoder.sync_state_with_parent().is_err() {
+        let opened = self.obj().add(&decoder).is_ok() && decoder.sync_state_with_parent().is_ok();
+        // A state change that ended this attempt meanwhile (this runs from
+        // `call_async`) has set the decoder to NULL and removed it, maybe
+        // before `add` or `sync_state_with_parent` here: left as it is, the
+        // decoder stays in the bin and streams beside the next attempts',
+        // or it is PAUSED with no parent and freed with rtspsrc's thread
+        // still running on it (a segfault in that thread).
+        if !self.is_current(generation, &decoder) {
+            decoder.set_state(gst::State::Null).ok();
+            self.obj().remove(&decoder).ok();
+            return;
+        }
+        if !opened {
             self.fail_attempt(&format!("cannot open {}", config.uri.display()));
             return;
         }
         self.watch(generation, config.timeout);
+    }
+
+    /// Whether `decoder` is still the running attempt's.
+    fn is_current(&self, generation: u64, decoder: &gst::Element) -> bool {
+        let attempt = self.attempt.lock().unwrap();
+        self.generation.load(Ordering::SeqCst) == generation
+            && attempt.decoder.as_ref() == Some(decoder)
     }
 
     /// Fails the attempt when no frame came for `timeout`.
@@ -321,8 +340,16 @@ impl Input {
                 imp.fail_attempt(&reason);
             }
         });
-        if scheduled.is_ok() {
-            self.attempt.lock().unwrap().watchdog = Some(id);
+        if scheduled.is_err() {
+            return;
+        }
+        let mut attempt = self.attempt.lock().unwrap();
+        // The attempt may have ended since `connect` checked: its watchdog
+        // must not outlive it (nor replace the next attempt's).
+        if self.generation.load(Ordering::SeqCst) == generation {
+            attempt.watchdog = Some(id);
+        } else {
+            id.unschedule();
         }
     }
 
