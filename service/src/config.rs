@@ -15,7 +15,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cctv::camera_uri::CameraUri;
+use cctv::camera_uri::{CameraUri, percent_encode};
 use gst::glib;
 use gst::prelude::*;
 use serde::Deserialize;
@@ -492,17 +492,6 @@ fn nvr_cameras(nvr: Nvr, index: usize, dir: &Path, p: &mut Problems) -> Vec<(Str
                     ..Entry::default()
                 },
             )
-        })
-        .collect()
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
         })
         .collect()
 }
