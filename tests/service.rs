@@ -630,7 +630,7 @@ fn sigterm_flushes_every_sink_and_exits_0() {
         // have all of it: the exits are the last things sent.
         let messages = subscriber.wait_for(Duration::from_secs(10), |m| {
             let t = tally(m, id);
-            t.get("track enter").is_some() && t.get("track enter") == t.get("track exit")
+            t.contains_key("track enter") && t.get("track enter") == t.get("track exit")
         });
         let counts = tally(&messages, id);
         let entered = counts["track enter"];
@@ -711,6 +711,39 @@ fn the_config_is_checked_whole_before_anything_starts() {
         "{said}"
     );
     assert!(!said.contains("nvr-pass"), "{said}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The example installed beside the config checks as it is, once the
+/// files it names exist.
+#[test]
+fn the_installed_example_config_checks() {
+    let dir = common::tempdir("cctvd-example");
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("service/dist/cctvd.example.toml"),
+    )
+    .unwrap();
+    let at = dir.to_string_lossy();
+    let text = example
+        .replace("/etc/gst-cctv", &at)
+        .replace("/var/lib/cctvd", &at);
+    for file in ["gate.credentials", "nvr.credentials"] {
+        write_private(&dir.join(file), "viewer:example-pass\n");
+    }
+    let config = dir.join("cctvd.toml");
+    write_private(&config, &text);
+    let out = Command::new(cctvd())
+        .arg("--config")
+        .arg(&config)
+        .arg("--check")
+        .env("CCTV_YARD", "viewer:example-pass")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("4 camera(s), all checked"), "{said}");
+    assert!(!said.contains("warning"), "{said}");
+    assert!(!said.contains("example-pass"), "{said}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
