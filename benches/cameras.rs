@@ -6,8 +6,6 @@
 //! the same run. Run with `./run bench` or `cargo bench --bench cameras`;
 //! `BENCH_FRAMES` frames per camera (default 300), `BENCH_CAMERAS` (4).
 
-mod support;
-
 use support::{assets, env_or, play_to_end};
 
 use std::sync::{Arc, Barrier, Mutex};
@@ -35,7 +33,7 @@ struct Count {
 /// cameras share the cores).
 fn pipeline(cameras: usize, schedule: &Schedule, frames: usize) -> Measured {
     const WARM_UP: usize = 20;
-    let video = assets().join("media/vtest.avi");
+    let video = support::video();
     let branch = |i: usize| {
         format!(
             "filesrc location={} ! decodebin ! identity eos-after={frames} ! queue \
@@ -178,8 +176,7 @@ fn inference_alone(callers: usize, schedule: &Schedule, runs: usize) -> Measured
 }
 
 fn main() {
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     let frames = env_or("BENCH_FRAMES", 300);
     let cameras = env_or("BENCH_CAMERAS", 4);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -11,20 +11,12 @@
 //! Run with `./run bench` or `cargo bench --bench capacity`;
 //! `BENCH_SECONDS` per step (default 15), `BENCH_MAX_CAMERAS` (16).
 
-#[path = "../tests/support/rtsp.rs"]
-#[allow(dead_code)]
-mod rtsp;
-#[path = "../tests/support/servers.rs"]
-#[allow(dead_code)]
-mod servers;
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use support::{assets, env_or};
+use support::{Mosquitto, Postgres, RtspServer, env_or, tempdir};
 
 /// The clip as 10 fps H.264 in MP4, made once per run.
 fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
@@ -33,7 +25,7 @@ fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
         "filesrc location={} ! decodebin ! videoconvert ! videorate ! video/x-raw,format=I420,framerate=10/1 \
          ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=10 bitrate=2000 ! h264parse \
          ! mp4mux ! filesink location={}",
-        assets().join("media/vtest.avi").display(),
+        support::video().display(),
         out.display()
     );
     let pipeline = gst::parse::launch(&launch).unwrap();
@@ -109,7 +101,7 @@ struct Step {
 }
 
 fn run(
-    server: &rtsp::RtspServer,
+    server: &RtspServer,
     cameras: usize,
     interval: u32,
     seconds: u64,
@@ -214,8 +206,7 @@ fn run(
 }
 
 fn main() {
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     let seconds = env_or("BENCH_SECONDS", 15) as u64;
     let max_cameras = env_or("BENCH_MAX_CAMERAS", 16);
     let intervals: Vec<u32> = std::env::var("BENCH_INTERVALS")
@@ -223,7 +214,7 @@ fn main() {
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
-    let dir = servers::tempdir("capacity");
+    let dir = tempdir("capacity");
     let clip = encode_clip(&dir);
     let mounts: Vec<(String, String)> = (0..max_cameras)
         .map(|i| {
@@ -240,9 +231,9 @@ fn main() {
         .iter()
         .map(|(m, l)| (m.as_str(), l.as_str()))
         .collect();
-    let server = rtsp::RtspServer::start(&refs, None);
-    let broker = servers::Mosquitto::start();
-    let pg = servers::Postgres::start();
+    let server = RtspServer::start(&refs, None);
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "live cameras at 10 fps (the clip, 768x576 H.264 over RTSP), detection + tracking + mqttsink + pgsink, \

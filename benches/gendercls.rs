@@ -14,8 +14,6 @@
 //!
 //! `BENCH_THREADS` (intra-op threads, 0 = ONNX Runtime's choice) tunes it.
 
-mod support;
-
 use support::{assets, env_or};
 
 use std::collections::BTreeMap;
@@ -27,7 +25,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
 
-/// The hand-drawn person boxes of `t1.jpg` (see tests/gendercls.rs).
+/// The hand-drawn person boxes of `t1.jpg` (see tests/classify.rs).
 const T1_PEOPLE: [(f32, f32, f32, f32); 6] = [
     (666.0, 296.0, 255.0, 680.0),
     (378.0, 217.0, 278.0, 735.0),
@@ -40,17 +38,10 @@ const T1_PEOPLE: [(f32, f32, f32, f32); 6] = [
 /// `t1.jpg` as RGB, tiled 2x2, and the 24 person boxes on it.
 fn mosaic() -> Result<(gst::Buffer, gst::Caps, Vec<BBox>), Box<dyn std::error::Error>> {
     let path = assets().join("media/faces/t1.jpg");
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, sink) = support::with_appsink(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
         path.display()
-    ))?
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing)?;
     let sample = sink.pull_sample()?;
     pipeline.set_state(gst::State::Null)?;
@@ -146,8 +137,7 @@ fn per_frame(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = env_or("BENCH_FRAMES", 60).max(2);
     let threads = env_or("BENCH_THREADS", 0);
-    gst::init()?;
-    gstcctv::plugin_register_static()?;
+    support::init();
     let (image, caps, boxes) = mosaic()?;
 
     println!("gendercls benchmark (2560x1772 RGB mosaic of t1.jpg, {n} frames, threads={threads})");
@@ -203,20 +193,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The bundled clip: the share of tracks labelled at their end.
 fn clip(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let video = assets().join("media/vtest.avi");
+    let video = support::video();
     for min_face in [20u32, 12] {
-        let pipeline = gst::parse::launch(&format!(
+        let (pipeline, sink) = support::with_appsink(&format!(
             "filesrc location={} ! decodebin ! onnxdetect conf-threshold=0.1 classes=person threads={threads} \
              ! bytetrack ! gendercls name=g threads={threads} min-size={min_face} ! appsink name=sink sync=false",
             video.display()
-        ))?
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        ));
         let start = Instant::now();
         pipeline.set_state(gst::State::Playing)?;
         let mut last: BTreeMap<u64, String> = BTreeMap::new();

@@ -26,15 +26,10 @@ fn measure(seconds: f64) -> f64 {
 }
 
 fn main() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     // Before any thread starts: nothing else reads the environment yet.
     unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{port}")) };
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     let pipeline = gst::parse::launch(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=768,height=576,framerate=10/1,format=I420 \
          ! liveview name=view camera-id=bench",

@@ -6,8 +6,7 @@
 use std::time::{Duration, Instant};
 
 fn main() {
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     let elements: Vec<gst::Element> = (0..100)
         .map(|_| gst::ElementFactory::make("identity").build().unwrap())
         .collect();

@@ -15,8 +15,6 @@
 //! `BENCH_ROUNDS` (3), `BENCH_FRAMES` (inferences per measurement, 200) and
 //! `BENCH_THREADS` (intra-op threads, 0 = ONNX Runtime's choice) tune it.
 
-mod support;
-
 use support::{assets, env_or};
 
 use std::time::Instant;
@@ -103,8 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let assets = assets();
     let video = assets.join("media/vtest.avi");
 
-    gst::init()?;
-    gstcctv::plugin_register_static()?;
+    support::init();
 
     // The same library, model and session options as the element: the
     // session cache hands the pipeline's element this very session.

@@ -8,8 +8,6 @@
 //! `BENCH_FRAMES` (frames per measurement, 300) tunes it; each figure is
 //! the median of 5 measurements (this VM's speed drifts within seconds).
 
-mod support;
-
 use support::env_or;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -122,8 +120,7 @@ fn measure(format: &str, w: u32, h: u32, n: usize, frames: usize) -> (f64, f64) 
 }
 
 fn main() {
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     cctv::meta::register();
     let frames = env_or("BENCH_FRAMES", 300);
     println!(

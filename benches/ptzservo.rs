@@ -38,13 +38,7 @@ fn buffer(n: u64, people: u64) -> gst::Buffer {
         inferred: true,
         objects,
     };
-    let mut buffer = gst::Buffer::with_size(16).unwrap();
-    {
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_nseconds(n * FRAME_NS));
-        frame.attach(b);
-    }
-    buffer
+    support::script::meta_buffer(gst::ClockTime::from_nseconds(n * FRAME_NS), &frame)
 }
 
 /// Microseconds per buffer through ptzservo with `props`.
@@ -66,8 +60,7 @@ fn run(props: &[(&str, &str)], people: u64) -> f64 {
 }
 
 fn main() {
-    gst::init().unwrap();
-    gstcctv::plugin_register_static().unwrap();
+    support::init();
     let camera = gst::parse::launch(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240 ! virtualptz name=cam ! fakesink",
     )

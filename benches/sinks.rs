@@ -6,10 +6,6 @@
 //! The stream: `BENCH_FRAMES` frames (default 3,000) at 10 fps with 20 tracked
 //! people each; every 100 frames the 20 tracks end and 20 new ones start.
 
-#[path = "../tests/support/servers.rs"]
-#[allow(dead_code)]
-mod servers;
-
 use std::time::{Duration, Instant};
 
 use cctv::bbox::BBox;
@@ -55,13 +51,7 @@ fn buffer(frame: u64) -> gst::Buffer {
         inferred: true,
         objects,
     };
-    let mut buffer = gst::Buffer::with_size(16).unwrap();
-    {
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_nseconds(frame * FRAME_NS));
-        meta.attach(b);
-    }
-    buffer
+    support::script::meta_buffer(gst::ClockTime::from_nseconds(frame * FRAME_NS), &meta)
 }
 
 /// Plays the stream into `h`; returns the time spent inside the sink's
@@ -126,11 +116,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    gst::init()?;
-    gstcctv::plugin_register_static()?;
+    support::init();
     println!("sink benchmark: {frames} frames, {PEOPLE} tracked people per frame");
 
-    let broker = servers::Mosquitto::start();
+    let broker = support::Mosquitto::start();
     let mut h = harness(&format!(
         "mqttsink sync=false port={} camera-id=bench qos=1 update-interval=500",
         broker.port
@@ -148,7 +137,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (streaming, total, frames),
     );
 
-    let pg = servers::Postgres::start();
+    let pg = support::Postgres::start();
     let mut h = harness(&format!(
         "pgsink sync=false conninfo=\"{}\" camera-id=bench detections-interval=1",
         pg.conninfo()

@@ -17,26 +17,13 @@
 //! Needs `cargo build --release --lib -p gst-cctv -p cctvd` (`./run bench`
 //! does it): the service and the plugin are taken from beside this bench.
 
-#[path = "../tests/support/rtsp.rs"]
-#[allow(dead_code)]
-mod rtsp;
-#[path = "../tests/support/servers.rs"]
-#[allow(dead_code)]
-mod servers;
-mod support;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{assets, env_or};
-
-/// `target/release`, where cargo put this bench's crates.
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
+use support::rtsp::{clip_mount, loopable};
+use support::{Mosquitto, Postgres, RtspServer, env_or, free_port, tempdir};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
@@ -185,15 +172,8 @@ fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
     true
 }
 
-fn service(
-    n: usize,
-    server: &rtsp::RtspServer,
-    broker: u16,
-    conninfo: &str,
-    dir: &Path,
-    seconds: u64,
-) {
-    let port = servers::free_port();
+fn service(n: usize, server: &RtspServer, broker: u16, conninfo: &str, dir: &Path, seconds: u64) {
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut config = format!(
         "listen = \"127.0.0.1:{port}\"\n[defaults]\nonnxdetect = {{ classes = \"person\" }}\n\
@@ -205,7 +185,7 @@ fn service(
     }
     let path = dir.join(format!("site-{n}.toml"));
     std::fs::write(&path, config).unwrap();
-    let child = Command::new(build_dir().join("cctvd"))
+    let child = Command::new(support::profile_dir().join("cctvd"))
         .arg("--config")
         .arg(&path)
         .stderr(Stdio::null())
@@ -291,8 +271,8 @@ fn service(
     print_usage("cctvd", &usage);
 }
 
-fn launch(n: usize, server: &rtsp::RtspServer, broker: u16, conninfo: &str, seconds: u64) {
-    let port = servers::free_port();
+fn launch(n: usize, server: &RtspServer, broker: u16, conninfo: &str, seconds: u64) {
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let args: Vec<String> = (0..n)
         .flat_map(|k| elements(k, &server.url(&format!("cam{k}"), None), broker, conninfo))
@@ -300,7 +280,7 @@ fn launch(n: usize, server: &rtsp::RtspServer, broker: u16, conninfo: &str, seco
     let child = Command::new("gst-launch-1.0")
         .arg("-e")
         .args(&args)
-        .env("GST_PLUGIN_PATH", build_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -327,15 +307,14 @@ fn main() {
         .filter_map(|v| v.trim().parse().ok())
         .collect();
     let max = counts.iter().copied().max().unwrap_or(0);
-    let dir = servers::tempdir("site-bench");
-    let video = assets().join("media/vtest.avi");
-    let (clip, fps) = rtsp::loopable(&video.to_string_lossy(), &dir).unwrap();
-    let mount = rtsp::clip_mount(&clip, fps);
+    let dir = tempdir("site-bench");
+    let (clip, fps) = loopable(&support::video().to_string_lossy(), &dir).unwrap();
+    let mount = clip_mount(&clip, fps);
     let names: Vec<String> = (0..max).map(|k| format!("cam{k}")).collect();
     let mounts: Vec<(&str, &str)> = names.iter().map(|m| (m.as_str(), mount.as_str())).collect();
-    let server = rtsp::RtspServer::start(&mounts, None);
-    let broker = servers::Mosquitto::start();
-    let pg = servers::Postgres::start();
+    let server = RtspServer::start(&mounts, None);
+    let broker = Mosquitto::start();
+    let pg = Postgres::start();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "the clip as live H.264 cameras at {}/{} fps over RTSP; camsrc ! onnxdetect ! bytetrack ! tee ! \

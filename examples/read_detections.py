@@ -8,7 +8,7 @@ run it with /usr/bin/python3, and the plugin on GST_PLUGIN_PATH:
         "filesrc location=.assets/media/vtest.avi ! decodebin ! onnxdetect classes=person ! fakesink name=sink"
 
 The metadata is a GstCustomMeta named "CctvObjectsMeta"; its structure holds
-the frame size and an array of object structures (see README, Metadata).
+the frame size and an array of object structures (see docs/metadata.md).
 Prints one JSON line per frame.
 """
 import json

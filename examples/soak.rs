@@ -1,5 +1,5 @@
 //! `./run soak`: camsrc through many camera outages, measured. An RTSP
-//! server in this process (`tests/support/rtsp.rs`) serves a live test
+//! server in this process (`support::RtspServer`) serves a live test
 //! pattern; `camsrc ! fakesink` plays it while the server is stopped for
 //! `--outage` seconds and started again, `--cycles` times (a camera
 //! rebooting). Per cycle it prints how long after the server came back
@@ -16,13 +16,6 @@
 //! Exits non-zero when a cycle is not back within timeout + max-backoff +
 //! 10 s, camsrc's reconnects do not match the cycles, or the pipeline
 //! posts an error.
-
-#[path = "../tests/support/rtsp.rs"]
-#[allow(dead_code)]
-mod rtsp;
-#[path = "../tests/support/servers.rs"]
-#[allow(dead_code)]
-mod servers;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,7 +166,8 @@ fn worst_and_p95(values: &[Duration]) -> String {
 fn run(o: Options) -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
-    let mut server = rtsp::RtspServer::start(&[("cam", &rtsp::test_pattern(640, 480, 15))], None);
+    let mut server =
+        support::RtspServer::start(&[("cam", &support::rtsp::test_pattern(640, 480, 15))], None);
     let launch = format!(
         "camsrc name=cam uri={} camera-id=soak timeout={} retry-backoff={} max-backoff={} \
          ! fakesink name=sink sync=false",
@@ -291,7 +285,7 @@ struct Outcome {
 fn cycles(
     o: &Options,
     soak: &Soak,
-    server: &mut rtsp::RtspServer,
+    server: &mut support::RtspServer,
     limit: Duration,
     outcome: &mut Outcome,
 ) -> Result<(), String> {

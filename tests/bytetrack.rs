@@ -1,7 +1,5 @@
 //! bytetrack on real detections and on scripted metadata.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -46,7 +44,7 @@ fn record(pad: &gst::Pad) -> Arc<Mutex<Seen>> {
 }
 
 fn run(launch: &str, sinks: &[&str]) -> Vec<Arc<Mutex<Seen>>> {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(launch)
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -55,7 +53,7 @@ fn run(launch: &str, sinks: &[&str]) -> Vec<Arc<Mutex<Seen>>> {
         .iter()
         .map(|name| record(&pipeline.by_name(name).unwrap().static_pad("sink").unwrap()))
         .collect();
-    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     pipeline.set_state(gst::State::Null).unwrap();
     end.unwrap();
     seen
@@ -66,7 +64,7 @@ fn tracks_walkers_with_stable_ids_and_complete_life_cycles() {
     let seen = run(
         &format!(
             "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! fakesink name=sink",
-            common::short_clip(120)
+            support::short_clip(120)
         ),
         &["sink"],
     );
@@ -120,7 +118,7 @@ fn every_track_of_the_whole_clip_enters_and_exits_once() {
         &format!(
             "filesrc location={} ! decodebin ! queue ! onnxdetect conf-threshold=0.1 classes=person \
              ! bytetrack ! fakesink name=sink sync=false",
-            common::video().display()
+            support::video().display()
         ),
         &["sink"],
     );
@@ -150,7 +148,7 @@ fn interval_frames_carry_predicted_boxes_of_live_tracks() {
     let seen = run(
         &format!(
             "{} ! onnxdetect interval=3 conf-threshold=0.1 classes=person ! bytetrack ! fakesink name=sink",
-            common::short_clip(60)
+            support::short_clip(60)
         ),
         &["sink"],
     );
@@ -177,7 +175,7 @@ fn every_tee_branch_gets_the_events_in_order_with_the_buffers() {
             "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! tee name=t \
              t. ! queue ! videoconvert ! videoscale ! video/x-raw,width=384,height=288 ! fakesink name=a \
              t. ! queue ! fakesink name=b",
-            common::short_clip(60)
+            support::short_clip(60)
         ),
         &["a", "b"],
     );
@@ -211,16 +209,12 @@ fn scripted_frame(pts_ms: u64, boxes: &[(f32, f32)]) -> gst::Buffer {
         objects,
         ..Frame::default()
     };
-    let mut buffer = gst::Buffer::with_size(8).unwrap();
-    let b = buffer.get_mut().unwrap();
-    b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
-    frame.attach(b);
-    buffer
+    support::script::meta_buffer(gst::ClockTime::from_mseconds(pts_ms), &frame)
 }
 
 #[test]
 fn a_flush_resets_the_tracker_without_ending_tracks() {
-    common::init();
+    support::init();
     let mut h = Harness::new("bytetrack");
     h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
     let ids = |h: &mut Harness, f: gst::Buffer| -> Vec<u64> {
@@ -263,7 +257,7 @@ fn a_flush_resets_the_tracker_without_ending_tracks() {
 /// live tracks end with `removed` before it, and its people get new ids.
 #[test]
 fn a_discontinuity_ends_every_track() {
-    common::init();
+    support::init();
     let mut h = Harness::new("bytetrack");
     h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
     for i in 0..5u64 {
@@ -300,7 +294,7 @@ fn a_discontinuity_ends_every_track() {
 
 #[test]
 fn untracked_classes_pass_through_and_state_changes_repeat() {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse("bytetrack classes=person");
     h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
     let mut car = Object::new(BBox::new(200.0, 100.0, 60.0, 30.0), 2, "car", 0.9);
@@ -328,7 +322,7 @@ fn untracked_classes_pass_through_and_state_changes_repeat() {
         gst::parse::launch("videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! bytetrack ! fakesink")
             .unwrap();
     for _ in 0..3 {
-        let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
+        let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
         pipeline.set_state(gst::State::Null).unwrap();
         end.unwrap();
     }
@@ -336,10 +330,10 @@ fn untracked_classes_pass_through_and_state_changes_repeat() {
 
 #[test]
 fn life_cycle_events_are_also_posted_on_the_bus() {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&format!(
         "{} ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack ! fakesink",
-        common::short_clip(30)
+        support::short_clip(30)
     ))
     .unwrap();
     let bus = pipeline.bus().unwrap();
@@ -369,7 +363,7 @@ fn life_cycle_events_are_also_posted_on_the_bus() {
 #[test]
 fn classes_are_checked_against_the_detector_upstream() {
     let error = |classes: &str| {
-        common::first_error(
+        support::first_error(
             &format!(
                 "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=64 ! onnxdetect ! queue \
              ! bytetrack classes={classes} ! fakesink"

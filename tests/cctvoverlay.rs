@@ -3,8 +3,6 @@
 //! whose text is drawn, in every supported format; trails, flushes, the
 //! status line and caps.
 
-mod common;
-
 use cctv::bbox::BBox;
 use cctv::meta::{Frame, Object};
 use cctv::overlay::{Rgb, class_color};
@@ -79,7 +77,7 @@ fn assert_colour(p: &Pixels, x: usize, y: usize, c: Rgb, what: &str) {
 /// Plays one grey frame of `format` through `cctvoverlay <props>`, with
 /// `objects` attached by a probe before the overlay; the frame out.
 fn draw(format: &str, props: &str, objects: Vec<Object>) -> Pixels {
-    let (pipeline, sink) = common::with_appsink(&format!(
+    let (pipeline, sink) = support::with_appsink(&format!(
         "videotestsrc num-buffers=1 pattern=solid-color foreground-color=0xff3c3c3c \
          ! video/x-raw,format={format},width={W},height={H},framerate=10/1 \
          ! identity name=tag ! cctvoverlay name=overlay {props} ! appsink name=sink"
@@ -187,7 +185,7 @@ fn text_switches_off() {
 #[test]
 fn status_line_without_metadata() {
     for format in ["BGRx", "I420"] {
-        let (pipeline, sink) = common::with_appsink(&format!(
+        let (pipeline, sink) = support::with_appsink(&format!(
             "videotestsrc num-buffers=1 pattern=solid-color foreground-color=0xff3c3c3c \
              ! video/x-raw,format={format},width={W},height={H} \
              ! cctvoverlay camera-id=gate ! appsink name=sink"
@@ -234,7 +232,7 @@ fn push_tracked(h: &mut Harness, x: f32, pts: u64) -> Pixels {
 
 #[test]
 fn trails_follow_a_track_and_a_flush_forgets_them() {
-    common::init();
+    support::init();
     let mut h = Harness::new("cctvoverlay");
     h.element()
         .unwrap()
@@ -265,7 +263,7 @@ fn trails_follow_a_track_and_a_flush_forgets_them() {
 
 #[test]
 fn drawn_in_the_negotiated_format_and_others_refused() {
-    common::init();
+    support::init();
     for format in FORMATS {
         let pipeline = gst::parse::launch(&format!(
             "videotestsrc num-buffers=2 ! video/x-raw,format={format},width=64,height=48 \

@@ -13,8 +13,6 @@
 //! boxes below were drawn by hand around each face (head and shoulders
 //! down), and the genders labelled by hand.
 
-mod common;
-
 use cctv::bbox::BBox;
 use cctv::lifecycle::{Kind, TrackEvent};
 use cctv::meta::{Frame, Object};
@@ -85,13 +83,13 @@ const NO_FACE: (f32, f32, f32, f32) = (0.0, 0.0, 250.0, 250.0);
 
 /// The image decoded to RGB, with its caps.
 fn image(name: &str) -> (gst::Buffer, gst::Caps) {
-    let path = common::assets().join("media/faces").join(name);
+    let path = support::assets().join("media/faces").join(name);
     assert!(
         path.exists(),
         "{} missing: run scripts/fetch-assets",
         path.display()
     );
-    let (pipeline, sink) = common::with_appsink(&format!(
+    let (pipeline, sink) = support::with_appsink(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
         path.display()
     ));
@@ -102,7 +100,7 @@ fn image(name: &str) -> (gst::Buffer, gst::Caps) {
 }
 
 fn harness(props: &str, caps: &gst::Caps) -> Harness {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse(&format!("gendercls name=gender {props}"));
     h.set_src_caps(caps.clone());
     h
@@ -179,7 +177,7 @@ fn classifies_real_faces_labelled_by_hand() {
     }
     let report = report.join("\n");
     println!("{report}");
-    // The model's own package gets the sideways face wrong too (see README).
+    // The model's own package gets the sideways face wrong too (docs/elements.md, gendercls).
     assert!(right >= 7, "{right} of 8 right:\n{report}");
 }
 
@@ -333,7 +331,7 @@ fn frames_without_objects_metadata_pass_untouched() {
 
 #[test]
 fn models_that_do_not_fit_are_clear_errors() {
-    let models = common::assets().join("models");
+    let models = support::assets().join("models");
     let launch = |props: String| {
         format!(
             "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=64,height=64 ! gendercls {props} ! fakesink"
@@ -352,14 +350,13 @@ fn models_that_do_not_fit_are_clear_errors() {
         (
             format!(
                 "labels={}",
-                common::repo().join("tests/models/README.md").display()
+                support::repo().join("tests/models/README.md").display()
             ),
             "labels",
         ),
     ];
     for (props, expect) in cases {
-        let error = common::first_error(&launch(props.clone()), gst::ClockTime::from_seconds(30))
-            .unwrap_or_else(|| panic!("{props}: no error"));
+        let error = support::expect_error(&launch(props.clone()), gst::ClockTime::from_seconds(30));
         assert!(error.contains(expect), "{props}: {error}");
     }
 }
@@ -368,7 +365,7 @@ fn models_that_do_not_fit_are_clear_errors() {
 /// 5-point alignment) says of the faces in the test images:
 /// `tests/fixtures/reference_ages.json`, made by `tools/reference_ages.py`.
 fn reference_ages() -> Vec<(&'static str, (f32, f32), f32)> {
-    let text = std::fs::read_to_string(common::repo().join("tests/fixtures/reference_ages.json"))
+    let text = std::fs::read_to_string(support::repo().join("tests/fixtures/reference_ages.json"))
         .expect("the reference fixture");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut faces = Vec::new();
@@ -397,7 +394,7 @@ fn agecls_after_gendercls_reuses_its_faces_and_agrees_with_the_package() {
     let mut differences = Vec::new();
     for p in &PEOPLE {
         let (buffer, caps) = image(p.image);
-        common::init();
+        support::init();
         let mut h = Harness::new_parse("gendercls name=gender ! agecls name=age");
         h.set_src_caps(caps.clone());
         let objects = classify(&mut h, &buffer, &caps, vec![person(p.bbox, None)]);
@@ -446,7 +443,7 @@ const AGE_TOLERANCE: f32 = 8.0;
 #[test]
 fn agecls_alone_finds_the_faces_itself() {
     let (buffer, caps) = image("Tom_Hanks_54745.png");
-    common::init();
+    support::init();
     let mut h = Harness::new_parse("agecls name=age");
     h.set_src_caps(caps.clone());
     let objects = classify(
@@ -501,7 +498,7 @@ fn labels_file(name: &str, lines: &str) -> std::path::PathBuf {
 }
 
 fn classify_harness(props: &str, caps: &gst::Caps) -> Harness {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse(&format!("classify name=gender {props}"));
     h.set_src_caps(caps.clone());
     h
@@ -510,7 +507,7 @@ fn classify_harness(props: &str, caps: &gst::Caps) -> Harness {
 #[test]
 fn classify_crops_each_box_and_runs_them_in_one_batch() {
     let (buffer, caps) = colour_frame();
-    let model = common::repo().join("tests/models/colour_synth.onnx");
+    let model = support::repo().join("tests/models/colour_synth.onnx");
     let labels = labels_file("colours.txt", "red\ngreen\nblue\n");
     let mut h = classify_harness(
         &format!(
@@ -552,7 +549,7 @@ fn classify_crops_each_box_and_runs_them_in_one_batch() {
 #[test]
 fn classify_runs_a_fixed_batch_model_object_by_object() {
     let (buffer, caps) = colour_frame();
-    let model = common::repo().join("tests/models/classifier_synth.onnx");
+    let model = support::repo().join("tests/models/classifier_synth.onnx");
     let names: String = (0..10).map(|i| format!("kind{i}\n")).collect();
     let labels = labels_file("ten.txt", &names);
     let launch = |min_confidence: f64| {
@@ -588,7 +585,7 @@ fn classify_runs_a_fixed_batch_model_object_by_object() {
 #[test]
 fn classify_reads_values_from_bins_with_their_band() {
     let (buffer, caps) = colour_frame();
-    let model = common::repo().join("tests/models/colour_synth.onnx");
+    let model = support::repo().join("tests/models/colour_synth.onnx");
     let labels = labels_file("bins.txt", "0\n50\n100\n");
     let mut h = classify_harness(
         &format!(
@@ -611,7 +608,7 @@ fn classify_reads_values_from_bins_with_their_band() {
 
 #[test]
 fn classify_settings_that_do_not_fit_are_clear_errors() {
-    let colour = common::repo().join("tests/models/colour_synth.onnx");
+    let colour = support::repo().join("tests/models/colour_synth.onnx");
     let rgb = labels_file("rgb.txt", "red\ngreen\nblue\n");
     let bins = labels_file("three-bins.txt", "0\n50\n100\n");
     let launch = |props: String| {
@@ -642,7 +639,7 @@ fn classify_settings_that_do_not_fit_are_clear_errors() {
         (format!("model={}", colour.display()), "class0"),
     ];
     for (props, expect) in cases {
-        match common::first_error(&launch(props.clone()), gst::ClockTime::from_seconds(30)) {
+        match support::first_error(&launch(props.clone()), gst::ClockTime::from_seconds(30)) {
             Some(error) => assert!(error.contains(expect), "{props}: {error}"),
             // Without labels the outputs are class0, class1, class2: no error.
             None => assert_eq!(expect, "class0", "{props}: no error"),

@@ -1,7 +1,5 @@
 //! The README's main command, run as a user would (shortened with --frames).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -9,19 +7,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn demo() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/demo");
+    let bin = support::profile_dir().join("examples/demo");
     assert!(
         bin.exists(),
         "build the examples first (cargo build --examples)"
     );
     let mut c = Command::new(bin);
-    c.env("CCTV_ASSETS", common::assets());
+    c.env("CCTV_ASSETS", support::assets());
     c
 }
 
@@ -32,7 +24,7 @@ fn run_demo(args: &[&str]) -> String {
     // A run on the clip writes its video and snapshots into a folder of its
     // own: the tests run at once, and a run clears its folder first.
     if !args.contains(&"--rtsp") {
-        demo.arg("--out").arg(common::tempdir("demo-out"));
+        demo.arg("--out").arg(support::tempdir("demo-out"));
     }
     run_demo_with(demo.args(args))
 }
@@ -73,9 +65,9 @@ fn figure(output: &str, line: &str, label: &str) -> f64 {
 
 #[test]
 fn report_matches_the_database_and_a_subscriber() {
-    let broker = common::Mosquitto::start();
-    let pg = common::Postgres::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let broker = support::Mosquitto::start();
+    let pg = support::Postgres::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     let text = run_demo(&[
         "--frames",
         "200",
@@ -136,7 +128,7 @@ fn report_matches_the_database_and_a_subscriber() {
 fn ctrl_c_flushes_reports_and_leaves_nothing_running() {
     let mut child = demo()
         .args(["--camera", "door", "--out"])
-        .arg(common::tempdir("demo-out"))
+        .arg(support::tempdir("demo-out"))
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -262,11 +254,11 @@ fn kept_servers_stop_with_the_printed_commands() {
 /// the run, on an address of the test's.
 #[test]
 fn live_view_run_is_quiet() {
-    let address = format!("127.0.0.1:{}", common::free_port());
+    let address = format!("127.0.0.1:{}", support::free_port());
     let text = run_demo_with(
         demo()
             .args(["--view", "--frames", "20", "--camera", "porch", "--out"])
-            .arg(common::tempdir("demo-out"))
+            .arg(support::tempdir("demo-out"))
             .env("CCTV_METRICS", &address),
     );
     assert!(

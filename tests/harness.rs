@@ -1,7 +1,5 @@
 //! The test servers themselves work: each starts on loopback, answers, and is gone after drop.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -9,7 +7,7 @@ use gst::prelude::*;
 
 #[test]
 fn mosquitto_answers_mqtt_connect() {
-    let broker = common::Mosquitto::start();
+    let broker = support::Mosquitto::start();
     let mut s = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
     // CONNECT, protocol "MQTT" level 4, clean session, keep-alive 10 s, client id "t".
     s.write_all(&[
@@ -29,7 +27,7 @@ fn mosquitto_answers_mqtt_connect() {
 
 #[test]
 fn postgres_runs_queries_and_restarts() {
-    let mut pg = common::Postgres::start();
+    let mut pg = support::Postgres::start();
     assert_eq!(pg.psql("select 40 + 2"), "42");
     pg.psql("create table t (x int); insert into t values (1)");
     pg.restart();
@@ -48,11 +46,11 @@ fn postgres_runs_queries_and_restarts() {
 
 #[test]
 fn rtsp_server_streams_to_rtspsrc_and_onnxdetect() {
-    common::init();
+    support::init();
     let launch = "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 \
          ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=1 )";
-    let server = common::RtspServer::start(&[("test", launch)], None);
-    let (pipeline, sink) = common::with_appsink(&format!(
+    let server = support::RtspServer::start(&[("test", launch)], None);
+    let (pipeline, sink) = support::with_appsink(&format!(
         "rtspsrc location={} protocols=tcp latency=100 ! rtph264depay ! h264parse ! avdec_h264 \
          ! videoconvert ! onnxdetect ! appsink name=sink max-buffers=5 drop=true sync=false",
         server.url("test", None)

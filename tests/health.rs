@@ -3,20 +3,18 @@
 //! next frames make it `ok` again. One test in its own binary: it sets
 //! `CCTV_METRICS` before anything reads the environment.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
 /// The answer of `url` once its status is `status` (or the last one after `limit`).
 fn until(url: &str, limit: Duration, status: u16) -> Option<(u16, String)> {
-    common::http_until(url, limit, |s, _| s == status)
+    support::http_until(url, limit, |s, _| s == status)
 }
 
 /// The detector's frame count from `/metrics`.
 fn frames(port: u16) -> f64 {
-    let text = common::http_get(&format!("http://127.0.0.1:{port}/metrics"))
+    let text = support::http_get(&format!("http://127.0.0.1:{port}/metrics"))
         .map_or(String::new(), |(_, t)| t);
     text.lines()
         .find(|l| l.starts_with("cctv_frames_total{") && l.contains("element=\"detector\""))
@@ -26,9 +24,9 @@ fn frames(port: u16) -> f64 {
 
 #[test]
 fn a_camera_that_stops_sending_degrades_health_until_it_is_back() {
-    let port = common::free_port();
+    let port = support::free_port();
     unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{port}")) };
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(
         "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 \
          ! valve name=camera ! onnxdetect name=detector ! fakesink",

@@ -4,21 +4,19 @@
 //! headless browser (Debian's chromium) shows the picture changing and
 //! reads the counts.
 
-mod common;
-
 use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A moving test picture (a bouncing ball) into `liveview`, served on a
 /// free port; the base URL.
-fn camera(props: &str) -> (common::Monitored, String) {
-    let port = common::free_port();
+fn camera(props: &str) -> (support::Monitored, String) {
+    let port = support::free_port();
     let pipeline = format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=15/1 \
          ! liveview camera-id=gate {props}"
     );
-    let launch = common::gst_launch_monitored(&pipeline, port);
+    let launch = support::gst_launch_monitored(&pipeline, port);
     (launch, format!("http://127.0.0.1:{port}"))
 }
 
@@ -144,7 +142,7 @@ fn pictures_are_encoded_only_while_watched_and_at_most_max_fps() {
 /// Debian's chromium, headless, on loopback only: a screenshot of `url`
 /// after `ms` milliseconds, or the DOM then.
 fn chromium(url: &str, ms: u32, output: &str) -> std::process::Output {
-    let profile = common::tempdir("chromium-profile");
+    let profile = support::tempdir("chromium-profile");
     let out = Command::new("chromium")
         .args([
             "--headless",
@@ -169,7 +167,7 @@ fn chromium(url: &str, ms: u32, output: &str) -> std::process::Output {
 fn a_headless_browser_sees_the_picture_change_and_reads_the_counts() {
     let (_launch, base) = camera("");
     camera_json(&base);
-    let dir = common::tempdir("liveview-shots");
+    let dir = support::tempdir("liveview-shots");
     let shots: Vec<Vec<u8>> = (0..2)
         .map(|i| {
             let path = dir.join(format!("shot{i}.png"));

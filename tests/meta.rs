@@ -1,8 +1,6 @@
 //! The objects meta survives the elements a pipeline puts between our
 //! elements and the sinks, and scaling elements rescale its boxes.
 
-mod common;
-
 use cctv::bbox::BBox;
 use cctv::meta::{Attribute, Frame, Object};
 use gst::prelude::*;
@@ -31,7 +29,7 @@ fn sample(width: u32, height: u32) -> Frame {
 /// every buffer leaving the source, and returns the meta of the buffers that
 /// reach the sink.
 fn run_through(middle: &str) -> Vec<Option<Frame>> {
-    let (pipeline, sink) = common::with_appsink(&format!(
+    let (pipeline, sink) = support::with_appsink(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=320,height=240 ! identity name=tag \
          ! {middle} ! appsink name=sink sync=false"
     ));
@@ -95,7 +93,7 @@ fn videoconvertscale_converts_and_rescales() {
 
 #[test]
 fn buffer_copies_keep_it() {
-    common::init();
+    support::init();
     let mut buffer = gst::Buffer::with_size(320 * 240 * 3).unwrap();
     sample(320, 240).attach(buffer.get_mut().unwrap());
     let shallow = buffer.copy();

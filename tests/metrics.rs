@@ -4,8 +4,6 @@
 //! `degraded` naming the sink when the broker goes away and `ok` again
 //! when it is back.
 
-mod common;
-
 use std::time::Duration;
 
 /// The value of `name` for the series whose `element` label is `element`.
@@ -26,24 +24,24 @@ fn value(text: &str, name: &str, element: &str) -> Option<f64> {
 
 #[test]
 fn metrics_move_and_health_follows_the_broker() {
-    let broker = common::Mosquitto::start();
+    let broker = support::Mosquitto::start();
     let broker_port = broker.port;
-    let port = common::free_port();
+    let port = support::free_port();
     let pipeline = format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
          ! onnxdetect name=detector ! bytetrack name=tracker ! gendercls name=gender \
          ! mqttsink name=events host=127.0.0.1 port={broker_port} camera-id=gate retry-timeout=0"
     );
-    let _launch = common::gst_launch_monitored(&pipeline, port);
+    let _launch = support::gst_launch_monitored(&pipeline, port);
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let health = format!("http://127.0.0.1:{port}/health");
 
     let frames = |text: &str| value(text, "cctv_frames_total", "detector").unwrap_or(0.0);
-    let (_, first) = common::http_until(&metrics, Duration::from_secs(30), |s, t| {
+    let (_, first) = support::http_until(&metrics, Duration::from_secs(30), |s, t| {
         s == 200 && frames(t) > 0.0
     })
     .expect("the exporter answers");
-    let (_, second) = common::http_until(&metrics, Duration::from_secs(10), |_, t| {
+    let (_, second) = support::http_until(&metrics, Duration::from_secs(10), |_, t| {
         frames(t) >= frames(&first) + 10.0
     })
     .expect("the exporter answers");
@@ -71,7 +69,7 @@ fn metrics_move_and_health_follows_the_broker() {
     assert_eq!(value(&second, "cctv_connected", "events"), Some(1.0));
     assert!(second.contains("camera=\"gate\""), "{second}");
 
-    let ok = common::http_until(&health, Duration::from_secs(5), |s, _| s == 200);
+    let ok = support::http_until(&health, Duration::from_secs(5), |s, _| s == 200);
     assert_eq!(
         ok.map(|(s, b)| (s, b.trim().to_string())),
         Some((200, "ok".into()))
@@ -79,7 +77,7 @@ fn metrics_move_and_health_follows_the_broker() {
 
     drop(broker);
     let (status, body) =
-        common::http_until(&health, Duration::from_secs(15), |s, _| s == 503).unwrap();
+        support::http_until(&health, Duration::from_secs(15), |s, _| s == 503).unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(body.starts_with("degraded"), "{body}");
     assert!(
@@ -87,30 +85,30 @@ fn metrics_move_and_health_follows_the_broker() {
             .any(|l| l.starts_with("events") && l.contains("unreachable")),
         "{body}"
     );
-    let (_, text) = common::http_get(&metrics).unwrap();
+    let (_, text) = support::http_get(&metrics).unwrap();
     assert_eq!(value(&text, "cctv_connected", "events"), Some(0.0));
 
-    let _broker = common::Mosquitto::start_on_port(broker_port);
+    let _broker = support::Mosquitto::start_on_port(broker_port);
     let (status, body) =
-        common::http_until(&health, Duration::from_secs(20), |s, _| s == 200).unwrap();
+        support::http_until(&health, Duration::from_secs(20), |s, _| s == 200).unwrap();
     assert_eq!((status, body.trim()), (200, "ok"));
-    let (_, text) = common::http_get(&metrics).unwrap();
+    let (_, text) = support::http_get(&metrics).unwrap();
     assert!(value(&text, "cctv_reconnects_total", "events").unwrap() >= 1.0);
 }
 
 #[test]
 fn elements_that_run_no_model_report_frames_and_time_too() {
-    let port = common::free_port();
+    let port = support::free_port();
     let pipeline = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
          ! virtualptz name=ptz width=160 height=120 ! cctvoverlay name=overlay ! fakesink";
-    let _launch = common::gst_launch_monitored(pipeline, port);
+    let _launch = support::gst_launch_monitored(pipeline, port);
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let reported = |text: &str, name: &str| {
         ["ptz", "overlay"]
             .iter()
             .all(|e| value(text, name, e).is_some_and(|v| v > 0.0))
     };
-    let (_, text) = common::http_until(&metrics, Duration::from_secs(30), |s, t| {
+    let (_, text) = support::http_until(&metrics, Duration::from_secs(30), |s, t| {
         s == 200 && reported(t, "cctv_frames_total")
     })
     .expect("the exporter answers");

@@ -1,22 +1,20 @@
 //! mqttsink against a real mosquitto on a free loopback port.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::script::{FRAME_NS, play_attributes, play_script};
 use gst::prelude::*;
 use gst_check::Harness;
+use support::script::{FRAME_NS, play_attributes, play_script};
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(common::repo().join("schemas/cctv-message-v1.schema.json"))
+    let text = std::fs::read_to_string(support::repo().join("schemas/cctv-message-v1.schema.json"))
         .unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
 fn sink(props: &str) -> Harness {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse(&format!("mqttsink name=sink sync=false {props}"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
     h
@@ -57,8 +55,8 @@ fn lifecycle(messages: &[(String, String)]) -> Vec<(String, u64, String)> {
 /// wrote it, as of its last frame: a classifier's final vote.
 #[test]
 fn exit_carries_the_final_attributes_of_any_classifier() {
-    let broker = common::Mosquitto::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let broker = support::Mosquitto::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     let mut h = sink(&format!("port={} camera-id=lobby", broker.port));
     play_attributes(&mut h);
     assert!(h.push_event(gst::event::Eos::new()));
@@ -101,8 +99,8 @@ fn exit_carries_the_final_attributes_of_any_classifier() {
 
 #[test]
 fn publishes_schema_valid_messages_on_templated_topics() {
-    let broker = common::Mosquitto::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let broker = support::Mosquitto::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     let mut h = sink(&format!(
         "port={} camera-id=lobby topic=cctv/{{camera}}/{{kind}}/{{label}} update-interval=1000 summary-interval=2000",
         broker.port
@@ -171,8 +169,8 @@ fn publishes_schema_valid_messages_on_templated_topics() {
 
 /// The same script with the broker stopped at frame 20 and back at frame 40.
 fn run_with_outage(outage: bool) -> Vec<(String, String)> {
-    let mut broker = common::Mosquitto::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut broker = support::Mosquitto::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     let mut h = sink(&format!(
         "port={} messages=tracks update-interval=100000",
         broker.port
@@ -253,8 +251,8 @@ fn silent_broker(port: u16, count: usize) -> std::thread::JoinHandle<Vec<(String
 /// event, those in flight included.
 #[test]
 fn unacknowledged_messages_are_sent_again_with_their_ids() {
-    let mut broker = common::Mosquitto::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut broker = support::Mosquitto::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     broker.stop();
     // Takes the enters of tracks 1 and 2 (frames 0 and 10), acknowledges neither.
     let mut silent = Some(silent_broker(broker.port, 2));
@@ -318,8 +316,8 @@ fn broker_restart_mid_stream_loses_no_lifecycle_event() {
 fn broker_down_at_start_queues_and_drops_oldest_frame_messages_first() {
     // The subscriber's persistent session exists before the outage, so it
     // gets whatever the sink delivers the moment the broker is back.
-    let mut broker = common::Mosquitto::start();
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let mut broker = support::Mosquitto::start();
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     broker.stop();
     let mut h = sink(&format!(
         "port={} max-queued=10 messages=detections+tracks update-interval=100000",
@@ -351,8 +349,8 @@ fn broker_down_at_start_queues_and_drops_oldest_frame_messages_first() {
 
 #[test]
 fn authentication_accepted_and_refused() {
-    let broker = common::Mosquitto::start_with_password("camera", "s3cret");
-    let sub = common::Subscriber::start_with(broker.port, "cctv/#", Some(("camera", "s3cret")));
+    let broker = support::Mosquitto::start_with_password("camera", "s3cret");
+    let sub = support::Subscriber::start_with(broker.port, "cctv/#", Some(("camera", "s3cret")));
     let mut h = sink(&format!(
         "port={} user-id=camera user-pw=s3cret messages=tracks",
         broker.port
@@ -366,7 +364,7 @@ fn authentication_accepted_and_refused() {
 
     // Wrong password: the start fails with a clear error on the bus, and
     // the password is not in it.
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! mqttsink port={} user-id=camera user-pw=wrong-pass",
         broker.port
@@ -394,7 +392,7 @@ fn authentication_accepted_and_refused() {
 /// read back; the statistics structure is named after the element.
 #[test]
 fn properties_say_what_they_accept() {
-    common::init();
+    support::init();
     let sink = gst::ElementFactory::make("mqttsink").build().unwrap();
     let port = sink
         .find_property("port")
@@ -412,11 +410,10 @@ fn properties_say_what_they_accept() {
 }
 
 fn start_error(props: &str) -> String {
-    common::first_error(
+    support::expect_error(
         &format!("videotestsrc num-buffers=1 ! mqttsink {props}"),
         gst::ClockTime::from_seconds(10),
     )
-    .unwrap_or_else(|| panic!("{props}: expected an error"))
 }
 
 #[test]

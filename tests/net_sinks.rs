@@ -3,21 +3,19 @@
 //! flush-timeout, a state change interrupts a blocked flush, memory stays
 //! bounded during an outage, and the spool survives SIGKILL.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cctv::lifecycle::Kind;
-use common::script::{FRAME_NS, event, frame_buffer};
 use gst::prelude::*;
 use gst_check::Harness;
+use support::script::{FRAME_NS, event, frame_buffer};
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
-    common::free_port()
+    support::free_port()
 }
 
 fn output_text(out: &std::process::Output) -> String {
@@ -30,8 +28,8 @@ fn output_text(out: &std::process::Output) -> String {
 
 #[test]
 fn refused_credentials_end_gst_launch_every_time() {
-    let pg = common::Postgres::start();
-    let broker = common::Mosquitto::start_with_password("cam", "right");
+    let pg = support::Postgres::start();
+    let broker = support::Mosquitto::start_with_password("cam", "right");
     let sinks = [
         (
             format!(
@@ -58,7 +56,7 @@ fn refused_credentials_end_gst_launch_every_time() {
             let line = format!(
                 "videotestsrc num-buffers={buffers} ! video/x-raw,width=64,height=48 ! {sink}"
             );
-            let out = common::gst_launch_within(&line, Duration::from_secs(30))
+            let out = support::gst_launch_within(&line, Duration::from_secs(30))
                 .unwrap_or_else(|| panic!("gst-launch-1.0 hung: {line}"));
             let text = output_text(&out);
             assert!(!out.status.success(), "{line}: exit 0\n{text}");
@@ -80,7 +78,7 @@ fn an_unreachable_server_is_an_error_after_one_flush_timeout() {
     ] {
         let line = format!("videotestsrc num-buffers=5 ! {sink} flush-timeout=3000");
         let started = Instant::now();
-        let out = common::gst_launch_within(&line, Duration::from_secs(30))
+        let out = support::gst_launch_within(&line, Duration::from_secs(30))
             .unwrap_or_else(|| panic!("gst-launch-1.0 hung: {line}"));
         let took = started.elapsed();
         let text = output_text(&out);
@@ -94,7 +92,7 @@ fn an_unreachable_server_is_an_error_after_one_flush_timeout() {
     }
     // Given up after retry-timeout while the stream still runs.
     let line = format!("videotestsrc is-live=true ! mqttsink port={port} retry-timeout=1500");
-    let out = common::gst_launch_within(&line, Duration::from_secs(30))
+    let out = support::gst_launch_within(&line, Duration::from_secs(30))
         .unwrap_or_else(|| panic!("gst-launch-1.0 hung: {line}"));
     let text = output_text(&out);
     assert!(!out.status.success(), "{text}");
@@ -103,7 +101,7 @@ fn an_unreachable_server_is_an_error_after_one_flush_timeout() {
 
 /// appsrc ! <sink>, playing, with one buffer and EOS sent.
 fn flushing_pipeline(sink: &str) -> gst::Pipeline {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src caps=video/x-raw,format=RGB,width=320,height=240,framerate=10/1 format=time ! {sink}"
     ))
@@ -149,7 +147,7 @@ fn a_state_change_interrupts_a_blocked_flush() {
 /// stops at once: nothing waits on the (hour-long) flush-timeout.
 #[test]
 fn a_sink_with_nothing_to_deliver_stops_without_waiting_for_the_server() {
-    common::init();
+    support::init();
     let port = closed_port();
     for sink in [
         format!(
@@ -182,7 +180,7 @@ fn a_sink_with_nothing_to_deliver_stops_without_waiting_for_the_server() {
 /// fakesink too, waits for that frame's time.
 #[test]
 fn a_synchronised_sink_renders_each_buffer_at_its_running_time() {
-    common::init();
+    support::init();
     let port = closed_port();
     for (name, props) in [
         (
@@ -239,7 +237,7 @@ fn stat(h: &mut Harness, element: &str, name: &str) -> u64 {
 
 #[test]
 fn memory_stays_bounded_during_a_long_outage() {
-    common::init();
+    support::init();
     let port = closed_port();
     // mqttsink: every message kind, a new person every 10 frames.
     let mut h = Harness::new_parse(&format!(
@@ -306,20 +304,20 @@ fn spooled_lines(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_run_killed_during_an_outage_delivers_its_spool_once_at_the_next_start() {
-    let spool = common::tempdir("cctv-spool");
-    let port = common::free_port();
+    let spool = support::tempdir("cctv-spool");
+    let port = support::free_port();
     // The broker is down: life-cycle messages of a real detection run go
     // to the spool; the process is killed while EOS waits for the broker.
     let line = format!(
         "gst-launch-1.0 -q {} ! onnxdetect classes=person ! bytetrack ! mqttsink port={port} \
          camera-id=door messages=tracks spool-location={} retry-timeout=0 flush-timeout=600000",
-        common::short_clip(120),
+        support::short_clip(120),
         spool.display()
     );
     let log = spool.with_extension("log");
     let mut child = Command::new("sh")
         .args(["-c", &format!("exec {line}")])
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .env("GST_DEBUG", "cctvnet:4")
         .env("GST_DEBUG_FILE", &log)
         .stdout(Stdio::null())
@@ -371,13 +369,13 @@ fn a_run_killed_during_an_outage_delivers_its_spool_once_at_the_next_start() {
     );
 
     // The broker is back; the next run of the same camera delivers the spool.
-    let broker = common::Mosquitto::start_on_port(port);
-    let sub = common::Subscriber::start(broker.port, "cctv/#");
+    let broker = support::Mosquitto::start_on_port(port);
+    let sub = support::Subscriber::start(broker.port, "cctv/#");
     let line = format!(
         "videotestsrc num-buffers=1 ! mqttsink port={port} camera-id=door spool-location={}",
         spool.display()
     );
-    let out = common::gst_launch_within(&line, Duration::from_secs(60)).expect("second run ends");
+    let out = support::gst_launch_within(&line, Duration::from_secs(60)).expect("second run ends");
     assert!(out.status.success(), "{}", output_text(&out));
     sub.wait_for(Duration::from_secs(10), |m| m.len() >= ids.len());
     // Time for duplicates to show, if there were any.

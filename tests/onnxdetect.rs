@@ -1,7 +1,5 @@
 //! onnxdetect on real frames and models, interval behaviour, state changes and bad input.
 
-mod common;
-
 use cctv::meta::Frame;
 use gst::prelude::*;
 use gst_check::Harness;
@@ -15,9 +13,9 @@ fn video_frames(caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
 
 /// Like `video_frames`, with `crop` (an element) applied before scaling.
 fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    let (pipeline, sink) = common::with_appsink(&format!(
+    let (pipeline, sink) = support::with_appsink(&format!(
         "filesrc location={} ! decodebin ! {crop} ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
-        common::video().display()
+        support::video().display()
     ));
     pipeline.set_state(gst::State::Playing).unwrap();
     let last = *indices.iter().max().unwrap();
@@ -33,7 +31,7 @@ fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer>
 }
 
 fn harness(props: &str, caps: &str) -> Harness {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse(&format!("onnxdetect {props}"));
     h.set_src_caps_str(caps);
     h
@@ -242,9 +240,9 @@ fn thresholds_and_max_detections_apply() {
 
 #[test]
 fn sessions_are_shared_between_instances() {
-    common::init();
+    support::init();
     let options = gstcctv::inference::SessionOptions {
-        path: common::assets().join("models/yolox_nano.onnx"),
+        path: support::assets().join("models/yolox_nano.onnx"),
         threads: 1,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 1,
@@ -266,9 +264,9 @@ fn sessions_are_shared_between_instances() {
 
 #[test]
 fn several_sessions_run_at_once_with_the_same_results() {
-    common::init();
+    support::init();
     let pool = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
-        path: common::assets().join("models/yolox_nano.onnx"),
+        path: support::assets().join("models/yolox_nano.onnx"),
         threads: 1,
         provider: gstcctv::inference::ExecutionProvider::Cpu,
         sessions: 2,
@@ -303,13 +301,13 @@ fn several_sessions_run_at_once_with_the_same_results() {
 
 #[test]
 fn repeated_state_changes_and_eos() {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(
         "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! onnxdetect interval=2 ! fakesink",
     )
     .unwrap();
     for _ in 0..5 {
-        let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
+        let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
         pipeline.set_state(gst::State::Null).unwrap();
         end.unwrap();
     }
@@ -317,10 +315,12 @@ fn repeated_state_changes_and_eos() {
 
 /// Starts a pipeline expected to fail and returns the error message text.
 fn start_error(props: &str) -> String {
-    common::first_error(&format!(
-        "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! onnxdetect {props} ! fakesink"
-    ), gst::ClockTime::from_seconds(30))
-    .unwrap_or_else(|| panic!("{props}: expected an error"))
+    support::expect_error(
+        &format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! onnxdetect {props} ! fakesink"
+        ),
+        gst::ClockTime::from_seconds(30),
+    )
 }
 
 #[test]
@@ -385,7 +385,7 @@ fn missing_runtime_library_names_the_setup_command() {
             "!",
             "fakesink",
         ])
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
         .output()
         .unwrap();
@@ -399,9 +399,9 @@ fn missing_runtime_library_names_the_setup_command() {
 
 #[test]
 fn gst_launch_runs_the_bundled_model() {
-    let out = common::gst_launch(&format!(
+    let out = support::gst_launch(&format!(
         "filesrc location={} ! decodebin ! identity eos-after=20 ! onnxdetect classes=person ! fakesink",
-        common::video().display()
+        support::video().display()
     ));
     assert!(
         out.status.success(),
@@ -448,7 +448,7 @@ fn reference_frames(fixture: &serde_json::Value) -> Vec<(gst::Buffer, &serde_jso
 /// (`tools/reference_decode.py`): same count, IoU >= 0.95, scores within 1e-3.
 fn compare_with_reference(fixture_file: &str, props: &str) {
     let text =
-        std::fs::read_to_string(common::repo().join("tests/fixtures").join(fixture_file)).unwrap();
+        std::fs::read_to_string(support::repo().join("tests/fixtures").join(fixture_file)).unwrap();
     let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
     let (w, h) = (
         fixture["width"].as_u64().unwrap(),
@@ -514,7 +514,7 @@ fn yolox_matches_the_reference_decode() {
 
 #[test]
 fn yolov8_matches_the_reference_decode() {
-    let model = common::assets().join("models/yolov8_fall_fp16.onnx");
+    let model = support::assets().join("models/yolov8_fall_fp16.onnx");
     compare_with_reference(
         "reference_yolov8_fall.json",
         &format!("model={}", model.display()),
@@ -525,8 +525,8 @@ fn yolov8_matches_the_reference_decode() {
 /// the detections their generator placed (`tests/models/expected.json`).
 #[test]
 fn each_output_layout_decodes_as_its_generator_expects() {
-    common::init();
-    let text = std::fs::read_to_string(common::repo().join("tests/models/expected.json")).unwrap();
+    support::init();
+    let text = std::fs::read_to_string(support::repo().join("tests/models/expected.json")).unwrap();
     let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
     let caps = "video/x-raw,format=RGB,width=64,height=64,framerate=10/1";
     let frame = gst::Buffer::from_mut_slice(vec![128u8; 64 * 64 * 3]);
@@ -534,7 +534,7 @@ fn each_output_layout_decodes_as_its_generator_expects() {
         let Some(detections) = model["detections"].as_array() else {
             continue;
         };
-        let path = common::repo().join("tests/models").join(file);
+        let path = support::repo().join("tests/models").join(file);
         let mut h = harness(&format!("model={}", path.display()), caps);
         let ours = detect(&mut h, frame.clone()).objects;
         assert_eq!(ours.len(), detections.len(), "{file}: {ours:?}");
@@ -568,7 +568,7 @@ fn each_output_layout_decodes_as_its_generator_expects() {
 
 #[test]
 fn a_classifier_is_refused_as_not_a_detector() {
-    let model = common::repo().join("tests/models/classifier_synth.onnx");
+    let model = support::repo().join("tests/models/classifier_synth.onnx");
     let err = start_error(&format!("model={}", model.display()));
     assert!(
         err.contains("is not a usable detector") && err.contains("logits"),
@@ -598,11 +598,11 @@ fn four_cameras(props: &str) -> (Vec<Vec<Vec<cctv::objects::Object>>>, gst::Stru
         .map(|(i, method)| {
             format!(
                 "{} ! videoflip method={method} ! onnxdetect name=d{i} {props} ! fakesink name=sink{i} sync=false",
-                common::short_clip(30)
+                support::short_clip(30)
             )
         })
         .collect();
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&launch.join(" "))
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -623,7 +623,7 @@ fn four_cameras(props: &str) -> (Vec<Vec<Vec<cctv::objects::Object>>>, gst::Stru
             gst::PadProbeReturn::Ok
         });
     }
-    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     let stats = pipeline
         .by_name("d0")
         .unwrap()
@@ -674,12 +674,12 @@ fn frames_of_several_cameras_run_in_batches_with_the_same_detections() {
 
 #[test]
 fn batches_need_a_model_that_takes_them() {
-    let model = common::repo().join("tests/models/yolov5_synth.onnx");
+    let model = support::repo().join("tests/models/yolov5_synth.onnx");
     let err = start_error(&format!("model={} batch-size=4", model.display()));
     assert!(err.contains("free batch dimension"), "{err}");
     // By default the CPU runs frames alone and any model loads.
     assert!(
-        common::first_error(
+        support::first_error(
             &format!(
                 "videotestsrc num-buffers=2 ! onnxdetect model={} ! fakesink",
                 model.display()

@@ -1,19 +1,17 @@
 //! pgsink against a real throwaway PostgreSQL cluster.
 
-mod common;
-
 use std::time::Duration;
 
-use common::script::{FRAME_NS, SPANS, play_attributes, play_script};
 use gst::prelude::*;
 use gst_check::Harness;
+use support::script::{FRAME_NS, SPANS, play_attributes, play_script};
 
-fn sink(pg: &common::Postgres, props: &str) -> Harness {
+fn sink(pg: &support::Postgres, props: &str) -> Harness {
     sink_at(&pg.conninfo(), props)
 }
 
 fn sink_at(conninfo: &str, props: &str) -> Harness {
-    common::init();
+    support::init();
     let mut h = Harness::new_parse(&format!(
         "pgsink sync=false conninfo=\"{conninfo}\" {props}"
     ));
@@ -29,7 +27,7 @@ fn stats(h: &mut Harness) -> gst::Structure {
 
 #[test]
 fn rows_match_the_stream() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     // A long flush-interval: no live-track rows (written every interval) on
     // a slow machine, so the row count below is exact.
     let mut h = sink(
@@ -100,7 +98,7 @@ fn rows_match_the_stream() {
 /// creates the schema, the others wait for it; none fails.
 #[test]
 fn cameras_starting_together_create_the_schema_once() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let conninfo = pg.conninfo();
     let start = std::sync::Arc::new(std::sync::Barrier::new(4));
     let sinks: Vec<_> = (0..4)
@@ -124,7 +122,7 @@ fn cameras_starting_together_create_the_schema_once() {
 
 #[test]
 fn postgres_restart_mid_stream_writes_everything_exactly_once() {
-    let mut pg = common::Postgres::start();
+    let mut pg = support::Postgres::start();
     let mut h = sink(&pg, "detections-interval=1 batch-size=20 flush-interval=50");
     play_script(&mut h, 60, |i| {
         std::thread::sleep(Duration::from_millis(15));
@@ -156,7 +154,7 @@ fn postgres_restart_mid_stream_writes_everything_exactly_once() {
 
 #[test]
 fn database_down_at_start_then_up() {
-    let mut pg = common::Postgres::start();
+    let mut pg = support::Postgres::start();
     pg.stop();
     let mut h = sink(&pg, "flush-interval=50");
     let element = h.find_element("pgsink").unwrap();
@@ -178,7 +176,7 @@ fn database_down_at_start_then_up() {
 /// written, and live tracks are stored as far as they got, still open.
 #[test]
 fn stopping_without_eos_stores_live_tracks_as_far_as_they_got() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let mut h = sink(&pg, "camera-id=yard flush-interval=100000 batch-size=1000");
     play_script(&mut h, 20, |_| {});
     drop(h);
@@ -192,7 +190,7 @@ fn stopping_without_eos_stores_live_tracks_as_far_as_they_got() {
 /// While tracks live, their rows follow them every `flush-interval`.
 #[test]
 fn live_tracks_are_kept_up_to_date() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let mut h = sink(&pg, "flush-interval=50");
     play_script(&mut h, 20, |_| {
         std::thread::sleep(Duration::from_millis(15))
@@ -217,16 +215,15 @@ fn live_tracks_are_kept_up_to_date() {
 }
 
 fn start_error(pipeline_props: &str) -> String {
-    common::first_error(
+    support::expect_error(
         &format!("videotestsrc num-buffers=3 ! pgsink {pipeline_props}"),
         gst::ClockTime::from_seconds(20),
     )
-    .unwrap_or_else(|| panic!("{pipeline_props}: expected an error"))
 }
 
 #[test]
 fn wrong_credentials_and_bad_settings_are_clear_errors() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let err = start_error(&format!(
         "conninfo=\"host=127.0.0.1 port={} user=postgres password=not-the-password dbname=postgres\"",
         pg.port
@@ -264,7 +261,7 @@ fn wrong_credentials_and_bad_settings_are_clear_errors() {
 
 #[test]
 fn missing_permissions_and_schema_conflicts_are_clear_errors() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     pg.psql("create role viewer login password 'viewer-pw'");
     let err = start_error(&format!(
         "conninfo=\"host=127.0.0.1 port={} user=viewer password=viewer-pw dbname=postgres\" schema=cams",
@@ -288,7 +285,7 @@ fn missing_permissions_and_schema_conflicts_are_clear_errors() {
 /// duration is its last sighting minus its first.
 #[test]
 fn stored_times_do_not_depend_on_batching() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     for (camera, props) in [
         ("one-by-one", "batch-size=1 flush-interval=10"),
         ("all-at-once", "batch-size=1000 flush-interval=100000"),
@@ -296,7 +293,7 @@ fn stored_times_do_not_depend_on_batching() {
         let mut h = sink(&pg, &format!("camera-id={camera} {props}"));
         for i in 0..=20u64 {
             if i == 8 {
-                assert!(h.push_event(common::script::event(
+                assert!(h.push_event(support::script::event(
                     cctv::lifecycle::Kind::New,
                     7,
                     5 * FRAME_NS,
@@ -304,10 +301,10 @@ fn stored_times_do_not_depend_on_batching() {
                 )));
             }
             let live: &[u64] = if i >= 8 { &[7] } else { &[] };
-            h.push(common::script::frame_buffer(i, live)).unwrap();
+            h.push(support::script::frame_buffer(i, live)).unwrap();
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(h.push_event(common::script::event(
+        assert!(h.push_event(support::script::event(
             cctv::lifecycle::Kind::Removed,
             7,
             5 * FRAME_NS,
@@ -326,7 +323,7 @@ fn stored_times_do_not_depend_on_batching() {
 
 #[test]
 fn tls_with_the_usual_conninfo_keys() {
-    let mut pg = common::Postgres::start();
+    let mut pg = support::Postgres::start();
     let certs = pg.enable_tls(true);
     let base = format!("{} connect_timeout=5", pg.conninfo());
     for mode in [
@@ -375,7 +372,7 @@ fn tls_with_the_usual_conninfo_keys() {
 
 #[test]
 fn tls_required_by_us_but_not_offered_is_an_error_at_once() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     let started = std::time::Instant::now();
     let err = start_error(&format!("conninfo=\"{} sslmode=require\"", pg.conninfo()));
     assert!(err.contains("server does not support TLS"), "{err}");
@@ -387,7 +384,7 @@ fn tls_required_by_us_but_not_offered_is_an_error_at_once() {
 /// through the old gender columns.
 #[test]
 fn attributes_of_any_classifier_are_stored_and_v1_schemas_migrate() {
-    let pg = common::Postgres::start();
+    let pg = support::Postgres::start();
     // A version 1 schema with a row its pgsink wrote.
     let mut h = sink(&pg, "camera-id=old");
     play_attributes(&mut h);
@@ -417,7 +414,7 @@ fn attributes_of_any_classifier_are_stored_and_v1_schemas_migrate() {
     );
     // A sink that may not migrate says what to do.
     pg.psql("update cctv.schema_version set version = 1");
-    let err = common::first_error(
+    let err = support::first_error(
         &format!(
             "videotestsrc num-buffers=1 ! pgsink create-schema=false conninfo=\"{}\"",
             pg.conninfo()

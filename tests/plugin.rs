@@ -1,8 +1,6 @@
 //! The built plugin as a GStreamer user meets it: `gst-inspect-1.0` with
 //! `GST_PLUGIN_PATH` lists it with its details and documents every element.
 
-mod common;
-
 use std::process::Command;
 
 const ELEMENTS: [&str; 12] = [
@@ -23,7 +21,7 @@ const ELEMENTS: [&str; 12] = [
 fn inspect(what: &str) -> String {
     let out = Command::new("gst-inspect-1.0")
         .arg(what)
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .output()
         .expect("gst-inspect-1.0 runs");
     assert!(

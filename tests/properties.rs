@@ -7,15 +7,13 @@
 //! properties. Each element runs against a time limit, so a deadlock fails
 //! the test, naming the element and the property, instead of hanging it.
 
-mod common;
-
 use std::fs::File;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
+use support::Progress;
 
 /// Far more than any element needs (gst-inspect included, which may
 /// rebuild the registry cache first): only a hang reaches it.
@@ -23,7 +21,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// The elements the plugin registers.
 fn elements() -> Vec<String> {
-    common::init();
+    support::init();
     let mut names: Vec<String> = gst::Registry::get()
         .features_by_plugin("cctv")
         .into_iter()
@@ -37,14 +35,12 @@ fn elements() -> Vec<String> {
 
 /// Reads every readable property of `element`, saying before each which
 /// one (the last thing said is where a hang is).
-fn read_all(element: &gst::Element, when: &str, progress: &mpsc::Sender<String>) {
+fn read_all(element: &gst::Element, when: &str, progress: &Progress) {
     for pspec in element.list_properties() {
         if !pspec.flags().contains(glib::ParamFlags::READABLE) {
             continue;
         }
-        progress
-            .send(format!("reading {} in {when}", pspec.name()))
-            .ok();
+        progress.step(format!("reading {} in {when}", pspec.name()));
         let value = element.property_value(pspec.name());
         assert_eq!(
             value.type_(),
@@ -60,7 +56,7 @@ fn read_all(element: &gst::Element, when: &str, progress: &mpsc::Sender<String>)
 /// synchronous bus handler reads them again on every message the element
 /// posts, in READY (where the element may refuse to go without settings:
 /// it still posts its error) and back in NULL.
-fn exercise(name: &str, progress: &mpsc::Sender<String>) {
+fn exercise(name: &str, progress: &Progress) {
     let element = gst::ElementFactory::make(name).build().unwrap();
     read_all(&element, "NULL", progress);
     let pipeline = gst::Pipeline::new();
@@ -76,7 +72,7 @@ fn exercise(name: &str, progress: &mpsc::Sender<String>) {
         }
         gst::BusSyncReply::Pass
     });
-    progress.send("going to READY".into()).ok();
+    progress.step("going to READY");
     let ready = pipeline.set_state(gst::State::Ready).is_ok();
     read_all(
         &element,
@@ -87,33 +83,8 @@ fn exercise(name: &str, progress: &mpsc::Sender<String>) {
         },
         progress,
     );
-    progress.send("going to NULL".into()).ok();
+    progress.step("going to NULL");
     pipeline.set_state(gst::State::Null).unwrap();
-}
-
-/// Runs `work` on a thread of its own; `Err` with the last step it
-/// reported when it did not end within [`LIMIT`].
-fn within_limit(work: impl FnOnce(&mpsc::Sender<String>) + Send + 'static) -> Result<(), String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        work(&tx);
-        tx.send(String::new()).ok();
-    });
-    let deadline = Instant::now() + LIMIT;
-    let mut last = "starting".to_string();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(step) if step.is_empty() => return Ok(()),
-            Ok(step) => last = step,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!("hung {LIMIT:?} after {last}"));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(format!("panicked after {last}"));
-            }
-        }
-    }
 }
 
 #[test]
@@ -126,7 +97,7 @@ fn every_readable_property_reads_back_in_null_ready_and_from_a_sync_bus_handler(
             .map(|name| {
                 scope.spawn(move || {
                     let element = name.clone();
-                    within_limit(move |progress| exercise(&element, progress))
+                    support::within(LIMIT, move |progress| exercise(&element, progress))
                         .err()
                         .map(|why| format!("{name}: {why}"))
                 })
@@ -184,24 +155,15 @@ fn inspect(name: &str) -> Result<String, String> {
         .join(format!("inspect-{name}-{}.txt", std::process::id()));
     let mut child = Command::new("gst-inspect-1.0")
         .arg(name)
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
         .stdout(File::create(&path).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .expect("gst-inspect-1.0 runs");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            child.kill().ok();
-            child.wait().ok();
-            return Err(format!(
-                "gst-inspect-1.0 {name} did not end within {LIMIT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = support::wait_within(&mut child, LIMIT) else {
+        return Err(format!(
+            "gst-inspect-1.0 {name} did not end within {LIMIT:?}"
+        ));
     };
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::remove_file(&path).ok();

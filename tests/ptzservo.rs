@@ -3,8 +3,6 @@
 //! whose MoveStatus never returns to IDLE, refused credentials, and the
 //! closed loop through real detection and tracking.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,8 +83,8 @@ impl Messages {
 /// A virtual camera fed by a live test picture, started first so that the
 /// servo finds it; its URL and messages.
 fn camera(props: &str) -> (gst::Pipeline, Messages, String) {
-    common::init();
-    let port = common::free_port();
+    support::init();
+    let port = support::free_port();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! virtualptz name=cam port={port} profile-token=P2 {props} ! fakesink"
@@ -107,7 +105,7 @@ fn servo(
     props: &str,
     target: impl Fn(u64) -> Option<(f32, f32)> + Send + Sync + 'static,
 ) -> (gst::Pipeline, Messages, Arc<Mutex<u64>>) {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! identity name=meta ! ptzservo name=servo profile-token=P2 command-interval=20 {props} \
@@ -376,7 +374,7 @@ fn a_camera_stuck_in_moving_does_not_hang_the_return_home() {
 
 #[test]
 fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
-    let closed = common::free_port();
+    let closed = support::free_port();
     let (pipeline, msgs, buffers) = servo(
         &format!("onvif-url=http://127.0.0.1:{closed}/onvif/ptz_service timeout=0.5"),
         |_| Some((0.9, 0.5)),
@@ -402,15 +400,15 @@ fn an_unreachable_camera_is_a_warning_and_video_goes_on() {
 /// Follows the clip's walkers through the virtual camera, onnxdetect and
 /// bytetrack; how well the target was kept, and where the camera ended.
 fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, gst::Structure) {
-    common::init();
-    let port = common::free_port();
+    support::init();
+    let port = support::free_port();
     let url = format!("http://127.0.0.1:{port}/onvif/ptz_service");
     let launch = format!(
         "filesrc location={} ! decodebin ! identity eos-after={frames} \
          ! virtualptz name=cam port={port} width=640 height=480 \
          ! onnxdetect conf-threshold=0.1 classes=person ! bytetrack \
          ! ptzservo name=servo {} ! fakesink name=sink sync=false",
-        common::video().display(),
+        support::video().display(),
         servo_props.replace("URL", &url),
     );
     let pipeline = gst::parse::launch(&launch)
@@ -432,7 +430,7 @@ fn closed_loop(servo_props: &str, frames: u32) -> (cctv::ptz::follow::Summary, g
             }
             gst::PadProbeReturn::Ok
         });
-    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
     let cam = pipeline
         .by_name("cam")
         .unwrap()
@@ -460,17 +458,6 @@ fn the_loop_closes_through_detection_and_keeps_the_walker_nearer_the_centre() {
         held.mean_error < free.mean_error,
         "with {held}\nwithout {free}"
     );
-}
-
-/// Runs `work` on a thread of its own; `None` when it did not end within
-/// `limit` (it hung: the thread is left behind).
-fn within<T: Send + 'static>(
-    limit: Duration,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(work()).ok());
-    rx.recv_timeout(limit).ok()
 }
 
 #[test]
@@ -502,7 +489,7 @@ fn a_synchronous_bus_handler_reading_properties_does_not_deadlock() {
     });
     let vcam = cam.by_name("cam").unwrap();
     let counted = Arc::clone(&read);
-    let ended = within(Duration::from_secs(60), move || {
+    let ended = support::within(Duration::from_secs(60), move |_| {
         pipeline.set_state(gst::State::Playing).unwrap();
         let at_least = |kind: usize, n: u64| {
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -524,7 +511,8 @@ fn a_synchronous_bus_handler_reading_properties_does_not_deadlock() {
         (commands, warnings, eos.is_some())
     });
     cam.set_state(gst::State::Null).unwrap();
-    let (commands, warnings, eos) = ended.expect("the pipeline deadlocked in a bus handler");
+    let (commands, warnings, eos) =
+        ended.unwrap_or_else(|why| panic!("playing with a bus handler reading properties: {why}"));
     assert!(commands >= 5, "{commands} messages read");
     assert!(warnings >= 1, "no warning once the camera went away");
     assert!(eos, "EOS did not come through");
@@ -535,7 +523,7 @@ fn a_synchronous_bus_handler_reading_properties_does_not_deadlock() {
 /// the output buffer; zoomed in, it is the middle of the scene.
 #[test]
 fn the_virtual_camera_shows_its_view_of_the_scene() {
-    common::init();
+    support::init();
     let (w, h) = (322u32, 242u32);
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
         .fps(gst::Fraction::new(30, 1))

@@ -2,8 +2,6 @@
 //! elements attach: the Python (PyGObject) and Rust reader examples, run as
 //! separate processes, see exactly what the elements wrote in-process.
 
-mod common;
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -15,13 +13,13 @@ const FRAMES: usize = 12;
 fn launch() -> String {
     format!(
         "{} ! onnxdetect classes=person conf-threshold=0.3 ! bytetrack ! fakesink name=sink sync=false",
-        common::short_clip(FRAMES)
+        support::short_clip(FRAMES)
     )
 }
 
 /// The frames as the elements attached them, read in this process.
 fn frames_in_process() -> Vec<(u64, Frame)> {
-    common::init();
+    support::init();
     let pipeline = gst::parse::launch(&launch())
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -42,7 +40,7 @@ fn frames_in_process() -> Vec<(u64, Frame)> {
         }
         gst::PadProbeReturn::Ok
     });
-    let end = common::play_to_end(&pipeline, gst::ClockTime::from_seconds(60));
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(60));
     pipeline.set_state(gst::State::Null).unwrap();
     end.unwrap();
     let frames = seen.lock().unwrap().clone();
@@ -59,8 +57,8 @@ fn frames_in_process() -> Vec<(u64, Frame)> {
 fn run_app(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
-        .env("GST_PLUGIN_PATH", common::plugin_dir())
-        .env("CCTV_ASSETS", common::assets())
+        .env("GST_PLUGIN_PATH", support::plugin_dir())
+        .env("CCTV_ASSETS", support::assets())
         .output()
         .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     assert!(
@@ -74,7 +72,7 @@ fn run_app(program: &str, args: &[&str]) -> String {
 #[test]
 fn python_app_reads_every_object_field() {
     let expected = frames_in_process();
-    let script = common::repo().join("examples/read_detections.py");
+    let script = support::repo().join("examples/read_detections.py");
     let stdout = run_app("/usr/bin/python3", &[script.to_str().unwrap(), &launch()]);
     let got: Vec<serde_json::Value> = stdout
         .lines()
@@ -112,7 +110,7 @@ fn python_app_reads_every_object_field() {
 #[test]
 fn rust_app_reads_the_same_objects() {
     let expected = frames_in_process();
-    let app = common::plugin_dir().join("examples/read_detections");
+    let app = support::plugin_dir().join("examples/read_detections");
     let stdout = run_app(app.to_str().unwrap(), &[&launch()]);
     let counts: Vec<usize> = stdout
         .lines()

@@ -5,8 +5,6 @@
 //! (`target/debug/cctvd`). The tests take turns: each runs a service with
 //! several cameras, which is what the 2 cores are for.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +21,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn cctvd() -> PathBuf {
-    let path = common::plugin_dir().join("cctvd");
+    let path = support::plugin_dir().join("cctvd");
     assert!(
         path.exists(),
         "{} not built: cargo build -p cctvd",
@@ -52,7 +50,7 @@ impl Service {
     /// Writes `config` (with `listen` on a free port put first) and starts
     /// the service on it, once it answers.
     fn start(config: &str, env: &[(&str, &str)]) -> Service {
-        let port = common::free_port();
+        let port = support::free_port();
         Self::start_listening(&format!("127.0.0.1:{port}"), config, env, None)
     }
 
@@ -62,7 +60,7 @@ impl Service {
         env: &[(&str, &str)],
         token: Option<&str>,
     ) -> Service {
-        let dir = common::tempdir("cctvd-test");
+        let dir = support::tempdir("cctvd-test");
         let path = dir.join("site.toml");
         write_private(&path, &format!("listen = \"{listen}\"\n{config}"));
         let log = dir.join("cctvd.log");
@@ -71,7 +69,7 @@ impl Service {
             .arg("--config")
             .arg(&path)
             .envs(env.iter().copied())
-            .env("CCTV_ASSETS", common::assets())
+            .env("CCTV_ASSETS", support::assets())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -212,10 +210,10 @@ fn request(method: &str, url: &str, token: Option<&str>) -> (u16, String) {
 }
 
 /// Live test-pattern cameras (MJPEG, 320x240 at 10 fps) on one server.
-fn cameras(mounts: &[&str], auth: Option<(&str, &str)>) -> common::RtspServer {
-    let launch = common::rtsp::test_pattern(320, 240, 10);
+fn cameras(mounts: &[&str], auth: Option<(&str, &str)>) -> support::RtspServer {
+    let launch = support::rtsp::test_pattern(320, 240, 10);
     let mounts: Vec<(&str, &str)> = mounts.iter().map(|m| (*m, launch.as_str())).collect();
-    common::RtspServer::start(&mounts, auth)
+    support::RtspServer::start(&mounts, auth)
 }
 
 /// A camera entry; `extra` lines are added to it.
@@ -231,7 +229,7 @@ fn start_stop_restart_through_the_api_and_failing_cameras_stay_apart() {
     let _turn = one_at_a_time();
     let open = cameras(&["good", "spare"], None);
     let locked = cameras(&["door"], Some(("admin", "right-password")));
-    let dir = common::tempdir("cctvd-creds");
+    let dir = support::tempdir("cctvd-creds");
     let cred = dir.join("door.cred");
     write_private(&cred, "admin:wrong-password\n");
     let config = format!(
@@ -422,10 +420,10 @@ fn a_reload_adds_removes_and_restarts_cameras_and_leaves_the_others_running() {
 #[test]
 fn off_loopback_every_endpoint_needs_the_token() {
     let _turn = one_at_a_time();
-    let port = common::free_port();
+    let port = support::free_port();
     let listen = format!("0.0.0.0:{port}");
     // Refused without a token file.
-    let dir = common::tempdir("cctvd-token");
+    let dir = support::tempdir("cctvd-token");
     let config = dir.join("site.toml");
     write_private(&config, &format!("listen = \"{listen}\"\n"));
     let out = Command::new(cctvd())
@@ -513,9 +511,9 @@ fn credentials_never_show_in_answers_the_page_or_the_debug_log() {
     let camera_pw = "cam-Secret-7731";
     let mqtt_pw = "mqtt-Secret-5512";
     let server = cameras(&["gate"], Some(("viewer", camera_pw)));
-    let broker = common::Mosquitto::start_with_password("cctv", mqtt_pw);
-    let db = common::Postgres::start();
-    let dir = common::tempdir("cctvd-secrets");
+    let broker = support::Mosquitto::start_with_password("cctv", mqtt_pw);
+    let db = support::Postgres::start();
+    let dir = support::tempdir("cctvd-secrets");
     let pw_file = dir.join("mqtt.pw");
     write_private(&pw_file, mqtt_pw);
     let config = format!(
@@ -590,10 +588,10 @@ fn tally(messages: &[(String, String)], camera: &str) -> std::collections::BTree
 #[test]
 fn sigterm_flushes_every_sink_and_exits_0() {
     let _turn = one_at_a_time();
-    let broker = common::Mosquitto::start();
-    let db = common::Postgres::start();
-    let subscriber = common::Subscriber::start(broker.port, "cctv/#");
-    let clip = format!("file://{}", common::video().display());
+    let broker = support::Mosquitto::start();
+    let db = support::Postgres::start();
+    let subscriber = support::Subscriber::start(broker.port, "cctv/#");
+    let clip = format!("file://{}", support::video().display());
     let config = format!(
         "[defaults]\nonnxdetect = {{ conf-threshold = 0.1, classes = \"person\" }}\ngendercls = false\n\
          [mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
@@ -646,7 +644,7 @@ fn sigterm_flushes_every_sink_and_exits_0() {
 #[test]
 fn the_config_is_checked_whole_before_anything_starts() {
     let _turn = one_at_a_time();
-    let dir = common::tempdir("cctvd-check");
+    let dir = support::tempdir("cctvd-check");
     let config = dir.join("site.toml");
     write_private(
         &config,
@@ -718,7 +716,7 @@ fn the_config_is_checked_whole_before_anything_starts() {
 /// files it names exist.
 #[test]
 fn the_installed_example_config_checks() {
-    let dir = common::tempdir("cctvd-example");
+    let dir = support::tempdir("cctvd-example");
     let example = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("service/dist/cctvd.example.toml"),
     )
@@ -762,7 +760,7 @@ impl Browser {
     fn open(url: &str) -> Browser {
         use std::os::fd::FromRawFd;
         use std::os::unix::process::CommandExt;
-        let profile = common::tempdir("chromium-profile");
+        let profile = support::tempdir("chromium-profile");
         let (mut to_browser, mut from_browser) = ([0i32; 2], [0i32; 2]);
         unsafe {
             assert_eq!(libc::pipe(to_browser.as_mut_ptr()), 0);

@@ -5,8 +5,6 @@
 //! system). A machine that happens to have more installed (as CI had
 //! `libssl-dev`) cannot hide an omission from this test.
 
-mod common;
-
 use std::collections::{BTreeSet, VecDeque};
 use std::process::Command;
 
@@ -134,7 +132,7 @@ fn owner(path: &str) -> Option<String> {
 
 /// The listed packages, everything they depend on, and the base system.
 fn installed_by_setup() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(common::repo().join("scripts/packages")).unwrap();
+    let text = std::fs::read_to_string(support::repo().join("scripts/packages")).unwrap();
     let mut queue: VecDeque<String> = text
         .lines()
         .map(|l| l.split('#').next().unwrap())
@@ -177,7 +175,7 @@ fn every_system_package_used_is_installed_by_the_setup() {
     let mut used: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
 
-    let lock = std::fs::read_to_string(common::repo().join("Cargo.lock")).unwrap();
+    let lock = std::fs::read_to_string(support::repo().join("Cargo.lock")).unwrap();
     let sys: BTreeSet<&str> = lock
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))

@@ -2,8 +2,6 @@
 //! stopped mid-stream, and leaves no thread behind. One test in its own
 //! binary, so no other test's threads come and go meanwhile.
 
-mod common;
-
 use gst::prelude::*;
 
 /// The names of this process's threads.
@@ -58,16 +56,21 @@ fn cycle(launch: &str, to_eos: bool) {
 fn repeated_state_changes_leave_no_threads_behind() {
     // The live view serves on the exporter's address: a free one. This is
     // the binary's only test, so nothing else reads the environment now.
-    unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{}", common::free_port())) };
-    common::init();
-    let broker = common::Mosquitto::start();
-    let pg = common::Postgres::start();
-    let ptz = common::free_port();
+    unsafe {
+        std::env::set_var(
+            "CCTV_METRICS",
+            format!("127.0.0.1:{}", support::free_port()),
+        )
+    };
+    support::init();
+    let broker = support::Mosquitto::start();
+    let pg = support::Postgres::start();
+    let ptz = support::free_port();
     let camera =
-        common::RtspServer::start(&[("cam", &common::rtsp::test_pattern(320, 240, 15))], None);
+        support::RtspServer::start(&[("cam", &support::rtsp::test_pattern(320, 240, 15))], None);
     let video = format!(
         "{} ! onnxdetect classes=person ! bytetrack ! gendercls",
-        common::short_clip(4)
+        support::short_clip(4)
     );
     let pipelines = [
         format!("{video} ! cctvoverlay ! fakesink"),
@@ -78,13 +81,13 @@ fn repeated_state_changes_leave_no_threads_behind() {
         ),
         format!(
             "{} ! onnxdetect classes=person ! bytetrack ! cctvoverlay ! liveview camera-id=cycle",
-            common::short_clip(4)
+            support::short_clip(4)
         ),
         // The camera serves from READY to NULL; the servo drives it.
         format!(
             "{} ! virtualptz port={ptz} ! onnxdetect classes=person ! bytetrack \
              ! ptzservo onvif-url=http://127.0.0.1:{ptz}/onvif/ptz_service ! fakesink",
-            common::short_clip(4)
+            support::short_clip(4)
         ),
         format!(
             "camsrc uri={} timeout=2000 ! onnxdetect classes=person ! fakesink",

@@ -10,19 +10,21 @@
 //! delay), and exposes `status` and `stats`.
 //!
 //! ```text
-//! gst-launch-1.0 camsrc uri=rtsp://user:pass@10.0.0.5/stream1 camera-id=gate \
-//!     ! onnxdetect classes=person ! bytetrack ! mqttsink host=127.0.0.1
+//! gst-launch-1.0 -e camsrc uri=rtsp://10.0.0.5/stream1 credentials-file=/etc/gst-cctv/gate.cred \
+//!     camera-id=gate ! onnxdetect classes=person ! bytetrack ! mqttsink host=127.0.0.1
 //! ```
 //!
-//! Credentials (in the URI, `user-id`/`user-pw` or `credentials-file`)
-//! never appear in this element's logs, messages or errors: the URI is read
-//! back as `rtsp://***:***@host/...`. GStreamer's own launch-line parser logs
+//! Credentials (in the URI, `user-id`/`user-pw` or `credentials-file`,
+//! whose first line is `user:password`) never appear in this element's
+//! logs, messages or errors: the URI is read back as
+//! `rtsp://***:***@host/...`. GStreamer's own launch-line parser logs
 //! the whole line at DEBUG level, so on a `gst-launch-1.0` line put them in
 //! `credentials-file`; applications may set them in any of the properties.
-//! Every frame carries the camera id and its capture time in the objects
-//! metadata, which the sinks read. A leaky queue of `max-queue` frames ends
-//! the bin, so a slow detector drops stale frames (counted in `stats` and
-//! the metrics) instead of falling behind.
+//! Every frame carries the camera id and its capture time (stamped after
+//! rtspsrc's jitter buffer) in the objects metadata, and camsrc answers
+//! the sinks' `cctv/camera` query with its camera id. A leaky queue of
+//! `max-queue` frames ends the bin, so a slow detector drops stale frames
+//! (counted in `stats` and the metrics) instead of falling behind.
 //!
 //! Built on upstream's `fallbacksrc` (gst-plugins-rs, registered into this
 //! plugin), which keeps the output live and switches to its stand-in

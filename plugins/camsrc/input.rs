@@ -377,7 +377,7 @@ impl Input {
     /// Each attempt's streaming threads (rtspsrc, uridecodebin, the decoder)
     /// allocate in glibc's per-thread arenas, which keep what they free:
     /// without this a camera that keeps reconnecting holds on to megabytes
-    /// of free heap (see the soak in the README).
+    /// of free heap (docs/performance.md, Camera outages).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn release_freed_memory(&self) {
         let start = Instant::now();

@@ -11,10 +11,16 @@
 //! value of the labels read as numbers, labelled with its band).
 //!
 //! ```text
-//! gst-launch-1.0 filesrc location=vtest.avi ! decodebin ! onnxdetect classes=car ! bytetrack \
-//!     ! classify model=colour.onnx labels=colour.txt attribute=colour mean=123.7,116.3,103.5 std=58.4,57.1,57.4 \
-//!     ! fakesink
+//! gst-launch-1.0 filesrc location=traffic.mp4 ! decodebin ! onnxdetect classes=car ! bytetrack \
+//!     ! classify model=colour.onnx labels=colour.txt classes=car attribute=colour \
+//!       mean=123.7,116.3,103.5 std=58.4,57.1,57.4 ! fakesink
 //! ```
+//!
+//! (`colour.onnx` and `colour.txt` stand for a vehicle-colour model of your
+//! own.) The model takes one image (`[N,3,H,W]` float or `[N,H,W,3]` uint8)
+//! normalised as `(byte - mean) / std` per channel in `channel-order`, and
+//! gives one row of scores per image; objects narrower than `min-size`
+//! (their box, or their face) read `unknown`.
 //!
 //! Tracked objects are classified when first seen, then every
 //! `reclassify-interval` frames, and carry their track's confidence-weighted

@@ -6,8 +6,8 @@
 //! `wait` for a camera that has stalled, and no thread is added.
 //!
 //! Worth it where one call on a batch is much cheaper than a call per frame
-//! (GPUs); on a few CPU cores parallel sessions do better (README, Several
-//! cameras), so batching is off there unless asked for.
+//! (GPUs); on a few CPU cores parallel sessions do better (docs/performance.md,
+//! Several cameras), so batching is off there unless asked for.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};

@@ -6,15 +6,20 @@
 //! (frames, objects in view), refreshed without reloading.
 //!
 //! ```text
-//! gst-launch-1.0 filesrc location=vtest.avi ! decodebin ! onnxdetect classes=person ! bytetrack \
-//!     ! cctvoverlay ! liveview camera-id=plaza
+//! gst-launch-1.0 filesrc location=vtest.avi ! decodebin ! identity sync=true ! queue \
+//!     ! onnxdetect classes=person ! bytetrack ! cctvoverlay ! liveview camera-id=plaza
 //! ```
 //!
-//! A sink (a bin of upstream elements: `videoscale ! videoconvert !
+//! `identity sync=true` plays a file at its own speed, so there is time to
+//! watch; without it gst-launch-1.0 on GStreamer 1.22 may miss the EOS, as
+//! liveview's sink is not async.
+//!
+//! A sink, and a bin of upstream elements (`videoscale ! videoconvert !
 //! jpegenc`): frames go in only while someone watches and at most
 //! `max-fps` per second (by their timestamps); the others are counted and
 //! dropped at the bin's pad, before any scaling or encoding. Pictures are
-//! `max-width` pixels wide.
+//! `max-width` pixels wide. The same address serves `/metrics` and
+//! `/health`; at most 16 viewers per process.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};

@@ -11,8 +11,16 @@
 //!
 //! Output layouts: YOLOX raw head, YOLOv5/v7, YOLOv8/YOLO11, TF Object
 //! Detection API and end-to-end `[N,6]`/`[N,7]`, recognised from the model
-//! or forced with `model-type`. Frames the detector skips carry metadata
-//! with `inferred=false` and no objects.
+//! or forced with `model-type`; labels come from `labels`, the model's own
+//! metadata or the COCO lists, and `classes` keeps only some. Frames the
+//! detector skips carry metadata with `inferred=false` and no objects.
+//!
+//! Every instance with the same model and options shares the model's ONNX
+//! Runtime sessions: one to begin with, and a one-thread session more
+//! whenever all are busy, up to one per core (`sessions` fixes the count).
+//! `batch-size` runs the frames of several cameras as one batch, for GPUs;
+//! on the CPU parallel sessions measured faster, so it batches nothing
+//! there by default.
 
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;

@@ -1,7 +1,8 @@
 //! SECTION:element-pgsink
 //!
 //! Stores what the pipeline saw in PostgreSQL, in the shape an analyst
-//! queries: `tracks` (who, from when to when, best confidence, gender),
+//! queries: `tracks` (who, from when to when, best confidence, and every
+//! attribute a classifier gave, such as gender and age, as jsonb),
 //! `events` (enter/exit), `detections` (every `detections-interval`-th
 //! frame, optional) and `cameras`, in schema `schema` (created and
 //! versioned by the element unless `create-schema=false`).

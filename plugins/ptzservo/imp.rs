@@ -9,10 +9,13 @@
 //! `GotoHomePosition`/`GotoPreset`, WS-Security UsernameToken digest).
 //!
 //! ```text
-//! gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! decodebin ! onnxdetect classes=person \
-//!     ! bytetrack ! ptzservo onvif-url=http://camera/onvif/ptz_service user-id=operator user-pw=... \
-//!     ! fakesink
+//! gst-launch-1.0 camsrc uri=rtsp://camera/stream ! onnxdetect conf-threshold=0.1 classes=person \
+//!     ! bytetrack ! ptzservo onvif-url=http://camera/onvif/ptz_service ! fakesink
 //! ```
+//!
+//! A camera that wants a login takes `user-id` and `user-pw`; the element
+//! never logs or reads back the password, but GStreamer logs a whole
+//! launch line at DEBUG level, so set `user-pw` from the application.
 //!
 //! Commands leave from a worker thread (the network layer the sinks use),
 //! at most one per `command-interval`, a newer one replacing one not sent

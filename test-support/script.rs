@@ -27,6 +27,7 @@ pub fn event(kind: Kind, track_id: u64, first: u64, last: u64) -> gst::Event {
     .to_event()
 }
 
+/// Frame `index` of the script with the tracks `tracks` (320x240).
 pub fn frame_buffer(index: u64, tracks: &[u64]) -> gst::Buffer {
     let objects = tracks
         .iter()
@@ -49,10 +50,16 @@ pub fn frame_buffer(index: u64, tracks: &[u64]) -> gst::Buffer {
         inferred: true,
         objects,
     };
+    meta_buffer(gst::ClockTime::from_nseconds(index * FRAME_NS), &frame)
+}
+
+/// A small buffer at `pts` carrying `frame` as its metadata, without a
+/// picture: what the sinks, the tracker and the servo read.
+pub fn meta_buffer(pts: gst::ClockTime, frame: &Frame) -> gst::Buffer {
     let mut buffer = gst::Buffer::with_size(16).unwrap();
     {
         let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_nseconds(index * FRAME_NS));
+        b.set_pts(pts);
         frame.attach(b);
     }
     buffer

@@ -19,23 +19,14 @@
 //! ```
 //!
 //! `--rtsp` serves the clip as live cameras from an RTSP server in this
-//! process and runs the data path on each through `camsrc`
-//! (`support/live.rs`); `--ptz` runs the PTZ closed loop instead
-//! (`support/ptz.rs`); `--view` also serves the live view and plays the clip
-//! at its own speed; `--site` runs the same live cameras through the site
-//! service, `cctvd` (`support/site.rs`), with `--soak` through faults.
+//! process and runs the data path on each through `camsrc` (`live.rs`);
+//! `--ptz` runs the PTZ closed loop instead (`ptz.rs`); `--view` also
+//! serves the live view and plays the clip at its own speed; `--site` runs
+//! the same live cameras through the site service, `cctvd` (`site.rs`),
+//! with `--soak` through faults.
 
-#[path = "support/live.rs"]
 mod live;
-#[path = "support/ptz.rs"]
 mod ptz;
-#[path = "../tests/support/rtsp.rs"]
-#[allow(dead_code)]
-mod rtsp;
-#[path = "../tests/support/servers.rs"]
-#[allow(dead_code)]
-mod servers;
-#[path = "support/site.rs"]
 mod site;
 
 use std::collections::BTreeMap;
@@ -75,11 +66,9 @@ fn usage() -> String {
 }
 
 fn parse_options() -> Result<Options, String> {
-    let assets = std::env::var("CCTV_ASSETS")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.assets").into());
     let mut o = Options {
         frames: None,
-        video: format!("{assets}/media/vtest.avi"),
+        video: support::video().display().to_string(),
         camera: "plaza".into(),
         mqtt: None,
         pg: None,
@@ -338,8 +327,8 @@ impl Progress {
 /// The broker and the database the run reports from: yours (`--mqtt`,
 /// `--pg`), or throwaway ones on free loopback ports.
 struct Servers {
-    mosquitto: Option<servers::Mosquitto>,
-    postgres: Option<servers::Postgres>,
+    mosquitto: Option<support::Mosquitto>,
+    postgres: Option<support::Postgres>,
     mqtt_host: String,
     mqtt_port: u16,
     conninfo: String,
@@ -349,12 +338,12 @@ impl Servers {
     /// Starts the servers the options do not name and says where they are.
     fn start(o: &Options) -> Servers {
         let mosquitto = if o.mqtt.is_none() {
-            Some(servers::Mosquitto::start())
+            Some(support::Mosquitto::start())
         } else {
             None
         };
         let postgres = if o.pg.is_none() {
-            Some(servers::Postgres::start())
+            Some(support::Postgres::start())
         } else {
             None
         };
@@ -593,7 +582,7 @@ fn run(o: Options) -> Result<(), String> {
             std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
-    let template = include_str!("../pipelines/demo.txt").trim();
+    let template = include_str!("../../pipelines/demo.txt").trim();
     let launch = template
         .replace("{video}", &o.video)
         .replace("{mqtt_host}", &servers.mqtt_host)

@@ -20,17 +20,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::rtsp::{RtspServer, clip_mount, loopable};
+use support::RtspServer;
+use support::rtsp::{clip_mount, loopable};
+
 use super::{Options, Servers};
 
 /// The service this demo runs, built beside the demo (`cargo build -p cctvd`).
 fn cctvd() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cctvd"))
-        .ok_or("no build directory")?;
+    let path = support::profile_dir().join("cctvd");
     if path.exists() {
         Ok(path)
     } else {
@@ -131,7 +128,7 @@ impl Drop for Running {
 
 pub fn run(o: &Options, servers: &mut Servers, soak_minutes: Option<f64>) -> Result<(), String> {
     let names: Vec<String> = (1..=o.cameras).map(|k| format!("cam{k}")).collect();
-    let dir = super::servers::tempdir("cctv-site-demo");
+    let dir = support::tempdir("cctv-site-demo");
     let (clip, fps) = loopable(&o.video, &dir)?;
     let launch = clip_mount(&clip, fps);
     let mounts: Vec<(&str, &str)> = names

@@ -27,7 +27,7 @@ pub fn run(video: &str, frames: Option<u64>) -> Result<(), String> {
 }
 
 fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, String), String> {
-    let port = free_port()?;
+    let port = support::free_port();
     let servo = if steer {
         format!("onvif-url=http://127.0.0.1:{port}/onvif/ptz_service")
     } else {
@@ -113,11 +113,4 @@ fn follow(video: &str, frames: Option<u64>, steer: bool) -> Result<(Summary, Str
         get(&camera, "zoom"),
     );
     Ok((summary, camera_line))
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
 }

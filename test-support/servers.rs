@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// A free loopback port below the kernel's ephemeral range (so outgoing
 /// connections of other tests cannot take it meanwhile), never handed out
-/// twice in one process; test binaries start at different offsets.
+/// twice in one process; processes start at different offsets.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);

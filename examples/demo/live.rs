@@ -1,5 +1,5 @@
 //! `demo --rtsp`: the data path on live cameras. An RTSP server in this
-//! process (`tests/support/rtsp.rs`) serves the clip on one mount per
+//! process (`support::RtspServer`) serves the clip on one mount per
 //! camera, looped as a live stream; one pipeline runs the line of
 //! `pipelines/demo-rtsp.txt` for every camera (camsrc -> onnxdetect ->
 //! bytetrack -> gendercls -> mqttsink + pgsink) against the demo's servers
@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstcctv::camsrc::Status;
+use support::RtspServer;
+use support::rtsp::{clip_mount, loopable};
 
-use super::rtsp::{RtspServer, clip_mount, loopable};
 use super::{Options, Progress, Servers};
 
 /// A folder removed when dropped, even when the run fails.
@@ -77,7 +78,7 @@ struct Camera {
 
 pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
     let names: Vec<String> = (1..=o.cameras).map(|k| format!("cam{k}")).collect();
-    let dir = TempDir(super::servers::tempdir("cctv-rtsp-demo"));
+    let dir = TempDir(support::tempdir("cctv-rtsp-demo"));
     let encoding = Instant::now();
     let (clip, fps) = loopable(&o.video, &dir.0)?;
     let launch = clip_mount(&clip, fps);

@@ -119,7 +119,7 @@ impl RtspServer {
     /// Serves each `(mount, launch)` (the launch is a bin with a payloader
     /// named pay0, and a `valve` named stall to stall it) on a free port.
     pub fn start(mounts: &[(&str, &str)], auth: Option<(&str, &str)>) -> RtspServer {
-        Self::start_on(super::servers::free_port(), mounts, auth)
+        Self::start_on(crate::free_port(), mounts, auth)
     }
 
     pub fn start_on(port: u16, mounts: &[(&str, &str)], auth: Option<(&str, &str)>) -> RtspServer {

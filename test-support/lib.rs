@@ -1,0 +1,94 @@
+//! What the integration tests, the benchmarks and the demo share: the
+//! plugin registered statically, the repository's paths, real servers
+//! (mosquitto, PostgreSQL, an RTSP server) on free loopback ports in
+//! temporary directories and stopped when dropped (even when a test fails),
+//! pipelines played in-process or by `gst-launch-1.0`, scripted tracked
+//! streams for the sinks, and time limits.
+
+pub mod http;
+pub mod launch;
+pub mod limits;
+pub mod mqtt;
+pub mod play;
+pub mod rtsp;
+pub mod script;
+pub mod servers;
+
+pub use http::{http_get, http_until};
+pub use launch::{
+    Captured, Monitored, gst_launch, gst_launch_monitored, gst_launch_within, shell_words,
+};
+pub use limits::{Progress, wait_within, within};
+pub use mqtt::Subscriber;
+pub use play::{SHORT_CLIP_MAX, expect_error, first_error, play_to_end, short_clip, with_appsink};
+pub use rtsp::RtspServer;
+pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// Initialises GStreamer and registers the plugin statically.
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstcctv::plugin_register_static().expect("plugin registers");
+    });
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support sits in the repository")
+        .to_path_buf()
+}
+
+/// `$CCTV_ASSETS`, or the repository's `.assets`.
+pub fn assets() -> PathBuf {
+    std::env::var_os("CCTV_ASSETS")
+        .map(Into::into)
+        .unwrap_or_else(|| repo().join(".assets"))
+}
+
+/// The bundled clip.
+pub fn video() -> PathBuf {
+    assets().join("media/vtest.avi")
+}
+
+/// The profile's build directory (`target/debug`) the running test,
+/// benchmark or example was built into: the plugin and examples are there.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test>, target/debug/examples/<example>
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// Directory holding the built `libgstcctv.so`, for `GST_PLUGIN_PATH`.
+pub fn plugin_dir() -> PathBuf {
+    let dir = profile_dir();
+    assert!(
+        dir.join("libgstcctv.so").exists(),
+        "plugin not built in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// `target/tmp`: cargo's directory for what tests write and keep between runs.
+pub fn target_tmpdir() -> PathBuf {
+    let dir = profile_dir()
+        .parent()
+        .expect("a profile directory sits in target/")
+        .join("tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `name` from the environment as a number, or `default` (benchmark settings).
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
