@@ -211,9 +211,25 @@ fn subscribe(
     let counts: Counts = Arc::default();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let c = counts.clone();
+    let (resubscriber, topics) = (client.clone(), cameras.to_vec());
     std::thread::spawn(move || {
+        let mut connected_before = false;
         for event in connection.iter() {
             match event {
+                // A restarted broker forgot the subscriptions (clean session).
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    if connected_before {
+                        for camera in &topics {
+                            resubscriber
+                                .try_subscribe(
+                                    format!("cctv/{camera}/#"),
+                                    rumqttc::QoS::AtLeastOnce,
+                                )
+                                .ok();
+                        }
+                    }
+                    connected_before = true;
+                }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
                     ready_tx.send(Ok(())).ok();
                 }
