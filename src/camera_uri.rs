@@ -139,6 +139,19 @@ pub fn redact<'a>(text: &'a str, secrets: &[&str]) -> Cow<'a, str> {
     out
 }
 
+/// `text` as one URI part: everything but RFC 3986's unreserved characters
+/// as `%XX` (the inverse of [`percent_decode`]).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `%XX` escapes of a URI part decoded.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -167,6 +180,13 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        let text = "p@ss:w/rd 1%~";
+        assert_eq!(percent_encode(text), "p%40ss%3Aw%2Frd%201%25~");
+        assert_eq!(percent_decode(&percent_encode(text)), text);
+    }
 
     #[test]
     fn endpoints_are_the_host_and_port_a_camera_listens_on() {

@@ -7,7 +7,7 @@
 //! what the servers received, camsrc's stats and the latency from
 //! capture to the sinks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstcctv::camsrc::Status;
 use support::RtspServer;
+use support::rtsp::{clip_mount, loopable};
 
 use super::{Options, Progress, Servers};
 
@@ -25,80 +26,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         std::fs::remove_dir_all(&self.0).ok();
     }
-}
-
-/// The clip re-encoded once as an H.264 byte stream, which `multifilesrc
-/// loop=true` can play again and again: a byte stream read twice is still
-/// one stream, and the decoder carries the timestamps on across the seam.
-/// (`multifilesrc loop=true ! decodebin` on the AVI itself plays it once
-/// and ends.) Returns the file and the clip's frame rate.
-fn loopable(video: &str, dir: &Path) -> Result<(PathBuf, gst::Fraction), String> {
-    let clip = dir.join("clip.h264");
-    let launch = format!(
-        "filesrc location=\"{video}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 \
-         ! x264enc speed-preset=ultrafast tune=zerolatency pass=quant quantizer=18 \
-         ! video/x-h264,stream-format=byte-stream,alignment=au ! filesink name=sink location=\"{}\"",
-        clip.display()
-    );
-    let pipeline = gst::parse::launch(&launch).map_err(|e| format!("re-encoding: {e}"))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("re-encoding {video}: {e}"))?;
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(300),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .ok_or("re-encoding the clip took over 5 minutes")?;
-    let caps = pipeline
-        .downcast_ref::<gst::Bin>()
-        .and_then(|b| b.by_name("sink"))
-        .and_then(|s| s.static_pad("sink"))
-        .and_then(|p| p.current_caps());
-    pipeline.set_state(gst::State::Null).ok();
-    if let gst::MessageView::Error(e) = msg.view() {
-        return Err(format!("re-encoding {video}: {}", e.error()));
-    }
-    let fps = caps
-        .as_ref()
-        .and_then(|c| c.structure(0))
-        .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
-        .filter(|f| f.numer() > 0 && f.denom() > 0)
-        .unwrap_or(gst::Fraction::new(25, 1));
-    Ok((clip, fps))
-}
-
-/// A camera's mount: the loopable clip decoded, paced to its frame rate by
-/// `identity sync=true` (which also makes the media live: no preroll, no
-/// seeking), and encoded as a camera does, H.264 tuned for zero latency
-/// with a key frame every second.
-///
-/// H.264 rather than the MJPEG the camsrc tests serve, by measurement on
-/// this 2-core VM. Per 768x576 frame (1,590 frames through gst-launch-1.0,
-/// `/usr/bin/time`), encoding, payloading, depayloading and decoding cost
-/// 3.0 ms of CPU with x264 (ultrafast, zerolatency, one thread) and
-/// avdec_h264, 1.8-2.2 ms with jpegenc (quality 70-85) and jpegdec, and
-/// decoding the loop 0.9 ms more for both. In the demo, four cameras for
-/// 20 s took the same CPU either way (20.1 s with H.264, 20.3 s with MJPEG,
-/// whose bigger packets cost system time) and every frame was analysed;
-/// sixteen cameras, more than the detector keeps up with, had 51-59 frames
-/// per second analysed with H.264 against 65-67 with MJPEG (three runs
-/// each). Where the detector keeps up the choice costs nothing, and H.264
-/// is what real cameras send: camsrc runs the path it runs in the field.
-fn mount(clip: &Path, fps: gst::Fraction) -> String {
-    let key_interval = (fps.numer() as f64 / fps.denom() as f64).round().max(1.0);
-    format!(
-        "( multifilesrc location=\"{}\" loop=true \
-         caps=video/x-h264,stream-format=byte-stream,alignment=au,framerate={}/{} \
-         ! h264parse ! avdec_h264 max-threads=1 ! identity sync=true \
-         ! x264enc speed-preset=ultrafast tune=zerolatency threads=1 key-int-max={key_interval} \
-         ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
-        clip.display(),
-        fps.numer(),
-        fps.denom()
-    )
 }
 
 /// Milliseconds from capture to a sink, one per camera frame.
@@ -154,7 +81,7 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
     let dir = TempDir(support::tempdir("cctv-rtsp-demo"));
     let encoding = Instant::now();
     let (clip, fps) = loopable(&o.video, &dir.0)?;
-    let launch = mount(&clip, fps);
+    let launch = clip_mount(&clip, fps);
     let mounts: Vec<(&str, &str)> = names
         .iter()
         .map(|n| (n.as_str(), launch.as_str()))

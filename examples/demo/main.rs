@@ -15,15 +15,19 @@
 //! demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT]
 //!      [--pg CONNINFO] [--keep-servers] [--view]
 //! demo --ptz [--frames N] [--video FILE]
+//! demo --site [--cameras N] [--soak MINUTES] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO]
 //! ```
 //!
 //! `--rtsp` serves the clip as live cameras from an RTSP server in this
 //! process and runs the data path on each through `camsrc` (`live.rs`);
 //! `--ptz` runs the PTZ closed loop instead (`ptz.rs`); `--view` also
-//! serves the live view and plays the clip at its own speed.
+//! serves the live view and plays the clip at its own speed; `--site` runs
+//! the same live cameras through the site service, `cctvd` (`site.rs`),
+//! with `--soak` through faults.
 
 mod live;
 mod ptz;
+mod site;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -51,10 +55,14 @@ struct Options {
     cameras: u32,
     /// How long the live cameras run.
     seconds: f64,
+    /// The live cameras through the site service.
+    site: bool,
+    /// Minutes of the site's soak.
+    soak: Option<f64>,
 }
 
 fn usage() -> String {
-    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--view]\n       demo --ptz [--frames N] [--video FILE]".into()
+    "usage: demo [--frames N] [--video FILE] [--camera NAME] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--out DIR] [--view]\n       demo --rtsp [--cameras N] [--seconds S] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO] [--keep-servers] [--view]\n       demo --ptz [--frames N] [--video FILE]\n       demo --site [--cameras N] [--soak MINUTES] [--video FILE] [--mqtt HOST:PORT] [--pg CONNINFO]".into()
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -71,6 +79,8 @@ fn parse_options() -> Result<Options, String> {
         rtsp: false,
         cameras: 1,
         seconds: 30.0,
+        site: false,
+        soak: None,
     };
     // Options that only one kind of run takes.
     let (mut file_only, mut live_only) = (Vec::new(), Vec::new());
@@ -78,7 +88,7 @@ fn parse_options() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--frames" | "--camera" | "--out" | "--ptz" => file_only.push(arg.clone()),
-            "--cameras" | "--seconds" => live_only.push(arg.clone()),
+            "--cameras" | "--seconds" | "--soak" => live_only.push(arg.clone()),
             _ => {}
         }
         let mut value = || {
@@ -109,6 +119,16 @@ fn parse_options() -> Result<Options, String> {
             "--out" => o.out = value()?,
             "--view" => o.view = true,
             "--rtsp" => o.rtsp = true,
+            "--site" => o.site = true,
+            "--soak" => {
+                o.soak = Some(
+                    value()?
+                        .parse()
+                        .ok()
+                        .filter(|m: &f64| *m > 0.0 && m.is_finite())
+                        .ok_or("--soak: minutes, a positive number")?,
+                )
+            }
             "--cameras" => {
                 o.cameras = value()?
                     .parse()
@@ -126,6 +146,18 @@ fn parse_options() -> Result<Options, String> {
             "-h" | "--help" => return Err(usage()),
             _ => return Err(format!("unknown option {arg}\n{}", usage())),
         }
+    }
+    if o.site {
+        if o.rtsp {
+            return Err(format!("--site and --rtsp: choose one\n{}", usage()));
+        }
+        // The site runs four live cameras unless told otherwise.
+        o.rtsp = true;
+        if !live_only.iter().any(|a| a == "--cameras") {
+            o.cameras = 4;
+        }
+    } else if o.soak.is_some() {
+        return Err(format!("--soak goes with --site\n{}", usage()));
     }
     if o.rtsp && !file_only.is_empty() {
         return Err(format!(
@@ -179,9 +211,25 @@ fn subscribe(
     let counts: Counts = Arc::default();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let c = counts.clone();
+    let (resubscriber, topics) = (client.clone(), cameras.to_vec());
     std::thread::spawn(move || {
+        let mut connected_before = false;
         for event in connection.iter() {
             match event {
+                // A restarted broker forgot the subscriptions (clean session).
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    if connected_before {
+                        for camera in &topics {
+                            resubscriber
+                                .try_subscribe(
+                                    format!("cctv/{camera}/#"),
+                                    rumqttc::QoS::AtLeastOnce,
+                                )
+                                .ok();
+                        }
+                    }
+                    connected_before = true;
+                }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
                     ready_tx.send(Ok(())).ok();
                 }
@@ -522,7 +570,12 @@ fn run(o: Options) -> Result<(), String> {
         return ptz::run(&o.video, o.frames);
     }
 
-    let servers = Servers::start(&o);
+    let mut servers = Servers::start(&o);
+    if o.site {
+        site::run(&o, &mut servers, o.soak)?;
+        servers.finish(o.keep_servers);
+        return Ok(());
+    }
     if o.rtsp {
         live::run(&o, &servers)?;
         servers.finish(o.keep_servers);

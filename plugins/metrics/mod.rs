@@ -11,12 +11,18 @@
 //! - `/`: the live view, each `liveview` camera's picture (`/stream/ID`,
 //!   MJPEG) and counts (`/cameras.json`).
 //!
+//! An application (the site service, `cctvd`) may start it instead
+//! ([`serve_app`]) with routes of its own and an access token that every
+//! request then needs.
+//!
 //! Elements update their [`Source`] with atomics on the streaming thread (no
 //! lock, no allocation per frame); what lives elsewhere (a sink's queue and
 //! connection) is read at scrape time by the element's [`Report`].
 
 mod server;
 pub mod view;
+
+pub use server::{App, Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
@@ -163,7 +169,7 @@ pub fn serve(element: &gst::Element) -> Option<std::net::SocketAddr> {
             "" | "1" => DEFAULT_ADDRESS,
             other => other,
         };
-        server::Exporter::start(address)
+        server::Exporter::start(address, None, None)
     });
     match exporter {
         Ok(e) => {
@@ -175,6 +181,24 @@ pub fn serve(element: &gst::Element) -> Option<std::net::SocketAddr> {
             None
         }
     }
+}
+
+/// Starts the process's exporter for an application, before any element
+/// does: on `address`, with `app`'s routes tried first, and every request
+/// (the app's, metrics, health, page, video) refused with a bare 401 unless
+/// it carries `token` (when given). Fails when the exporter runs already.
+pub fn serve_app(
+    address: &str,
+    token: Option<String>,
+    app: Arc<dyn App>,
+) -> Result<std::net::SocketAddr, String> {
+    let mut started = None;
+    EXPORTER.get_or_init(|| {
+        let exporter = server::Exporter::start(address, token, Some(app));
+        started = Some(exporter.as_ref().map(|e| e.address()).map_err(Clone::clone));
+        exporter
+    });
+    started.unwrap_or_else(|| Err("the exporter runs already".into()))
 }
 
 /// What `/metrics` serves now.

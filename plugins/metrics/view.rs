@@ -110,7 +110,7 @@ pub fn page() -> String {
             let id = escape(&v.camera);
             format!(
                 "<figure data-camera=\"{id}\"><img src=\"/stream/{}\" alt=\"{id}\"><figcaption><b>{id}</b></figcaption></figure>",
-                percent_encode(&v.camera)
+                cctv::camera_uri::percent_encode(&v.camera)
             )
         })
         .collect();
@@ -122,17 +122,6 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub const BOUNDARY: &str = "cctvframe";

@@ -1,7 +1,7 @@
 //! The plugin as a user meets it, mostly in other processes: documented
 //! launch lines by `gst-launch-1.0`, `gst-inspect-1.0`, the demo, the reader
-//! examples, the metrics exporter and live view, and the set-up's package
-//! list. One binary for all.
+//! examples, the metrics exporter and live view, the site service `cctvd`,
+//! and the set-up's package list. One binary for all.
 
 mod demo;
 mod health;
@@ -10,4 +10,5 @@ mod metrics;
 mod pipelines;
 mod plugin;
 mod readers;
+mod service;
 mod setup;
