@@ -9,7 +9,8 @@
 //!   camera unreachable, frames dropped in the last interval, a stream that
 //!   stopped flowing);
 //! - `/`: the live view, each `liveview` camera's picture (`/stream/ID`,
-//!   MJPEG) and counts (`/cameras.json`).
+//!   MJPEG, or WebRTC signalled by WHEP on `/whep/ID`) and counts
+//!   (`/cameras.json`).
 //!
 //! Elements update their [`Source`] with atomics on the streaming thread (no
 //! lock, no allocation per frame); what lives elsewhere (a sink's queue and
@@ -17,6 +18,7 @@
 
 mod server;
 pub mod view;
+pub mod whep;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};

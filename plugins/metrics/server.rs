@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use super::{CAT, snapshot, view};
+use super::{CAT, snapshot, view, whep};
 
 pub struct Exporter {
     address: SocketAddr,
@@ -34,6 +34,11 @@ impl Exporter {
                     if let Some(camera) = request.url().strip_prefix("/stream/").map(str::to_owned)
                     {
                         stream(request, &camera);
+                        continue;
+                    }
+                    if request.url().starts_with("/whep/") {
+                        let url = request.url().to_owned();
+                        whep::handle(request, url.split('?').next().unwrap_or_default());
                         continue;
                     }
                     let (status, body, kind) = match request.url() {
