@@ -228,4 +228,42 @@ fn main() {
             .unwrap()
             .iter()
             .filter_map(|v| v.as_f64())
-    
+            .collect()
+    };
+    let unread = |key: &str| r[key].as_u64().unwrap_or(0);
+    summary("  WebRTC", list("webrtc"), unread("unreadW"), seconds);
+    summary("  MJPEG ", list("mjpeg"), unread("unreadM"), seconds);
+    drop(camera);
+
+    // A fresh connection: the clip plays from its start again.
+    let camera = Camera::start();
+    std::thread::sleep(Duration::from_secs(5));
+    let window = 10.0;
+    let idle = support::cpu_share(window);
+    println!("CPU of the pipeline and server ({window:.0} s each), bytes to viewers:");
+    println!("  nobody watching: {:.1} % of a core", idle * 100.0);
+    for (kind, n) in [("webrtc", 1), ("webrtc", 4), ("mjpeg", 1), ("mjpeg", 4)] {
+        assert_eq!(
+            browser.eval(&page, &format!("bench.{kind}({n})")),
+            true,
+            "{kind} x{n} plays"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let b0 = browser.eval(&page, "bench.bytes()").as_f64().unwrap();
+        let cpu = support::cpu_share(window);
+        let b1 = browser.eval(&page, "bench.bytes()").as_f64().unwrap();
+        browser.eval(&page, "bench.stop()");
+        println!(
+            "  {kind} x{n}: {:.1} % of a core ({:.1} % over idle, {:.1} % per viewer), {:.0} KiB/s per viewer",
+            cpu * 100.0,
+            (cpu - idle) * 100.0,
+            (cpu - idle) * 100.0 / n as f64,
+            (b1 - b0) / window / 1024.0 / n as f64,
+        );
+        std::thread::sleep(Duration::from_secs(SETTLE));
+    }
+    drop(camera);
+}
+
+/// Seconds for vanished sessions to be freed between measurements.
+const SETTLE: u64 = 6;

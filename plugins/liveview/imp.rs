@@ -193,7 +193,7 @@ impl ObjectImpl for LiveView {
                     .build(),
                 glib::ParamSpecString::builder("turn-server")
                     .nick("TURN server")
-                    .blurb("TURN relay for WebRTC viewers no direct path reaches (turn://USER:PASSWORD@HOST:PORT)")
+                    .blurb("TURN relay for WebRTC viewers no direct path reaches (turn://USER:PASSWORD@HOST:PORT; reads back without them)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("webrtc-addresses")
@@ -234,16 +234,10 @@ impl ObjectImpl for LiveView {
             "max-webrtc-viewers" => s.max_webrtc_viewers = value.get().unwrap(),
             "bitrate" => s.bitrate = value.get().unwrap(),
             "stun-server" => {
-                s.stun_server = value
-                    .get::<Option<String>>()
-                    .unwrap()
-                    .filter(|v| !v.is_empty())
+                s.stun_server = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty())
             }
             "turn-server" => {
-                s.turn_server = value
-                    .get::<Option<String>>()
-                    .unwrap()
-                    .filter(|v| !v.is_empty())
+                s.turn_server = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty())
             }
             "webrtc-addresses" => {
                 s.webrtc_addresses = value.get::<Option<String>>().unwrap().unwrap_or_default()
@@ -522,4 +516,76 @@ impl LiveView {
                     CAT,
                     obj = e,
                     "viewers: {}",
-                    if wa
+                    if watching { "some" } else { "none" }
+                );
+            }
+        });
+        gst::info!(CAT, imp = self, "camera {} on http://{}/", camera, address);
+        *self.state.lock().unwrap() = Some(State {
+            view,
+            webrtc,
+            address,
+        });
+        Ok(())
+    }
+
+    fn close(&self) {
+        let state = self.state.lock().unwrap().take();
+        if let Some(state) = state {
+            state.view.close();
+            if let Some(webrtc) = state.webrtc {
+                webrtc.close();
+            }
+        }
+    }
+}
+
+impl GstObjectImpl for LiveView {}
+
+impl ElementImpl for LiveView {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Live view",
+                "Sink/Video",
+                "Shows the camera's picture and counts in the browser (MJPEG, encoded only while watched)",
+                "gst-cctv developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &gst::Caps::builder("video/x-raw").build(),
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady
+            && let Err(e) = self.open()
+        {
+            self.post_error_message(e);
+            return Err(gst::StateChangeError);
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull {
+            self.close();
+        }
+        result
+    }
+}
+
+impl BinImpl for LiveView {}
