@@ -234,10 +234,16 @@ impl ObjectImpl for LiveView {
             "max-webrtc-viewers" => s.max_webrtc_viewers = value.get().unwrap(),
             "bitrate" => s.bitrate = value.get().unwrap(),
             "stun-server" => {
-                s.stun_server = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty())
+                s.stun_server = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .filter(|v| !v.is_empty())
             }
             "turn-server" => {
-                s.turn_server = value.get::<Option<String>>().unwrap().filter(|v| !v.is_empty())
+                s.turn_server = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .filter(|v| !v.is_empty())
             }
             "webrtc-addresses" => {
                 s.webrtc_addresses = value.get::<Option<String>>().unwrap().unwrap_or_default()

@@ -67,7 +67,11 @@ impl Branch {
     pub fn build(bin: &gst::Bin) -> Option<Branch> {
         let make = |factory: &str| gst::ElementFactory::make(factory).build().ok();
         if gst::ElementFactory::find("webrtcbin").is_none() {
-            gst::warning!(CAT, obj = bin, "no webrtcbin (gstreamer1.0-plugins-bad): MJPEG only");
+            gst::warning!(
+                CAT,
+                obj = bin,
+                "no webrtcbin (gstreamer1.0-plugins-bad): MJPEG only"
+            );
             return None;
         }
         let (Some(queue), Some(scale), Some(convert), Some(caps), Some(encoder)) = (
@@ -77,7 +81,11 @@ impl Branch {
             make("capsfilter"),
             make("x264enc"),
         ) else {
-            gst::warning!(CAT, obj = bin, "no x264enc (gstreamer1.0-plugins-ugly): MJPEG only");
+            gst::warning!(
+                CAT,
+                obj = bin,
+                "no x264enc (gstreamer1.0-plugins-ugly): MJPEG only"
+            );
             return None;
         };
         let (Some(profile), Some(tee)) = (make("capsfilter"), make("tee")) else {
@@ -293,10 +301,7 @@ impl Viewers {
         };
         bin.add_many(&elements).map_err(|e| e.to_string())?;
         // From here on a failure frees what was added.
-        let tee_pad = self
-            .tee
-            .request_pad_simple("src_%u")
-            .ok_or("no tee pad")?;
+        let tee_pad = self.tee.request_pad_simple("src_%u").ok_or("no tee pad")?;
         let v = viewer(tee_pad);
         match self.negotiate(&v, queue, pay, webrtc, offer, pt) {
             Ok(()) => Ok(v),
@@ -384,7 +389,11 @@ impl Viewers {
         let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else {
             return;
         };
-        for src in bin.iterate_all_by_element_factory_name("nicesrc").into_iter().flatten() {
+        for src in bin
+            .iterate_all_by_element_factory_name("nicesrc")
+            .into_iter()
+            .flatten()
+        {
             let (heard, since) = (Arc::clone(&v.heard), v.since);
             if let Some(pad) = src.static_pad("src") {
                 pad.add_probe(
@@ -570,8 +579,8 @@ fn description_text(value: &glib::Value) -> Option<String> {
     // SAFETY: checked to be the boxed type `RawDescription` mirrors; the
     // text is a new string we own.
     unsafe {
-        let raw = glib::gobject_ffi::g_value_get_boxed(value.to_glib_none().0)
-            as *const RawDescription;
+        let raw =
+            glib::gobject_ffi::g_value_get_boxed(value.to_glib_none().0) as *const RawDescription;
         if raw.is_null() || (*raw).sdp.is_null() {
             return None;
         }
@@ -591,7 +600,13 @@ fn call(webrtc: &gst::Element, signal: &str, description: &glib::Value) -> Resul
         webrtc.emit_by_name_with_values(signal, &[description.clone(), p.to_value()]);
     })
     .map(|_| ())
-    .or_else(|e| if e.is_empty() { Ok(()) } else { Err(format!("{signal}: {e}")) })
+    .or_else(|e| {
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{signal}: {e}"))
+        }
+    })
 }
 
 /// Runs `emit` with a new promise and waits for its reply (an error reply

@@ -75,8 +75,9 @@ fn serve(mut request: tiny_http::Request, path: &str) {
     let reply = match (request.method(), session) {
         // What a CORS preflight gets: no `Access-Control-Allow-*`, so a
         // page of another site cannot go on.
-        (tiny_http::Method::Options, _) => Reply::new(204, "", "text/plain")
-            .with("Accept-Post", "application/sdp"),
+        (tiny_http::Method::Options, _) => {
+            Reply::new(204, "", "text/plain").with("Accept-Post", "application/sdp")
+        }
         (tiny_http::Method::Post, None) => post(&mut request, &camera),
         (tiny_http::Method::Delete, Some(id)) => match find(&camera) {
             Some(v) if v.whep.as_ref().is_some_and(|w| w.leave(id)) => {
@@ -96,7 +97,11 @@ fn serve(mut request: tiny_http::Request, path: &str) {
 fn post(request: &mut tiny_http::Request, camera: &str) -> Reply {
     let sdp = content_type(request).is_some_and(|t| t.starts_with("application/sdp"));
     if !sdp {
-        return Reply::new(415, "the offer must be sent as application/sdp\n", "text/plain");
+        return Reply::new(
+            415,
+            "the offer must be sent as application/sdp\n",
+            "text/plain",
+        );
     }
     let Some(view) = find(camera) else {
         return Reply::new(404, "no such camera, or it has no WebRTC\n", "text/plain");
@@ -113,13 +118,17 @@ fn post(request: &mut tiny_http::Request, camera: &str) -> Reply {
         }
         Err(Refusal::Full(most)) => Reply::new(
             503,
-            &format!("camera {camera} has its {most} WebRTC viewers already (MJPEG: /stream/CAMERA)\n"),
+            &format!(
+                "camera {camera} has its {most} WebRTC viewers already (MJPEG: /stream/CAMERA)\n"
+            ),
             "text/plain",
         )
         .with("Retry-After", "10"),
-        Err(Refusal::Offer(why)) => {
-            Reply::new(400, &format!("cannot answer this offer: {why}\n"), "text/plain")
-        }
+        Err(Refusal::Offer(why)) => Reply::new(
+            400,
+            &format!("cannot answer this offer: {why}\n"),
+            "text/plain",
+        ),
         Err(Refusal::Failed(why)) => {
             gst::warning!(CAT, "WebRTC viewer of {} failed: {}", camera, why);
             Reply::new(500, &format!("session failed: {why}\n"), "text/plain")
@@ -149,7 +158,8 @@ impl Reply {
     }
 
     fn send(self, request: tiny_http::Request) {
-        let mut response = tiny_http::Response::from_string(self.body).with_status_code(self.status);
+        let mut response =
+            tiny_http::Response::from_string(self.body).with_status_code(self.status);
         for h in self.headers {
             response.add_header(h);
         }
