@@ -125,7 +125,15 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_owned();
-        Page { target, session }
+        let page = Page { target, session };
+        // Loaded: its scripts ran.
+        let deadline = std::time::Instant::now() + ANSWER_WITHIN;
+        let loaded = "location.href !== 'about:blank' && document.readyState === 'complete'";
+        while self.eval(&page, loaded) != json!(true) {
+            assert!(std::time::Instant::now() < deadline, "{url} did not load");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        page
     }
 
     /// Runs `script` (an expression; a promise is awaited) in `page`: its

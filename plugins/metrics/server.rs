@@ -41,7 +41,7 @@ impl Exporter {
                         whep::handle(request, url.split('?').next().unwrap_or_default());
                         continue;
                     }
-                    let (status, body, kind) = match request.url() {
+                    let (status, body, kind) = match request.url().split('?').next().unwrap_or_default() {
                         "/" => (200, view::page(), "text/html; charset=utf-8"),
                         "/cameras.json" => (200, view::cameras_json(), "application/json"),
                         "/metrics" => match encode() {
