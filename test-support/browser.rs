@@ -16,6 +16,16 @@ use crate::tempdir;
 /// Longest wait for one DevTools answer (a script's promise included).
 const ANSWER_WITHIN: Duration = Duration::from_secs(90);
 
+/// How every test runs chromium: headless, quiet, without first-run pages.
+pub const HEADLESS: [&str; 6] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+];
+
 pub struct Browser {
     child: Child,
     to: ChildStdin,
@@ -39,16 +49,11 @@ impl Browser {
             .arg("-c")
             .arg("exec chromium \"$@\" 3<&0 4>&1 </dev/null >/dev/null")
             .arg("chromium")
+            .args(HEADLESS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
                 "--disable-background-timer-throttling",
                 "--disable-renderer-backgrounding",
                 "--disable-backgrounding-occluded-windows",
-                "--no-first-run",
                 "--autoplay-policy=no-user-gesture-required",
                 "--allow-loopback-in-peer-connection",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",

@@ -144,15 +144,8 @@ fn pictures_are_encoded_only_while_watched_and_at_most_max_fps() {
 fn chromium(url: &str, ms: u32, output: &str) -> std::process::Output {
     let profile = support::tempdir("chromium-profile");
     let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--window-size=800,620",
-        ])
+        .args(support::browser::HEADLESS)
+        .arg("--window-size=800,620")
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--timeout={ms}"))
         .arg(output)

@@ -41,27 +41,28 @@ impl Exporter {
                         whep::handle(request, url.split('?').next().unwrap_or_default());
                         continue;
                     }
-                    let (status, body, kind) = match request.url().split('?').next().unwrap_or_default() {
-                        "/" => (200, view::page(), "text/html; charset=utf-8"),
-                        "/cameras.json" => (200, view::cameras_json(), "application/json"),
-                        "/metrics" => match encode() {
-                            Ok(text) => (200, text, "text/plain; version=0.0.4; charset=utf-8"),
-                            Err(e) => (500, format!("encoding failed: {e}\n"), "text/plain"),
-                        },
-                        "/health" => {
-                            let (ok, text) = health(&mut previous.lock().unwrap());
-                            (
-                                if ok { 200 } else { 503 },
-                                text,
-                                "text/plain; charset=utf-8",
-                            )
-                        }
-                        _ => (
-                            404,
-                            "not found: try /metrics or /health\n".into(),
-                            "text/plain",
-                        ),
-                    };
+                    let (status, body, kind) =
+                        match request.url().split('?').next().unwrap_or_default() {
+                            "/" => (200, view::page(), "text/html; charset=utf-8"),
+                            "/cameras.json" => (200, view::cameras_json(), "application/json"),
+                            "/metrics" => match encode() {
+                                Ok(text) => (200, text, "text/plain; version=0.0.4; charset=utf-8"),
+                                Err(e) => (500, format!("encoding failed: {e}\n"), "text/plain"),
+                            },
+                            "/health" => {
+                                let (ok, text) = health(&mut previous.lock().unwrap());
+                                (
+                                    if ok { 200 } else { 503 },
+                                    text,
+                                    "text/plain; charset=utf-8",
+                                )
+                            }
+                            _ => (
+                                404,
+                                "not found: try /metrics or /health\n".into(),
+                                "text/plain",
+                            ),
+                        };
                     let header =
                         tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes())
                             .expect("a valid header");
