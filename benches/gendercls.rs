@@ -25,7 +25,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
 
-/// The hand-drawn person boxes of `t1.jpg` (see tests/classify.rs).
+/// The hand-drawn person boxes of `t1.jpg` (see tests/elements/classify.rs).
 const T1_PEOPLE: [(f32, f32, f32, f32); 6] = [
     (666.0, 296.0, 255.0, 680.0),
     (378.0, 217.0, 278.0, 735.0),

@@ -26,12 +26,6 @@ use gst::prelude::*;
 
 /// A camera that sends nothing for 2 s is lost.
 const TIMEOUT: Duration = Duration::from_secs(2);
-/// Retries start after 1 s (fallbacksrc's own pause) and double up to 5 s:
-/// through a 30 s outage camsrc tries about ten times, and a camera back
-/// is found within 5 s and a handshake. (camsrc's defaults, 5 s doubling to
-/// 60 s, suit a site with many cameras better than a measurement.)
-const RETRY_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 struct Options {
     cycles: u32,
@@ -168,28 +162,31 @@ fn run(o: Options) -> Result<(), String> {
     gstcctv::plugin_register_static().map_err(|e| e.to_string())?;
     let mut server =
         support::RtspServer::start(&[("cam", &support::rtsp::test_pattern(640, 480, 15))], None);
+    // camsrc's own backoff (5 s doubling to 60 s): its check that the
+    // camera is back, not a short backoff, is what brings it back fast.
     let launch = format!(
-        "camsrc name=cam uri={} camera-id=soak timeout={} retry-backoff={} max-backoff={} \
-         ! fakesink name=sink sync=false",
+        "camsrc name=cam uri={} camera-id=soak timeout={} ! fakesink name=sink sync=false",
         server.url("cam", None),
         TIMEOUT.as_millis(),
-        RETRY_BACKOFF.as_millis(),
-        MAX_BACKOFF.as_millis()
-    );
-    let limit = TIMEOUT + MAX_BACKOFF + Duration::from_secs(10);
-    println!(
-        "RTSP server on 127.0.0.1:{} (live test pattern, MJPEG 640x480 at 15 fps)\npipeline: {launch}\n\
-         {} cycles of {:.1} s outages; a cycle must be back within {:.0} s (timeout + max-backoff + 10 s)\n",
-        server.port,
-        o.cycles,
-        o.outage.as_secs_f64(),
-        limit.as_secs_f64()
     );
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
     let camsrc = pipeline.by_name("cam").ok_or("no camsrc")?;
+    let ms = |name: &str| Duration::from_millis(camsrc.property::<u32>(name).into());
+    let limit = TIMEOUT + ms("max-backoff") + Duration::from_secs(10);
+    println!(
+        "RTSP server on 127.0.0.1:{} (live test pattern, MJPEG 640x480 at 15 fps)\npipeline: {launch}\n\
+         backoff {:.0} s doubling to {:.0} s; {} cycles of {:.1} s outages; a cycle must be back within {:.0} s \
+         (timeout + max-backoff + 10 s)\n",
+        server.port,
+        ms("retry-backoff").as_secs_f64(),
+        ms("max-backoff").as_secs_f64(),
+        o.cycles,
+        o.outage.as_secs_f64(),
+        limit.as_secs_f64()
+    );
     let (tx, events) = mpsc::channel();
     let want_frame = Arc::new(AtomicBool::new(false));
     {

@@ -90,6 +90,38 @@ impl CameraUri {
     }
 }
 
+impl CameraUri {
+    /// The host and TCP port the camera listens on, for a cheap check that
+    /// it is back; `None` for a file.
+    pub fn endpoint(&self) -> Option<(String, u16)> {
+        let default = match self.scheme.as_str() {
+            "rtsp" | "rtspt" | "rtspu" => 554,
+            "rtsps" => 322,
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let rest = self.address.split_once("://")?.1;
+        let host_port = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let (host, port) = match host_port.strip_prefix('[') {
+            // [v6 address]:port
+            Some(v6) => {
+                let (host, after) = v6.split_once(']')?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            },
+        };
+        let port = match port {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        (!host.is_empty()).then(|| (host.to_string(), port))
+    }
+}
+
 impl std::fmt::Debug for CameraUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.display())
@@ -135,6 +167,29 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_the_host_and_port_a_camera_listens_on() {
+        let endpoint = |uri: &str| CameraUri::parse(uri).unwrap().endpoint();
+        assert_eq!(
+            endpoint("rtsp://admin:pw@10.0.0.5/cam/realmonitor?channel=1"),
+            Some(("10.0.0.5".into(), 554))
+        );
+        assert_eq!(
+            endpoint("rtsp://127.0.0.1:8554/cam"),
+            Some(("127.0.0.1".into(), 8554))
+        );
+        assert_eq!(
+            endpoint("http://[::1]:8080/video.mjpg"),
+            Some(("::1".into(), 8080))
+        );
+        assert_eq!(
+            endpoint("rtsps://cam.local"),
+            Some(("cam.local".into(), 322))
+        );
+        assert_eq!(endpoint("file:///tmp/clip.mp4"), None);
+        assert_eq!(endpoint("rtsp://host:notaport/x"), None);
+    }
 
     #[test]
     fn credentials_leave_the_address() {

@@ -16,6 +16,7 @@ pub mod letterbox;
 pub mod lifecycle;
 pub mod message;
 pub mod meta;
+pub mod motion;
 pub mod nms;
 pub mod objects;
 pub mod overlay;

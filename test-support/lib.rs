@@ -13,6 +13,7 @@ pub mod mqtt;
 pub mod netns;
 pub mod play;
 pub mod rtsp;
+pub mod scene;
 pub mod script;
 pub mod servers;
 
@@ -29,6 +30,7 @@ pub use rtsp::RtspServer;
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Once;
 
 /// Initialises GStreamer and registers the plugin statically.
@@ -38,6 +40,41 @@ pub fn init() {
         gst::init().unwrap();
         gstcctv::plugin_register_static().expect("plugin registers");
     });
+}
+
+/// Marks the process [`in_own_process`] started, naming the test it runs.
+const OWN_PROCESS: &str = "CCTV_TEST_OWN_PROCESS";
+
+/// Runs the test `name` (its path in the test binary, as `--list` shows it)
+/// alone in a new process of the same binary, with `env` added there: for a
+/// test of what is global to a process (the metrics exporter reads
+/// `CCTV_METRICS` once; the threads in `/proc/self`), which the other
+/// tests of its binary, running beside it, would disturb. True in that new
+/// process, where the test's body runs; false in the test's first run,
+/// after the new process passed (it panics otherwise).
+pub fn in_own_process(name: &str, env: &[(&str, &str)]) -> bool {
+    if std::env::var_os(OWN_PROCESS).is_some_and(|n| n == name) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS, name)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the test binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // A name that matches no test would pass having run nothing.
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{name} in its own process: {}\n{stdout}{stderr}",
+        out.status
+    );
+    print!("{stdout}");
+    eprint!("{stderr}");
+    false
 }
 
 /// The repository's root.

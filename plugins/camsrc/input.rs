@@ -5,6 +5,14 @@
 //! children, end of stream, or no data for `timeout`), stamps every frame
 //! with its camera and capture time, and fails the attempt on a stall so
 //! `fallbacksrc` restarts it.
+//!
+//! While an attempt waits out its backoff, a TCP connect to the camera's
+//! port every [`PROBE_PERIOD`] tells when it comes back (refusing
+//! connections, then accepting them), and the attempt is made at once: the
+//! backoff spares a camera that is down from full attempts, not a guard
+//! from a camera that is up. Each return hurries one attempt: a camera that
+//! accepts connections but fails its attempts (a stalled stream, a wrong
+//! path) and one that refused the credentials keep their backoff.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -31,6 +39,11 @@ impl CameraInput {
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
+/// How often a camera that is away is checked for being back.
+const PROBE_PERIOD: Duration = Duration::from_secs(1);
+/// How long one check waits for the camera to accept a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
@@ -50,6 +63,8 @@ pub struct Input {
     attempt: Mutex<Attempt>,
     /// Counts attempts, so a late callback of an old one does nothing.
     generation: AtomicU64,
+    /// The attempt whose connection was begun (by its delay or its probe).
+    launched: AtomicU64,
     /// When the attempt began or its last frame came (ms since EPOCH).
     last_data_ms: Arc<AtomicU64>,
     /// This attempt's loss was told (no second error for it).
@@ -186,11 +201,55 @@ impl Input {
         if scheduled.is_ok() {
             self.attempt.lock().unwrap().delay = Some(id);
         }
+        if delay >= PROBE_PERIOD
+            && !camera.refused()
+            && let Some(endpoint) = camera.config.uri.endpoint()
+        {
+            self.probe(generation, endpoint);
+        }
+    }
+
+    /// Checks now and every [`PROBE_PERIOD`], on a thread of its own,
+    /// whether the camera accepts connections again after refusing them, and
+    /// then begins attempt `generation` at once. Ends with the attempt.
+    fn probe(&self, generation: u64, (host, port): (String, u16)) {
+        let weak = self.obj().downgrade();
+        let spawned = std::thread::Builder::new()
+            .name("camsrc-probe".into())
+            .spawn(move || {
+                loop {
+                    let Some(input) = weak.upgrade() else { return };
+                    let imp = input.imp();
+                    if imp.generation.load(Ordering::SeqCst) != generation
+                        || imp.launched.load(Ordering::SeqCst) == generation
+                    {
+                        return;
+                    }
+                    let Some(camera) = imp.camera() else { return };
+                    if !reachable(&host, port) {
+                        camera.seen_down.store(true, Ordering::SeqCst);
+                    } else if camera.seen_down.swap(false, Ordering::SeqCst) {
+                        gst::debug!(CAT, imp = imp, "camera back: trying at once");
+                        input.call_async(move |input| input.imp().connect(generation));
+                        return;
+                    }
+                    drop(input);
+                    std::thread::sleep(PROBE_PERIOD);
+                }
+            });
+        if let Err(e) = spawned {
+            gst::warning!(CAT, imp = self, "cannot check the camera's return: {}", e);
+        }
     }
 
     fn connect(&self, generation: u64) {
-        if self.generation.load(Ordering::SeqCst) != generation {
+        if self.generation.load(Ordering::SeqCst) != generation
+            || self.launched.swap(generation, Ordering::SeqCst) == generation
+        {
             return;
+        }
+        if let Some(id) = self.attempt.lock().unwrap().delay.take() {
+            id.unschedule();
         }
         let Some(camera) = self.camera() else { return };
         let config = &camera.config;
@@ -235,11 +294,30 @@ impl Input {
             }
             attempt.decoder = Some(decoder.clone());
         }
-        if self.obj().add(&decoder).is_err() || decoder.sync_state_with_parent().is_err() {
+        let opened = self.obj().add(&decoder).is_ok() && decoder.sync_state_with_parent().is_ok();
+        // A state change that ended this attempt meanwhile (this runs from
+        // `call_async`) has set the decoder to NULL and removed it, maybe
+        // before `add` or `sync_state_with_parent` here: left as it is, the
+        // decoder stays in the bin and streams beside the next attempts',
+        // or it is PAUSED with no parent and freed with rtspsrc's thread
+        // still running on it (a segfault in that thread).
+        if !self.is_current(generation, &decoder) {
+            decoder.set_state(gst::State::Null).ok();
+            self.obj().remove(&decoder).ok();
+            return;
+        }
+        if !opened {
             self.fail_attempt(&format!("cannot open {}", config.uri.display()));
             return;
         }
         self.watch(generation, config.timeout);
+    }
+
+    /// Whether `decoder` is still the running attempt's.
+    fn is_current(&self, generation: u64, decoder: &gst::Element) -> bool {
+        let attempt = self.attempt.lock().unwrap();
+        self.generation.load(Ordering::SeqCst) == generation
+            && attempt.decoder.as_ref() == Some(decoder)
     }
 
     /// Fails the attempt when no frame came for `timeout`.
@@ -262,8 +340,16 @@ impl Input {
                 imp.fail_attempt(&reason);
             }
         });
-        if scheduled.is_ok() {
-            self.attempt.lock().unwrap().watchdog = Some(id);
+        if scheduled.is_err() {
+            return;
+        }
+        let mut attempt = self.attempt.lock().unwrap();
+        // The attempt may have ended since `connect` checked: its watchdog
+        // must not outlive it (nor replace the next attempt's).
+        if self.generation.load(Ordering::SeqCst) == generation {
+            attempt.watchdog = Some(id);
+        } else {
+            id.unschedule();
         }
     }
 
@@ -394,6 +480,18 @@ impl Input {
 
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     fn release_freed_memory(&self) {}
+}
+
+/// Whether `host` accepts a TCP connection on `port` within
+/// [`PROBE_TIMEOUT`].
+fn reachable(host: &str, port: u16) -> bool {
+    use std::net::ToSocketAddrs;
+    let Ok(addresses) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    addresses
+        .into_iter()
+        .any(|a| std::net::TcpStream::connect_timeout(&a, PROBE_TIMEOUT).is_ok())
 }
 
 /// Credentials, latency and transport on the protocol element.

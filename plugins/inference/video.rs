@@ -64,6 +64,17 @@ impl VideoInput {
         self.frame.letterbox
     }
 
+    /// Hands the frame in `buf`, mapped, to `look` (for what reads a frame
+    /// without packing it, such as a motion detector).
+    pub fn look<R>(
+        &self,
+        buf: &gst::BufferRef,
+        look: impl FnOnce(&cctv::preprocess::Image<'_>) -> R,
+    ) -> Result<R, String> {
+        let mapped = self.video.map(buf)?;
+        Ok(look(&self.video.image(&mapped)))
+    }
+
     /// Packs the whole frame in `buf` into `tensor`.
     pub fn pack(&mut self, buf: &gst::BufferRef, tensor: &mut InputTensor) -> Result<(), String> {
         let mapped = self.video.map(buf)?;

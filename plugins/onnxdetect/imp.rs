@@ -13,7 +13,14 @@
 //! Detection API and end-to-end `[N,6]`/`[N,7]`, recognised from the model
 //! or forced with `model-type`; labels come from `labels`, the model's own
 //! metadata or the COCO lists, and `classes` keeps only some. Frames the
-//! detector skips carry metadata with `inferred=false` and no objects.
+//! detector skips carry metadata with `inferred=false` and no objects; a
+//! tracker downstream carries its tracks over them.
+//!
+//! With `motion-gate=true` the detector runs only on frames where something
+//! moves (a frame's brightness over a grid of cells against an adapting
+//! background, `cctv::motion`), and every `motion-refresh` frames while the
+//! last run found objects (people standing still): a camera watching an
+//! empty scene costs almost nothing.
 //!
 //! Every instance with the same model and options shares the model's ONNX
 //! Runtime sessions: one to begin with, and a one-thread session more
@@ -34,6 +41,7 @@ use cctv::detect::{Decoder, Detection, InputSpec, Layout, LayoutKind, Output};
 use cctv::labels::{ClassFilter, ClassMask};
 use cctv::letterbox::Letterbox;
 use cctv::meta::{Frame, Object};
+use cctv::motion::{MotionConfig, MotionDetector};
 use cctv::preprocess::TensorFormat;
 
 use crate::inference::{Error, Model, ModelProperties, ModelSettings, Stage};
@@ -83,6 +91,8 @@ const DEFAULT_CONF_THRESHOLD: f64 = 0.25;
 const DEFAULT_IOU_THRESHOLD: f64 = 0.45;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
+const DEFAULT_MOTION_THRESHOLD: f64 = 12.0;
+const DEFAULT_MOTION_REFRESH: u32 = 10;
 
 const MODEL_PROPERTIES: ModelProperties = ModelProperties {
     model: "ONNX detector file (default: the bundled YOLOX-Nano COCO model)",
@@ -99,6 +109,9 @@ struct Settings {
     classes: ClassFilter,
     interval: u32,
     max_detections: u32,
+    motion_gate: bool,
+    motion_threshold: f32,
+    motion_refresh: u32,
 }
 
 impl Default for Settings {
@@ -111,6 +124,9 @@ impl Default for Settings {
             classes: ClassFilter::default(),
             interval: DEFAULT_INTERVAL,
             max_detections: DEFAULT_MAX_DETECTIONS,
+            motion_gate: false,
+            motion_threshold: DEFAULT_MOTION_THRESHOLD as f32,
+            motion_refresh: DEFAULT_MOTION_REFRESH,
         }
     }
 }
@@ -121,6 +137,35 @@ struct Thresholds {
     conf: f32,
     iou: f32,
     max_detections: u32,
+    motion_threshold: f32,
+    motion_refresh: u32,
+}
+
+/// The motion gate's detector and what it decided.
+struct Gate {
+    motion: MotionDetector,
+    /// Frames since the last run, and objects that run found.
+    since_run: u32,
+    found: usize,
+    /// Frames with motion, and frames the gate skipped.
+    moving: u64,
+    skipped: u64,
+}
+
+impl Gate {
+    /// Whether the detector runs on this frame: at the first, when something
+    /// moves, and every `refresh` frames while the last run found objects.
+    fn opens(&mut self, moving: bool, refresh: u32) -> bool {
+        let first = self.since_run == u32::MAX;
+        let open = first || moving || (self.found > 0 && self.since_run + 1 >= refresh);
+        self.skipped += !open as u64;
+        self.since_run = if open {
+            0
+        } else {
+            self.since_run.saturating_add(1)
+        };
+        open
+    }
 }
 
 struct State {
@@ -136,6 +181,9 @@ struct State {
     frame_count: u64,
     /// Frames seen in all.
     frames: u64,
+    /// With `motion-gate`, from the caps on.
+    gate: Option<Gate>,
+    motion_gate: bool,
     metrics: Arc<metrics::Source>,
 }
 
@@ -200,9 +248,32 @@ impl ObjectImpl for OnnxDetect {
                     .default_value(DEFAULT_MAX_DETECTIONS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("motion-gate")
+                    .nick("Motion gate")
+                    .blurb("Run the detector only on frames where something moves, and every motion-refresh frames while objects are in view")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("motion-threshold")
+                    .nick("Motion threshold")
+                    .blurb("Change of a cell's mean brightness (0-255) that is motion; raise it for noisy cameras")
+                    .minimum(1.0)
+                    .maximum(255.0)
+                    .default_value(DEFAULT_MOTION_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("motion-refresh")
+                    .nick("Motion refresh")
+                    .blurb("With motion-gate: run the detector at least every N frames while the last run found objects (people standing still)")
+                    .minimum(1)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_MOTION_REFRESH)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("frames, runs, and mean ms per run of pre-processing, inference and post-processing; \
+                            with motion-gate, motion-frames and gated-frames (skipped); \
                             batches and batched-frames of the shared model when it batches")
                     .read_only()
                     .build(),
@@ -228,6 +299,11 @@ impl ObjectImpl for OnnxDetect {
             }
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "max-detections" => s.max_detections = value.get().expect("type checked upstream"),
+            "motion-gate" => s.motion_gate = value.get().expect("type checked upstream"),
+            "motion-threshold" => {
+                s.motion_threshold = value.get::<f64>().expect("type checked upstream") as f32
+            }
+            "motion-refresh" => s.motion_refresh = value.get().expect("type checked upstream"),
             other => assert!(s.model.set(other, value), "unknown property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
@@ -245,6 +321,9 @@ impl ObjectImpl for OnnxDetect {
             "classes" => s.classes.spec().to_value(),
             "interval" => s.interval.to_value(),
             "max-detections" => s.max_detections.to_value(),
+            "motion-gate" => s.motion_gate.to_value(),
+            "motion-threshold" => (s.motion_threshold as f64).to_value(),
+            "motion-refresh" => s.motion_refresh.to_value(),
             other => s
                 .model
                 .get(other)
@@ -327,6 +406,11 @@ impl BaseTransformImpl for OnnxDetect {
             && let Some(state) = self.state.lock().unwrap().as_mut()
         {
             state.frame_count = 0;
+            if let Some(gate) = &mut state.gate {
+                // Another scene: a new background, and a run at once.
+                gate.motion.reset();
+                gate.since_run = u32::MAX;
+            }
         }
         self.parent_sink_event(event)
     }
@@ -343,6 +427,8 @@ impl BaseTransformImpl for OnnxDetect {
                     conf: s.conf_threshold,
                     iou: s.iou_threshold,
                     max_detections: s.max_detections,
+                    motion_threshold: s.motion_threshold,
+                    motion_refresh: s.motion_refresh,
                 },
             )
         };
@@ -350,14 +436,17 @@ impl BaseTransformImpl for OnnxDetect {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let inference_before = state.stage.timings.inference;
-        let infer = state.frame_count % interval as u64 == 0;
+        let due = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
         state.frames += 1;
-        state.frame.inferred = infer;
-        let detected = match infer {
-            true => detect(state, thresholds, buf),
-            false => state.stage.video().map(|_| ()),
-        };
+        let detected = gate(state, &thresholds, buf, due).and_then(|infer| {
+            state.frame.inferred = infer;
+            match infer {
+                true => detect(state, thresholds, buf),
+                false => Ok(()),
+            }
+        });
+        let infer = state.frame.inferred;
         if let Err(e) = detected {
             // Posted without the lock: a bus handler may read `stats`.
             drop(guard);
@@ -401,8 +490,16 @@ impl OnnxDetect {
             video.format(),
             video.letterbox()
         );
-        state.frame.width = video.width();
-        state.frame.height = video.height();
+        let (width, height) = (video.width(), video.height());
+        state.frame.width = width;
+        state.frame.height = height;
+        state.gate = state.motion_gate.then(|| Gate {
+            motion: MotionDetector::new(width, height, MotionConfig::default()),
+            since_run: u32::MAX,
+            found: 0,
+            moving: 0,
+            skipped: 0,
+        });
         Ok(())
     }
 
@@ -445,6 +542,8 @@ impl OnnxDetect {
             candidates: Vec::with_capacity(1024),
             frame_count: 0,
             frames: 0,
+            gate: None,
+            motion_gate: settings.motion_gate,
             metrics: metrics::register(&*self.obj(), None),
         })
     }
@@ -462,6 +561,10 @@ impl OnnxDetect {
                 "",
             )
             .build();
+        if let Some(gate) = &state.gate {
+            stats.set("motion-frames", gate.moving);
+            stats.set("gated-frames", gate.skipped);
+        }
         if let Some((runs, frames)) = state.stage.model.batch_counts() {
             // Of the model, so of every instance sharing it.
             stats.set("batches", runs);
@@ -492,6 +595,30 @@ fn default_labels(model: &Model, layout: &Layout) -> Vec<String> {
             .map(|i| format!("class{i}"))
             .collect()
     }
+}
+
+/// Whether the detector runs on the frame in `buf`: when `due` by the
+/// interval and, with the motion gate, when the gate opens; the motion
+/// detector sees every frame.
+fn gate(
+    state: &mut State,
+    thresholds: &Thresholds,
+    buf: &gst::BufferRef,
+    due: bool,
+) -> Result<bool, Error> {
+    let video = state.stage.video()?;
+    let Some(gate) = &mut state.gate else {
+        return Ok(due);
+    };
+    gate.motion.set_config(MotionConfig {
+        threshold: thresholds.motion_threshold,
+        ..MotionConfig::default()
+    });
+    let moving = video
+        .look(buf, |image| gate.motion.update(image).moving)
+        .map_err(|why| Error::Input(format!("cannot read the frame: {why}")))?;
+    gate.moving += moving as u64;
+    Ok(due && gate.opens(moving, thresholds.motion_refresh))
 }
 
 /// Runs the model on the frame in `buf` and fills `state.frame.objects`.
@@ -526,6 +653,9 @@ fn detect(state: &mut State, thresholds: Thresholds, buf: &gst::BufferRef) -> Re
         &letterbox,
         &state.labels,
     );
+    if let Some(gate) = &mut state.gate {
+        gate.found = state.frame.objects.len();
+    }
     // Suppression and mapping are post-processing too.
     state.stage.timings.postprocess += decoded.elapsed();
     Ok(())
@@ -554,4 +684,39 @@ fn fill_objects(
         n += 1;
     }
     objects.truncate(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate {
+            motion: MotionDetector::new(64, 48, MotionConfig::default()),
+            since_run: u32::MAX,
+            found: 0,
+            moving: 0,
+            skipped: 0,
+        }
+    }
+
+    #[test]
+    fn the_gate_opens_first_on_motion_and_to_refresh_what_it_found() {
+        let mut g = gate();
+        let runs = |g: &mut Gate, moving: &[bool]| -> Vec<bool> {
+            moving.iter().map(|&m| g.opens(m, 3)).collect()
+        };
+        // The first frame runs; then only motion opens an empty scene.
+        assert_eq!(
+            runs(&mut g, &[false, false, false, false, true, false]),
+            [true, false, false, false, true, false]
+        );
+        // Once objects were found, every third frame runs without motion.
+        g.found = 2;
+        assert_eq!(
+            runs(&mut g, &[false, false, false, false, false, false]),
+            [false, true, false, false, true, false]
+        );
+        assert_eq!(g.skipped, 4 + 4);
+    }
 }

@@ -1,6 +1,5 @@
 //! Every element goes NULL -> PLAYING -> NULL again and again, to EOS or
-//! stopped mid-stream, and leaves no thread behind. One test in its own
-//! binary, so no other test's threads come and go meanwhile.
+//! stopped mid-stream, and leaves no thread behind.
 
 use gst::prelude::*;
 
@@ -54,14 +53,15 @@ fn cycle(launch: &str, to_eos: bool) {
 
 #[test]
 fn repeated_state_changes_leave_no_threads_behind() {
-    // The live view serves on the exporter's address: a free one. This is
-    // the binary's only test, so nothing else reads the environment now.
-    unsafe {
-        std::env::set_var(
-            "CCTV_METRICS",
-            format!("127.0.0.1:{}", support::free_port()),
-        )
-    };
+    // Alone in its process, so no other test's threads come and go
+    // meanwhile; the live view serves on the exporter's address: a free one.
+    let address = format!("127.0.0.1:{}", support::free_port());
+    if !support::in_own_process(
+        "state_changes::repeated_state_changes_leave_no_threads_behind",
+        &[("CCTV_METRICS", &address)],
+    ) {
+        return;
+    }
     support::init();
     let broker = support::Mosquitto::start();
     let pg = support::Postgres::start();

@@ -3,32 +3,9 @@
 use cctv::meta::Frame;
 use gst::prelude::*;
 use gst_check::Harness;
+use support::scene::{clip_frames, cropped_clip_frames, empty_plaza, with_noise};
 
 const RGB_416: &str = "video/x-raw,format=RGB,width=416,height=312,framerate=10/1";
-
-/// Decoded frames of the bundled clip at `caps`, for the given frame indices.
-fn video_frames(caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    cropped_frames("identity", caps, indices)
-}
-
-/// Like `video_frames`, with `crop` (an element) applied before scaling.
-fn cropped_frames(crop: &str, caps: &str, indices: &[usize]) -> Vec<gst::Buffer> {
-    let (pipeline, sink) = support::with_appsink(&format!(
-        "filesrc location={} ! decodebin ! {crop} ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
-        support::video().display()
-    ));
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let last = *indices.iter().max().unwrap();
-    let mut frames = Vec::new();
-    for i in 0..=last {
-        let sample = sink.pull_sample().expect("the clip has enough frames");
-        if indices.contains(&i) {
-            frames.push(sample.buffer_owned().unwrap());
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
-}
 
 fn harness(props: &str, caps: &str) -> Harness {
     support::init();
@@ -48,7 +25,7 @@ fn detect(h: &mut Harness, buffer: gst::Buffer) -> Frame {
 
 #[test]
 fn finds_the_walkers_on_a_real_frame() {
-    let frames = video_frames("video/x-raw,format=I420,width=768,height=576", &[100]);
+    let frames = clip_frames("video/x-raw,format=I420,width=768,height=576", &[100]);
     let mut h = harness(
         "classes=person",
         "video/x-raw,format=I420,width=768,height=576,framerate=10/1",
@@ -79,7 +56,7 @@ fn finds_the_walkers_on_a_real_frame() {
 #[test]
 fn every_input_format_gives_the_same_people() {
     let reference = {
-        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[300]);
+        let frames = clip_frames("video/x-raw,format=RGB,width=768,height=576", &[300]);
         let mut h = harness(
             "classes=person",
             "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
@@ -91,7 +68,7 @@ fn every_input_format_gives_the_same_people() {
         "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420", "NV12",
     ] {
         let caps = format!("video/x-raw,format={format},width=768,height=576");
-        let frames = video_frames(&caps, &[300]);
+        let frames = clip_frames(&caps, &[300]);
         let mut h = harness("classes=person", &format!("{caps},framerate=10/1"));
         let frame = detect(&mut h, frames[0].clone());
         // YUV frames go through a colour conversion of their own: allow one marginal box.
@@ -127,7 +104,7 @@ fn every_input_format_gives_the_same_people() {
 #[test]
 fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
     let full = {
-        let frames = video_frames("video/x-raw,format=RGB,width=768,height=576", &[100]);
+        let frames = clip_frames("video/x-raw,format=RGB,width=768,height=576", &[100]);
         let mut h = harness(
             "classes=person",
             "video/x-raw,format=RGB,width=768,height=576,framerate=10/1",
@@ -150,7 +127,7 @@ fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
     ];
     for (crop, format, w, h, left) in cases {
         let caps = format!("video/x-raw,format={format},width={w},height={h}");
-        let frames = cropped_frames(crop, &caps, &[100]);
+        let frames = cropped_clip_frames(crop, &caps, &[100]);
         let mut harness = harness("classes=person", &format!("{caps},framerate=10/1"));
         let frame = detect(&mut harness, frames[0].clone());
         assert_eq!((frame.width, frame.height), (w, h));
@@ -197,7 +174,7 @@ fn portrait_and_odd_sized_frames_map_back_onto_the_same_people() {
 
 #[test]
 fn interval_skips_frames_and_marks_them() {
-    let frames = video_frames(RGB_416, &[100, 101, 102, 103, 104]);
+    let frames = clip_frames(RGB_416, &[100, 101, 102, 103, 104]);
     let mut h = harness("interval=2", RGB_416);
     let inferred: Vec<(bool, usize)> = frames
         .into_iter()
@@ -216,7 +193,7 @@ fn interval_skips_frames_and_marks_them() {
     );
 
     // A flush starts counting again: the next frame is inferred.
-    let frames = video_frames(RGB_416, &[100]);
+    let frames = clip_frames(RGB_416, &[100]);
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
     h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
@@ -227,7 +204,7 @@ fn interval_skips_frames_and_marks_them() {
 
 #[test]
 fn thresholds_and_max_detections_apply() {
-    let frames = video_frames(RGB_416, &[100]);
+    let frames = clip_frames(RGB_416, &[100]);
     let mut h = harness("conf-threshold=0.1", RGB_416);
     let loose = detect(&mut h, frames[0].clone());
     let mut h = harness("conf-threshold=0.6 max-detections=3", RGB_416);
@@ -422,7 +399,7 @@ fn reference_frames(fixture: &serde_json::Value) -> Vec<(gst::Buffer, &serde_jso
         .iter()
         .map(|f| f["index"].as_u64().unwrap() as usize)
         .collect();
-    let buffers = video_frames(
+    let buffers = clip_frames(
         &format!("video/x-raw,format=RGB,width={w},height={h}"),
         &indices,
     );
@@ -688,4 +665,55 @@ fn batches_need_a_model_that_takes_them() {
         )
         .is_none()
     );
+}
+
+#[test]
+fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
+    // A camera's picture as it reaches a detector: the empty plaza with
+    // sensor noise and JPEG's artefacts for 30 frames, then people. At
+    // conf-threshold 0.5: at the default the model takes a post of the
+    // plaza for a person (0.4-0.5), and the gate would rightly refresh it
+    // every motion-refresh frames (the unit test covers that).
+    const STILL: usize = 30;
+    let still = empty_plaza(RGB_416);
+    let people = clip_frames(RGB_416, &(100..106).collect::<Vec<_>>());
+    support::init();
+    let mut h = Harness::new_parse(
+        "jpegenc quality=60 ! jpegdec ! videoconvert ! video/x-raw,format=RGB \
+         ! onnxdetect name=d classes=person conf-threshold=0.5 motion-gate=true ! bytetrack",
+    );
+    h.set_src_caps_str(RGB_416);
+    let mut frames: Vec<gst::Buffer> = (0..STILL as u64).map(|n| with_noise(&still, n)).collect();
+    frames.extend(people);
+    let mut out = Vec::new();
+    for (n, mut frame) in frames.into_iter().enumerate() {
+        let ts = gst::ClockTime::from_mseconds(100 * n as u64);
+        frame.get_mut().unwrap().set_pts(ts);
+        let pulled = h.push_and_pull(frame).expect("a frame out per frame in");
+        out.push(Frame::from_buffer(&pulled).unwrap().unwrap());
+    }
+    let detector = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    let stats = detector.property::<gst::Structure>("stats");
+    // The first frame runs (nothing is known yet); after it, the still
+    // scene runs nothing, whatever the noise.
+    let inferred: Vec<usize> = (0..STILL).filter(|&i| out[i].inferred).collect();
+    assert_eq!(inferred, [0], "{stats}\n{:?}", out[0].objects);
+    // Someone appears: the detector runs at once, and the tracker has
+    // them within two frames.
+    assert!(out[STILL].inferred, "{stats}");
+    let first_track = out[STILL..]
+        .iter()
+        .position(|f| f.objects.iter().any(|o| o.track_id.is_some()))
+        .expect("the walkers are tracked");
+    assert!(
+        first_track <= 2,
+        "tracked {first_track} frames after they appear"
+    );
+    assert!(stats.get::<u64>("gated-frames").unwrap() >= STILL as u64 - 1);
 }

@@ -1,7 +1,8 @@
 //! `/health` follows a camera that stops sending and comes back: an element
 //! with no frame for 5 s makes the process `degraded`, naming it, and the
-//! next frames make it `ok` again. One test in its own binary: it sets
-//! `CCTV_METRICS` before anything reads the environment.
+//! next frames make it `ok` again. The exporter is the process's (started
+//! once, on the address `CCTV_METRICS` gives): the test runs in a process
+//! of its own.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,15 @@ fn frames(port: u16) -> f64 {
 
 #[test]
 fn a_camera_that_stops_sending_degrades_health_until_it_is_back() {
-    let port = support::free_port();
-    unsafe { std::env::set_var("CCTV_METRICS", format!("127.0.0.1:{port}")) };
+    let address = format!("127.0.0.1:{}", support::free_port());
+    if !support::in_own_process(
+        "health::a_camera_that_stops_sending_degrades_health_until_it_is_back",
+        &[("CCTV_METRICS", &address)],
+    ) {
+        return;
+    }
+    let address = std::env::var("CCTV_METRICS").unwrap();
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
     support::init();
     let pipeline = gst::parse::launch(
         "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=10/1 \
