@@ -6,24 +6,9 @@
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
-
-/// CPU seconds this process used so far (user + system).
-fn cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-/// CPU share of one core over `seconds`.
-fn measure(seconds: f64) -> f64 {
-    let (c0, t0) = (cpu(), Instant::now());
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    (cpu() - c0) / t0.elapsed().as_secs_f64()
-}
 
 fn main() {
     let port = support::free_port();
@@ -39,7 +24,7 @@ fn main() {
     .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let idle = measure(10.0);
+    let idle = support::cpu_share(10.0);
 
     let stop = Arc::new(AtomicBool::new(false));
     let reading = Arc::clone(&stop);
@@ -63,7 +48,7 @@ fn main() {
         .by_name("view")
         .unwrap()
         .property::<gst::Structure>("stats");
-    let watched = measure(10.0);
+    let watched = support::cpu_share(10.0);
     let after = pipeline
         .by_name("view")
         .unwrap()

@@ -73,6 +73,12 @@ impl Captured {
 /// live view on 127.0.0.1:`port`; killed when dropped, however the test ends.
 pub struct Monitored(Child);
 
+impl Monitored {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Monitored {
     fn drop(&mut self) {
         self.0.kill().ok();

@@ -5,22 +5,26 @@
 //! pipelines played in-process or by `gst-launch-1.0`, scripted tracked
 //! streams for the sinks, and time limits.
 
+pub mod browser;
 pub mod http;
 pub mod launch;
 pub mod limits;
 pub mod mqtt;
+pub mod netns;
 pub mod play;
 pub mod rtsp;
 pub mod scene;
 pub mod script;
 pub mod servers;
 
+pub use browser::{Browser, Page};
 pub use http::{http_get, http_until};
 pub use launch::{
     Captured, Monitored, gst_launch, gst_launch_monitored, gst_launch_within, shell_words,
 };
 pub use limits::{Progress, wait_within, within};
 pub use mqtt::Subscriber;
+pub use netns::{private_network, rerun_in_private_network};
 pub use play::{SHORT_CLIP_MAX, expect_error, first_error, play_to_end, short_clip, with_appsink};
 pub use rtsp::RtspServer;
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
@@ -128,4 +132,19 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// CPU seconds this process used so far (user and system).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// This process's CPU share of one core over the next `seconds`.
+pub fn cpu_share(seconds: f64) -> f64 {
+    let (c0, t0) = (cpu_seconds(), std::time::Instant::now());
+    std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    (cpu_seconds() - c0) / t0.elapsed().as_secs_f64()
 }

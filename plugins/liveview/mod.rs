@@ -5,6 +5,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod webrtc;
 
 glib::wrapper! {
     pub struct LiveView(ObjectSubclass<imp::LiveView>) @extends gst::Bin, gst::Element, gst::Object;

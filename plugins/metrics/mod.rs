@@ -9,7 +9,8 @@
 //!   camera unreachable, frames dropped in the last interval, a stream that
 //!   stopped flowing);
 //! - `/`: the live view, each `liveview` camera's picture (`/stream/ID`,
-//!   MJPEG) and counts (`/cameras.json`).
+//!   MJPEG, or WebRTC signalled by WHEP on `/whep/ID`) and counts
+//!   (`/cameras.json`).
 //!
 //! An application (the site service, `cctvd`) may start it instead
 //! ([`serve_app`]) with routes of its own and an access token that every
@@ -21,6 +22,7 @@
 
 mod server;
 pub mod view;
+pub mod whep;
 
 pub use server::{App, Request, Response};
 

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use super::{CAT, snapshot, view};
+use super::{CAT, snapshot, view, whep};
 
 pub struct Exporter {
     address: SocketAddr,
@@ -95,6 +95,10 @@ impl Exporter {
                     }
                     if let Some(camera) = path.strip_prefix("/stream/") {
                         stream(request, camera);
+                        continue;
+                    }
+                    if path.starts_with("/whep/") {
+                        whep::handle(request, path);
                         continue;
                     }
                     let answer = app.as_ref().and_then(|app| {

@@ -1,6 +1,7 @@
 //! The live view's side of the exporter: the cameras that `liveview`
-//! elements registered, their latest JPEG, and the MJPEG stream and page
-//! the HTTP server serves from them.
+//! elements registered, their latest JPEG, their WebRTC side (served by
+//! [`super::whep`]), and the MJPEG stream and page the HTTP server serves
+//! from them.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use super::Source;
+use super::whep::Whep;
 
 /// Viewers served at once by the process, over all cameras: each holds a thread.
 const MAX_VIEWERS: usize = 16;
@@ -26,6 +28,8 @@ pub struct View {
     on_watch: Box<dyn Fn(bool) + Send + Sync>,
     /// The camera's frame and object counts.
     pub source: Arc<Source>,
+    /// The camera's WebRTC viewers, if it serves any.
+    pub whep: Option<Box<dyn Whep>>,
 }
 
 static VIEWS: LazyLock<Mutex<Vec<Weak<View>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
@@ -36,6 +40,7 @@ impl View {
     pub fn register(
         camera: String,
         source: Arc<Source>,
+        whep: Option<Box<dyn Whep>>,
         on_watch: impl Fn(bool) + Send + Sync + 'static,
     ) -> Arc<View> {
         let view = Arc::new(View {
@@ -46,6 +51,7 @@ impl View {
             closed: AtomicBool::new(false),
             on_watch: Box::new(on_watch),
             source,
+            whep,
         });
         let mut views = VIEWS.lock().unwrap();
         views.retain(|v| v.strong_count() > 0);
@@ -83,7 +89,9 @@ pub fn views() -> Vec<Arc<View>> {
     views.iter().filter_map(Weak::upgrade).collect()
 }
 
-/// `[{"camera", "frames", "objects", "viewers", "pictures"}]` for the page.
+/// `[{"camera", "frames", "objects", "viewers", "pictures", "webrtc"}]`
+/// for the page: `viewers` and `pictures` are MJPEG's, `webrtc` (null
+/// without) its viewers and the frames encoded for them.
 pub fn cameras_json() -> String {
     let list: Vec<serde_json::Value> = views()
         .iter()
@@ -94,10 +102,26 @@ pub fn cameras_json() -> String {
                 "objects": v.source.objects.load(Ordering::Relaxed),
                 "viewers": v.viewers(),
                 "pictures": v.pictures(),
+                "webrtc": webrtc_json(v),
             })
         })
         .collect();
     serde_json::Value::Array(list).to_string()
+}
+
+fn webrtc_json(view: &View) -> serde_json::Value {
+    view.whep.as_ref().map_or(serde_json::Value::Null, |w| {
+        serde_json::json!({ "viewers": w.viewers(), "encoded": w.encoded() })
+    })
+}
+
+/// Camera `camera`'s WebRTC viewers and frames encoded for them, as in
+/// [`cameras_json`] (null without a live view or without WebRTC).
+pub fn webrtc(camera: &str) -> serde_json::Value {
+    views()
+        .iter()
+        .find(|v| v.camera == camera)
+        .map_or(serde_json::Value::Null, |v| webrtc_json(v))
 }
 
 /// The page: every camera's live picture and counts, refreshed by script.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use gstcctv::metrics::{App, Request, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::camera::Action;
 use crate::site::Site;
@@ -97,6 +97,7 @@ fn page_list(site: &Site) -> Response {
                 "fps": s["fps"],
                 "detail": detail,
                 "controls": true,
+                "webrtc": s["id"].as_str().map_or(Value::Null, gstcctv::metrics::view::webrtc),
             })
         })
         .collect();

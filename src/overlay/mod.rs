@@ -9,6 +9,7 @@
 
 pub mod canvas;
 pub mod font;
+pub mod timecode;
 pub mod trails;
 
 use std::fmt::Write;

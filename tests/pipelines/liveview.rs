@@ -144,15 +144,8 @@ fn pictures_are_encoded_only_while_watched_and_at_most_max_fps() {
 fn chromium(url: &str, ms: u32, output: &str) -> std::process::Output {
     let profile = support::tempdir("chromium-profile");
     let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--window-size=800,620",
-        ])
+        .args(support::browser::HEADLESS)
+        .arg("--window-size=800,620")
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--timeout={ms}"))
         .arg(output)
@@ -214,4 +207,353 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let to = from + text[from..].find(end)?;
     Some(&text[from..to])
+}
+
+// WebRTC: each test runs in a network namespace of its own with only
+// loopback (see `support::private_network`), where the element offers
+// 127.0.0.1 and chromium may use loopback.
+
+/// The camera with WebRTC offered on loopback.
+fn webrtc_camera(props: &str) -> (support::Monitored, String) {
+    camera(&format!("webrtc-addresses=127.0.0.1 {props}"))
+}
+
+/// The camera's WebRTC viewers and the frames encoded for them so far.
+fn webrtc(base: &str) -> (u64, u64) {
+    let c = camera_json(base);
+    let w = &c["webrtc"];
+    (
+        w["viewers"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no WebRTC: {c}")),
+        w["encoded"].as_u64().unwrap(),
+    )
+}
+
+/// Polls `check` every 100 ms until it gives a value; panics after `limit`.
+fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Frames the first camera's WebRTC video decoded (getStats), 0 before it
+/// has a session.
+const FRAMES_DECODED: &str = "(async () => {
+  const f = document.querySelector('figure');
+  if (!f || !f.session) return 0;
+  let n = 0;
+  (await f.session.pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0;
+  });
+  return n;
+})()";
+
+/// Stops the page's MJPEG pictures (the page's `cctv.whep` stays).
+const NO_MJPEG: &str =
+    "for (const i of document.querySelectorAll('img')) i.removeAttribute('src'); true";
+
+#[test]
+fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
+    if !support::private_network("a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves") {
+        return;
+    }
+    let (_launch, base) = webrtc_camera("");
+    assert_eq!(webrtc(&base), (0, 0), "nobody watches, nothing is encoded");
+
+    let mut browser = support::Browser::start();
+    let page = browser.open(&format!("{base}/?view=webrtc"));
+    let first = poll("frames decoded", Duration::from_secs(30), || {
+        let n = browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0);
+        (n >= 5).then_some(n)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let later = browser.eval(&page, FRAMES_DECODED).as_u64().unwrap();
+    assert!(later > first, "decoding stopped at {first} frames");
+    assert_eq!(webrtc(&base).0, 1);
+
+    // The page goes back to MJPEG: its session ends with a DELETE.
+    browser.eval(
+        &page,
+        "document.querySelector('figure button').click(); true",
+    );
+    poll("WebRTC viewer gone", Duration::from_secs(5), || {
+        (webrtc(&base).0 == 0).then_some(())
+    });
+    // The frame the encoder's one-frame queue held may still come out.
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = webrtc(&base).1;
+    assert!(stopped > 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(webrtc(&base).1, stopped, "encoding went on without viewers");
+
+    // A viewer that vanishes without a goodbye (the browser killed) is
+    // noticed and freed.
+    browser.eval(
+        &page,
+        "document.querySelector('figure button').click(); true",
+    );
+    poll("frames decoded again", Duration::from_secs(30), || {
+        (browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0) > 0).then_some(())
+    });
+    assert_eq!(webrtc(&base).0, 1);
+    drop(browser);
+    let killed = Instant::now();
+    poll("vanished viewer freed", Duration::from_secs(20), || {
+        (webrtc(&base).0 == 0).then_some(())
+    });
+    println!(
+        "vanished viewer freed {:.1} s after its browser was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = webrtc(&base).1;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(webrtc(&base).1, stopped, "encoding went on without viewers");
+}
+
+/// Threads and resident memory (KiB) of process `pid`.
+fn threads_and_rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap()
+    };
+    (field("Threads:"), field("VmRSS:"))
+}
+
+#[test]
+fn webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind() {
+    if !support::private_network(
+        "webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind",
+    ) {
+        return;
+    }
+    let (launch, base) = webrtc_camera("max-webrtc-viewers=12");
+    camera_json(&base);
+    let mut browser = support::Browser::start();
+    let page = browser.open(&format!("{base}/"));
+    browser.eval(&page, NO_MJPEG);
+    // Ten viewers one after another, each until it decodes a frame; half
+    // leave with a DELETE, half just close (freed when they fall silent).
+    let round = "(async () => {
+      const v = document.createElement('video');
+      v.muted = true;
+      document.body.append(v);
+      let decoded = 0;
+      for (let i = 0; i < 10; i++) {
+        const s = await cctv.whep('gate', v);
+        for (let t = 0; t < 150; t++) {
+          let n = 0;
+          (await s.pc.getStats()).forEach(r => {
+            if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0;
+          });
+          if (n > 0) { decoded++; break; }
+          await new Promise(r => setTimeout(r, 100));
+        }
+        if (i % 2) s.close(); else s.pc.close();
+      }
+      v.remove();
+      return decoded;
+    })()";
+    let mut after = Vec::new();
+    for r in 0..2 {
+        assert_eq!(
+            browser.eval(&page, round),
+            10,
+            "round {r}: every viewer decodes"
+        );
+        poll("viewers freed", Duration::from_secs(20), || {
+            (webrtc(&base).0 == 0).then_some(())
+        });
+        // What the freed sessions' threads need to end.
+        std::thread::sleep(Duration::from_secs(1));
+        after.push(threads_and_rss(launch.pid()));
+    }
+    let [(threads1, rss1), (threads2, rss2)] = after[..] else {
+        unreachable!()
+    };
+    println!(
+        "after 10 WebRTC viewers: {threads1} threads, {} MiB; after 20: {threads2} threads, {} MiB",
+        rss1 / 1024,
+        rss2 / 1024
+    );
+    assert!(
+        threads2 <= threads1,
+        "threads grew from {threads1} to {threads2}"
+    );
+    assert!(
+        rss2 < rss1 + 8 * 1024,
+        "memory grew from {rss1} KiB to {rss2} KiB over ten viewers"
+    );
+}
+
+#[test]
+fn the_webrtc_viewer_limit_refuses_cleanly() {
+    if !support::private_network("the_webrtc_viewer_limit_refuses_cleanly") {
+        return;
+    }
+    let (_launch, base) = webrtc_camera("max-webrtc-viewers=2");
+    camera_json(&base);
+    let mut browser = support::Browser::start();
+    let page = browser.open(&format!("{base}/"));
+    browser.eval(&page, NO_MJPEG);
+    let answers = browser.eval(
+        &page,
+        "(async () => {
+          const out = [];
+          window.sessions = [];
+          for (let i = 0; i < 3; i++) {
+            try { sessions.push(await cctv.whep('gate', document.createElement('video'))); out.push('ok'); }
+            catch (e) { out.push(e.message); }
+          }
+          return out;
+        })()",
+    );
+    assert_eq!(answers[0], "ok", "{answers}");
+    assert_eq!(answers[1], "ok", "{answers}");
+    let refusal = answers[2].as_str().unwrap();
+    assert!(
+        refusal.starts_with("HTTP 503: camera gate has its 2 WebRTC viewers already"),
+        "{refusal}"
+    );
+    assert_eq!(webrtc(&base).0, 2);
+    // The two admitted viewers play on.
+    let decoding = "(async () => {
+      const n = [];
+      for (const s of sessions) {
+        let f = 0;
+        (await s.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp') f = r.framesDecoded || 0; });
+        n.push(f);
+      }
+      return n;
+    })()";
+    poll("both viewers decode", Duration::from_secs(30), || {
+        let n = browser.eval(&page, decoding);
+        n.as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f.as_u64() > Some(0))
+            .then_some(())
+    });
+    // One leaves: a new viewer gets its place.
+    let again = browser.eval(
+        &page,
+        "(async () => {
+          sessions.shift().close();
+          await new Promise(r => setTimeout(r, 500));
+          sessions.push(await cctv.whep('gate', document.createElement('video')));
+          return 'ok';
+        })()",
+    );
+    assert_eq!(again, "ok");
+    assert_eq!(webrtc(&base).0, 2);
+}
+
+#[test]
+fn whep_follows_the_access_rules() {
+    if !support::private_network("whep_follows_the_access_rules") {
+        return;
+    }
+    let (_launch, base) = webrtc_camera("");
+    camera_json(&base);
+    // What any client (no browser, no Origin) gets.
+    assert_eq!(
+        raw_status(&base, "POST", "/whep/gate", "text/plain", "v=0"),
+        415
+    );
+    assert_eq!(
+        raw_status(&base, "POST", "/whep/gate", "application/sdp", "no sdp"),
+        400
+    );
+    assert_eq!(
+        raw_status(&base, "POST", "/whep/nosuch", "application/sdp", "v=0"),
+        404
+    );
+    assert_eq!(
+        raw_status(&base, "GET", "/whep/gate", "text/plain", ""),
+        405
+    );
+    assert_eq!(
+        raw_status(&base, "DELETE", "/whep/gate/0123", "text/plain", ""),
+        404
+    );
+    let port = base.rsplit(':').next().unwrap();
+
+    let mut browser = support::Browser::start();
+    // The same page from another origin (localhost, not 127.0.0.1): its
+    // offer needs a CORS preflight, which the server never grants.
+    let other = browser.open(&format!("http://localhost:{port}/"));
+    browser.eval(&other, NO_MJPEG);
+    let offer = "(async () => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', {direction: 'recvonly'});
+      const o = await pc.createOffer();
+      pc.close();
+      return o.sdp;
+    })()";
+    let sdp = browser.eval(&other, offer);
+    let cross = format!(
+        "fetch('http://127.0.0.1:{port}/whep/gate', {{method: 'POST', headers: {{'Content-Type': 'application/sdp'}}, body: {sdp}}})
+           .then(r => 'answered ' + r.status, e => 'refused: ' + e.message)"
+    );
+    let answer = browser.eval(&other, &cross);
+    assert_eq!(answer, "refused: Failed to fetch");
+    // A form-like POST (no preflight) reaches the server, which wants SDP.
+    let simple = format!(
+        "fetch('http://127.0.0.1:{port}/whep/gate', {{method: 'POST', mode: 'no-cors', headers: {{'Content-Type': 'text/plain'}}, body: {sdp}}})
+           .then(r => 'sent', e => 'refused: ' + e.message)"
+    );
+    assert_eq!(browser.eval(&other, &simple), "sent");
+    assert_eq!(webrtc(&base), (0, 0), "another site started a session");
+
+    // From the page's own origin it works.
+    let own = browser.open(&format!("{base}/"));
+    browser.eval(&own, NO_MJPEG);
+    let ok = browser.eval(
+        &own,
+        "cctv.whep('gate', document.createElement('video')).then(s => s.session)",
+    );
+    let session = ok.as_str().unwrap().to_owned();
+    assert!(session.starts_with("/whep/gate/"), "{ok}");
+    assert_eq!(webrtc(&base).0, 1);
+    // Only its own address ends a session.
+    assert_eq!(
+        raw_status(&base, "DELETE", &format!("{session}0"), "text/plain", ""),
+        404
+    );
+    assert_eq!(webrtc(&base).0, 1);
+    assert_eq!(raw_status(&base, "DELETE", &session, "text/plain", ""), 200);
+    assert_eq!(webrtc(&base).0, 0);
+}
+
+/// The status of a plain HTTP/1.1 request to the exporter at `base`.
+fn raw_status(base: &str, method: &str, path: &str, kind: &str, body: &str) -> u16 {
+    use std::io::Write;
+    let address = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {answer:?}"))
 }
