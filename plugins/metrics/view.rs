@@ -110,9 +110,10 @@ pub fn cameras_json() -> String {
 }
 
 fn webrtc_json(view: &View) -> serde_json::Value {
-    view.whep.as_ref().map_or(serde_json::Value::Null, |w| {
-        serde_json::json!({ "viewers": w.viewers(), "encoded": w.encoded() })
-    })
+    view.whep.as_ref().map_or(
+        serde_json::Value::Null,
+        |w| serde_json::json!({ "viewers": w.viewers(), "encoded": w.encoded() }),
+    )
 }
 
 /// Camera `camera`'s WebRTC viewers and frames encoded for them, as in
