@@ -56,7 +56,25 @@ pub fn in_own_process(name: &str, env: &[(&str, &str)]) -> bool {
     if std::env::var_os(OWN_PROCESS).is_some_and(|n| n == name) {
         return true;
     }
-    let out = Command::new(std::env::current_exe().expect("the test binary"))
+    run_alone(name, env, &[]);
+    false
+}
+
+/// Runs the test `name` alone in a new process of this test binary with
+/// `env` added, started through `wrapper` (a program and its arguments
+/// that end by running the binary) if not empty; panics unless that run
+/// passed exactly one test.
+pub(crate) fn run_alone(name: &str, env: &[(&str, &str)], wrapper: &[&str]) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let out = command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(OWN_PROCESS, name)
         .envs(env.iter().copied())
@@ -74,7 +92,6 @@ pub fn in_own_process(name: &str, env: &[(&str, &str)]) -> bool {
     );
     print!("{stdout}");
     eprint!("{stderr}");
-    false
 }
 
 /// The repository's root.

@@ -260,7 +260,9 @@ const NO_MJPEG: &str =
 
 #[test]
 fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
-    if !support::private_network("a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves") {
+    if !support::private_network(
+        "liveview::a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves",
+    ) {
         return;
     }
     let (_launch, base) = webrtc_camera("");
@@ -333,7 +335,7 @@ fn threads_and_rss(pid: u32) -> (u64, u64) {
 #[test]
 fn webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind() {
     if !support::private_network(
-        "webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind",
+        "liveview::webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind",
     ) {
         return;
     }
@@ -398,7 +400,7 @@ fn webrtc_viewers_coming_and_going_leave_no_threads_or_memory_behind() {
 
 #[test]
 fn the_webrtc_viewer_limit_refuses_cleanly() {
-    if !support::private_network("the_webrtc_viewer_limit_refuses_cleanly") {
+    if !support::private_network("liveview::the_webrtc_viewer_limit_refuses_cleanly") {
         return;
     }
     let (_launch, base) = webrtc_camera("max-webrtc-viewers=2");
@@ -460,7 +462,7 @@ fn the_webrtc_viewer_limit_refuses_cleanly() {
 
 #[test]
 fn whep_follows_the_access_rules() {
-    if !support::private_network("whep_follows_the_access_rules") {
+    if !support::private_network("liveview::whep_follows_the_access_rules") {
         return;
     }
     let (_launch, base) = webrtc_camera("");
