@@ -57,6 +57,8 @@ impl Browser {
                 "--autoplay-policy=no-user-gesture-required",
                 "--allow-loopback-in-peer-connection",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                // Room for four cameras' pictures side by side.
+                "--window-size=1400,1100",
                 "--remote-debugging-pipe",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))

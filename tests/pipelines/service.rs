@@ -5,7 +5,7 @@
 //! (`target/debug/cctvd`). The tests take turns: each runs a service with
 //! several cameras, which is what the 2 cores are for.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -745,111 +745,22 @@ fn the_installed_example_config_checks() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The page in Debian's chromium, headless, driven over the DevTools
-/// protocol on a pipe (`--remote-debugging-pipe`: no port, no extra crate).
-struct Browser {
-    child: Child,
-    commands: std::fs::File,
-    replies: std::io::BufReader<std::fs::File>,
-    next: u64,
-    session: Option<String>,
-    profile: PathBuf,
+/// The service's page in Debian's chromium (`support::Browser`), and what
+/// this test reads of it.
+struct PageView {
+    browser: support::Browser,
+    page: support::Page,
 }
 
-impl Browser {
-    fn open(url: &str) -> Browser {
-        use std::os::fd::FromRawFd;
-        use std::os::unix::process::CommandExt;
-        let profile = support::tempdir("chromium-profile");
-        let (mut to_browser, mut from_browser) = ([0i32; 2], [0i32; 2]);
-        unsafe {
-            assert_eq!(libc::pipe(to_browser.as_mut_ptr()), 0);
-            assert_eq!(libc::pipe(from_browser.as_mut_ptr()), 0);
-        }
-        let (their_in, their_out) = (to_browser[0], from_browser[1]);
-        let mut command = Command::new("chromium");
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--remote-debugging-pipe",
-                "--window-size=1400,1100",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // The protocol's pipes are the browser's descriptors 3 (in) and 4 (out).
-        unsafe {
-            command.pre_exec(move || {
-                if libc::dup2(their_in, 3) < 0 || libc::dup2(their_out, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .expect("chromium runs (scripts/packages installs it)");
-        unsafe {
-            libc::close(their_in);
-            libc::close(their_out);
-        }
-        let mut browser = Browser {
-            child,
-            commands: unsafe { std::fs::File::from_raw_fd(to_browser[1]) },
-            replies: std::io::BufReader::new(unsafe {
-                std::fs::File::from_raw_fd(from_browser[0])
-            }),
-            next: 0,
-            session: None,
-            profile,
-        };
-        let target = browser.send("Target.createTarget", serde_json::json!({ "url": url }));
-        let session = browser.send(
-            "Target.attachToTarget",
-            serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
-        );
-        browser.session = session["sessionId"].as_str().map(str::to_owned);
-        browser
+impl PageView {
+    fn open(url: &str) -> PageView {
+        let mut browser = support::Browser::start();
+        let page = browser.open(url);
+        PageView { browser, page }
     }
 
-    /// Sends a command and reads messages until its answer.
-    fn send(&mut self, method: &str, params: Value) -> Value {
-        use std::io::BufRead;
-        self.next += 1;
-        let mut message =
-            serde_json::json!({ "id": self.next, "method": method, "params": params });
-        if let Some(s) = &self.session {
-            message["sessionId"] = s.clone().into();
-        }
-        let mut bytes = message.to_string().into_bytes();
-        bytes.push(0);
-        self.commands.write_all(&bytes).unwrap();
-        loop {
-            let mut reply = Vec::new();
-            let n = self.replies.read_until(0, &mut reply).unwrap();
-            assert!(n > 0, "chromium closed the protocol pipe");
-            reply.pop();
-            let v: Value = serde_json::from_slice(&reply).unwrap();
-            if v["id"] == self.next {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// Evaluates `js` in the page; its value.
     fn eval(&mut self, js: &str) -> Value {
-        let r = self.send(
-            "Runtime.evaluate",
-            serde_json::json!({ "expression": js, "returnByValue": true }),
-        );
-        r["result"]["value"].clone()
+        self.browser.eval(&self.page, js)
     }
 
     /// Each camera's picture as a checksum of its pixels, drawn small.
@@ -886,14 +797,6 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-        std::fs::remove_dir_all(&self.profile).ok();
-    }
-}
-
 #[test]
 fn the_page_shows_every_camera_and_its_buttons_work_in_a_real_browser() {
     let _turn = one_at_a_time();
@@ -907,7 +810,7 @@ fn the_page_shows_every_camera_and_its_buttons_work_in_a_real_browser() {
     for id in ids {
         service.running_with_frames(id);
     }
-    let mut browser = Browser::open(&format!("{}/", service.base));
+    let mut browser = PageView::open(&format!("{}/", service.base));
     for id in ids {
         browser.wait_state(id, "RUNNING");
     }
@@ -916,7 +819,7 @@ fn the_page_shows_every_camera_and_its_buttons_work_in_a_real_browser() {
         4
     );
     // Every picture moves.
-    let moving = |browser: &mut Browser| {
+    let moving = |browser: &mut PageView| {
         let first = browser.pictures();
         std::thread::sleep(Duration::from_millis(1500));
         let second = browser.pictures();
