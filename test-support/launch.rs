@@ -70,34 +70,60 @@ impl Captured {
 }
 
 /// A `gst-launch-1.0 -q` of the plugin serving its metrics, health and
-/// live view on 127.0.0.1:`port`; killed when dropped, however the test ends.
-pub struct Monitored(Child);
+/// live view on 127.0.0.1:`port`; killed when dropped, however the test
+/// ends, or stopped as a user stops it ([`Monitored::stop`]).
+pub struct Monitored {
+    child: Child,
+    output: Option<Captured>,
+}
 
 impl Monitored {
     pub fn pid(&self) -> u32 {
-        self.0.id()
+        self.child.id()
+    }
+
+    /// Stops it with Ctrl+C (SIGINT: the pipeline set to NULL) and returns what it
+    /// wrote to stderr; panics unless it ends within 30 s.
+    pub fn stop(mut self) -> String {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "cannot signal gst-launch-1.0"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gst-launch-1.0 did not end within 30 s of Ctrl+C"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (_, stderr) = self.output.take().expect("output captured").join();
+        String::from_utf8_lossy(&stderr).into_owned()
     }
 }
 
 impl Drop for Monitored {
     fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
 
 pub fn gst_launch_monitored(pipeline: &str, port: u16) -> Monitored {
-    Monitored(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(shell_words(pipeline))
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gst-launch-1.0 runs"),
-    )
+    let mut child = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(shell_words(pipeline))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("CCTV_METRICS", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let output = Some(Captured::start(&mut child));
+    Monitored { child, output }
 }
 
 /// Splits a launch line on spaces, keeping quoted parts (enough for tests).

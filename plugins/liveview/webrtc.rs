@@ -244,12 +244,7 @@ impl Viewers {
         // Released first: the tee ignores what a released pad returns, so
         // the elements can then stop without failing the stream.
         self.tee.release_request_pad(&v.tee_pad);
-        for e in &v.elements {
-            e.set_state(gst::State::Null).ok();
-        }
-        if let Some(bin) = self.bin.upgrade() {
-            bin.remove_many(&v.elements).ok();
-        }
+        take_out(self.bin.upgrade().as_ref(), &v.elements);
         self.release();
     }
 
@@ -307,10 +302,7 @@ impl Viewers {
             Ok(()) => Ok(v),
             Err(e) => {
                 self.tee.release_request_pad(&v.tee_pad);
-                for e in &v.elements {
-                    e.set_state(gst::State::Null).ok();
-                }
-                bin.remove_many(&v.elements).ok();
+                take_out(Some(&bin), &v.elements);
                 Err(e)
             }
         }
@@ -478,6 +470,21 @@ impl Whep for Viewers {
 
     fn encoded(&self) -> u64 {
         self.encoded.load(Ordering::Relaxed)
+    }
+}
+
+/// Stops a viewer's `elements` and takes them out of `bin`. Their states
+/// are locked first: the pipeline stopping at the same time would
+/// otherwise raise them again after they reached NULL, and they would be
+/// freed running (GStreamer's "dispose ... in PAUSED" critical, seen when
+/// a camera stopped while watched).
+fn take_out(bin: Option<&gst::Bin>, elements: &[gst::Element]) {
+    for e in elements {
+        e.set_locked_state(true);
+        e.set_state(gst::State::Null).ok();
+    }
+    if let Some(bin) = bin {
+        bin.remove_many(elements).ok();
     }
 }
 

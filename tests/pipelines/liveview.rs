@@ -319,6 +319,29 @@ fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
     assert_eq!(webrtc(&base).1, stopped, "encoding went on without viewers");
 }
 
+/// Ctrl+C while a browser watches over WebRTC ends cleanly: no viewer's
+/// elements are left behind in a running state.
+#[test]
+fn a_camera_stopped_while_watched_over_webrtc_ends_cleanly() {
+    if !support::private_network(
+        "liveview::a_camera_stopped_while_watched_over_webrtc_ends_cleanly",
+    ) {
+        return;
+    }
+    let (launch, base) = webrtc_camera("");
+    let mut browser = support::Browser::start();
+    let page = browser.open(&format!("{base}/?view=webrtc"));
+    poll("frames decoded", Duration::from_secs(30), || {
+        (browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0) >= 5).then_some(())
+    });
+    assert_eq!(webrtc(&base).0, 1);
+    let said = launch.stop();
+    assert!(
+        !said.contains("CRITICAL") && !said.contains("WARN"),
+        "gst-launch-1.0 said:\n{said}"
+    );
+}
+
 /// Threads and resident memory (KiB) of process `pid`.
 fn threads_and_rss(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
