@@ -202,6 +202,10 @@ fn subscribe(
         rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
     options.set_keep_alive(Duration::from_secs(10));
     options.set_max_packet_size(1 << 20, 1 << 20);
+    // A persistent session: the broker (the throwaway one persists to
+    // disk) keeps the subscriptions and queues what is published while
+    // this subscriber reconnects, across its own restart too.
+    options.set_clean_session(false);
     let (client, mut connection) = rumqttc::Client::new(options, 100);
     for camera in cameras {
         client
@@ -216,7 +220,7 @@ fn subscribe(
         let mut connected_before = false;
         for event in connection.iter() {
             match event {
-                // A restarted broker forgot the subscriptions (clean session).
+                // A broker without persistence (--mqtt) forgot the subscriptions.
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
                     if connected_before {
                         for camera in &topics {
