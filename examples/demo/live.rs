@@ -99,7 +99,7 @@ pub fn run(o: &Options, servers: &Servers) -> Result<(), String> {
         fps.denom(),
         encoding.elapsed().as_secs_f64()
     );
-    let (counts, subscriber) = super::subscribe(&servers.mqtt_host, servers.mqtt_port, &names)?;
+    let (counts, subscriber) = super::subscribe(servers, &names)?;
 
     let template: String = include_str!("../../pipelines/demo-rtsp.txt")
         .lines()

@@ -193,19 +193,17 @@ fn main() -> ExitCode {
 type Counts = Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>;
 
 /// Subscribes to everything the demo publishes about `cameras`.
-fn subscribe(
-    host: &str,
-    port: u16,
-    cameras: &[String],
-) -> Result<(Counts, rumqttc::Client), String> {
+fn subscribe(servers: &Servers, cameras: &[String]) -> Result<(Counts, rumqttc::Client), String> {
+    let (host, port) = (servers.mqtt_host.as_str(), servers.mqtt_port);
     let mut options =
         rumqttc::MqttOptions::new(format!("cctv-demo-{}", std::process::id()), host, port);
     options.set_keep_alive(Duration::from_secs(10));
     options.set_max_packet_size(1 << 20, 1 << 20);
-    // A persistent session: the broker (the throwaway one persists to
-    // disk) keeps the subscriptions and queues what is published while
-    // this subscriber reconnects, across its own restart too.
-    options.set_clean_session(false);
+    // On the throwaway broker (which persists to disk) a persistent
+    // session: the broker keeps the subscriptions and queues what is
+    // published while this subscriber reconnects, across its own restart
+    // too. Not on yours (`--mqtt`), where the session would outlive the run.
+    options.set_clean_session(servers.mosquitto.is_none());
     let (client, mut connection) = rumqttc::Client::new(options, 100);
     for camera in cameras {
         client
@@ -585,11 +583,7 @@ fn run(o: Options) -> Result<(), String> {
         servers.finish(o.keep_servers);
         return Ok(());
     }
-    let (counts, subscriber) = subscribe(
-        &servers.mqtt_host,
-        servers.mqtt_port,
-        std::slice::from_ref(&o.camera),
-    )?;
+    let (counts, subscriber) = subscribe(&servers, std::slice::from_ref(&o.camera))?;
 
     std::fs::create_dir_all(&o.out).map_err(|e| format!("--out {}: {e}", o.out))?;
     for entry in std::fs::read_dir(&o.out).map_err(|e| format!("--out {}: {e}", o.out))? {

@@ -136,7 +136,7 @@ pub fn run(o: &Options, servers: &mut Servers, soak_minutes: Option<f64>) -> Res
         .map(|n| (n.as_str(), launch.as_str()))
         .collect();
     let mut server = RtspServer::start(&mounts, None);
-    let (counts, subscriber) = super::subscribe(&servers.mqtt_host, servers.mqtt_port, &names)?;
+    let (counts, subscriber) = super::subscribe(servers, &names)?;
     let listen = std::env::var("CCTV_SITE_LISTEN").unwrap_or_else(|_| "127.0.0.1:9464".into());
     let path = dir.join("site.toml");
     let spool = dir.join("spool");
