@@ -2,7 +2,10 @@
 //! `filesrc ! decodebin ! onnxdetect ! fakesink` pipeline on the bundled
 //! video and model, plus the element's own pre/post-processing time. The
 //! same pipeline with a `queue` after `decodebin` (decoding in parallel with
-//! inference, as `pipelines/` do) is measured too.
+//! inference, as `pipelines/` do) is measured too, and with two frames in
+//! flight (`in-flight=2`) against the best inference-only schedule for one
+//! stream: one caller on one session, or two callers on two one-thread
+//! sessions, whichever runs more inferences per second in the round.
 //! Run with `./run bench` or `cargo bench --bench onnxdetect`.
 //!
 //! This shared VM's speed drifts by up to 2x within seconds, so two figures:
@@ -78,6 +81,10 @@ struct Round {
     after: f64,
     plain: Run,
     queued: Run,
+    /// `in-flight=2` after a queue, and seconds per inference of two
+    /// callers on two one-thread sessions (before and after).
+    flight: Run,
+    pair: (f64, f64),
 }
 
 impl Round {
@@ -87,6 +94,11 @@ impl Round {
 
     fn ratio(&self, run: &Run) -> f64 {
         run.fps() * self.infer_secs()
+    }
+
+    /// Inferences per second of the best schedule for one stream.
+    fn best_rate(&self) -> f64 {
+        (1.0 / self.infer_secs()).max(2.0 / (self.pair.0 + self.pair.1))
     }
 
     fn drifted(&self) -> bool {
@@ -112,13 +124,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sessions: 1,
         batch: gstcctv::inference::BatchOptions::default(),
     })?;
-    let input = gstcctv::inference::InputTensor::new(&cctv::detect::InputSpec {
+    let spec = cctv::detect::InputSpec {
         name: "images".into(),
         width: 416,
         height: 416,
         planar: true,
         ty: cctv::detect::ElementType::F32,
-    });
+    };
+    let input = gstcctv::inference::InputTensor::new(&spec);
     let mut scratch = gstcctv::inference::OutputScratch::default();
     let mut inference_alone = || -> Result<f64, Box<dyn std::error::Error>> {
         for _ in 0..10 {
@@ -129,6 +142,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shared.run(&input, &mut scratch, |_| Ok(()))?;
         }
         Ok(start.elapsed().as_secs_f64() / frames as f64)
+    };
+    // Two callers, each with its own input, on two one-thread sessions:
+    // what two frames in flight can reach at best.
+    let pair = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
+        path: assets.join("models/yolox_nano.onnx"),
+        threads: 1,
+        provider: gstcctv::inference::ExecutionProvider::Cpu,
+        sessions: 2,
+        batch: gstcctv::inference::BatchOptions::default(),
+    })?;
+    let inference_pair = || -> Result<f64, String> {
+        let caller = || {
+            let mut scratch = gstcctv::inference::OutputScratch::default();
+            let mine = gstcctv::inference::InputTensor::new(&spec);
+            for _ in 0..5 {
+                pair.run(&mine, &mut scratch, |_| Ok(()))?;
+            }
+            let start = Instant::now();
+            for _ in 0..frames {
+                pair.run(&mine, &mut scratch, |_| Ok(()))?;
+            }
+            Ok::<_, gstcctv::inference::Error>(start.elapsed().as_secs_f64())
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(caller);
+            let b = s.spawn(caller);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let secs = a
+            .map_err(|e| e.to_string())?
+            .max(b.map_err(|e| e.to_string())?);
+        Ok(secs / (2 * frames) as f64)
     };
     let launch = |queue: &str| {
         format!(
@@ -142,13 +187,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Vec::new();
     for round in 1..=rounds {
         let before = inference_alone()?;
+        let pair_before = inference_pair()?;
         let plain = play(&launch(""))?;
         let queued = play(&launch("queue ! "))?;
+        let flight = play(&launch("queue ! ").replace("threads=", "in-flight=2 threads="))?;
+        let pair_after = inference_pair()?;
         let r = Round {
             before,
             after: inference_alone()?,
             plain,
             queued,
+            flight,
+            pair: (pair_before, pair_after),
         };
         println!(
             "  round {round}: inference alone {:.2} ms ({:.2} before, {:.2} after{})",
@@ -157,12 +207,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.after * 1e3,
             if r.drifted() { ", drifted" } else { "" }
         );
-        for (name, run) in [("pipeline", &r.plain), ("with queue", &r.queued)] {
+        println!(
+            "    two callers on two 1-thread sessions {:.1} inferences/s; best schedule for one stream {:.1}/s",
+            2.0 / (r.pair.0 + r.pair.1),
+            r.best_rate()
+        );
+        // Two frames in flight against the best schedule, the others
+        // against one caller.
+        for (name, run, ratio) in [
+            ("pipeline", &r.plain, r.ratio(&r.plain)),
+            ("with queue", &r.queued, r.ratio(&r.queued)),
+            ("in-flight=2", &r.flight, r.flight.fps() / r.best_rate()),
+        ] {
             println!(
-                "    {name:10} {:6.1} frames/s, ratio {:.2}, model share {:.2}, \
+                "    {name:11} {:6.1} frames/s, ratio {ratio:.2}, model share {:.2}, \
                  pre {:.3} ms, inference {:.2} ms, post {:.3} ms",
                 run.fps(),
-                r.ratio(run),
                 run.model_share(),
                 run.pre,
                 run.inference,
@@ -207,6 +267,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         r.queued.fps(),
         r.ratio(&r.queued),
         r.queued.model_share()
+    );
+    println!(
+        "  best inference-only schedule for one stream: {:6.1} inferences/s (two callers on two 1-thread sessions {:.1}/s)",
+        r.best_rate(),
+        2.0 / (r.pair.0 + r.pair.1)
+    );
+    println!(
+        "  queue ! onnxdetect in-flight=2: {:6.1} frames/s, {:.2} of the best schedule",
+        r.flight.fps(),
+        r.flight.fps() / r.best_rate()
     );
     println!(
         "  in the element, per frame: pre {:.3} ms, inference {:.2} ms, post {:.3} ms",

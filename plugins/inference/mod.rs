@@ -4,13 +4,15 @@
 //! several cameras batched (`batch`), input and output tensors of any
 //! element type ([`InputTensor`]), video frames packed whole, by region or
 //! as a warped patch ([`VideoInput`]), a model run on video with its
-//! timings ([`Stage`]), and one [`Error`] type posted in the right domain.
+//! timings ([`Stage`]), several frames of one stream in flight ([`Lanes`]),
+//! and one [`Error`] type posted in the right domain.
 //! What a model's outputs mean stays with the element (for detectors, the
 //! decoders in `cctv::detect`; for classifiers, `crate::classifier`).
 
 mod batch;
 mod cache;
 mod error;
+mod lanes;
 mod model;
 mod pool;
 mod session;
@@ -22,6 +24,7 @@ mod video;
 
 pub use batch::BatchOptions;
 pub use error::Error;
+pub use lanes::{Lanes, Ticket};
 pub use model::{Model, SessionOptions, load};
 pub use session::ExecutionProvider;
 pub use settings::{ModelProperties, ModelSettings};

@@ -22,6 +22,14 @@ impl Timings {
         self.postprocess += done - inferred;
     }
 
+    /// Adds the runs and times of `other` (another lane's).
+    pub fn merge(&mut self, other: &Timings) {
+        self.runs += other.runs;
+        self.preprocess += other.preprocess;
+        self.inference += other.inference;
+        self.postprocess += other.postprocess;
+    }
+
     /// Mean milliseconds of `d` per run.
     pub fn mean_ms(&self, d: Duration) -> f64 {
         if self.runs == 0 {

@@ -27,14 +27,18 @@
 //! whenever all are busy, up to one per core (`sessions` fixes the count).
 //! `batch-size` runs the frames of several cameras as one batch, for GPUs;
 //! on the CPU parallel sessions measured faster, so it batches nothing
-//! there by default.
+//! there by default. `in-flight=2` runs two frames of this stream at once
+//! (one thread each, results in order): one camera then uses both cores of
+//! a small box, for one frame more of latency.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use cctv::detect::{Decoder, Detection, InputSpec, Layout, LayoutKind, Output};
@@ -44,7 +48,10 @@ use cctv::meta::{Frame, Object};
 use cctv::motion::{MotionConfig, MotionDetector};
 use cctv::preprocess::TensorFormat;
 
-use crate::inference::{Error, Model, ModelProperties, ModelSettings, Stage};
+use crate::inference::{
+    Error, Lanes, Model, ModelProperties, ModelSettings, Stage, Ticket, Timings,
+};
+use crate::video::Video;
 use crate::{assets, metrics, upstream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -93,6 +100,7 @@ const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
 const DEFAULT_MOTION_THRESHOLD: f64 = 12.0;
 const DEFAULT_MOTION_REFRESH: u32 = 10;
+const DEFAULT_IN_FLIGHT: u32 = 1;
 
 const MODEL_PROPERTIES: ModelProperties = ModelProperties {
     model: "ONNX detector file (default: the bundled YOLOX-Nano COCO model)",
@@ -112,6 +120,7 @@ struct Settings {
     motion_gate: bool,
     motion_threshold: f32,
     motion_refresh: u32,
+    in_flight: u32,
 }
 
 impl Default for Settings {
@@ -127,6 +136,7 @@ impl Default for Settings {
             motion_gate: false,
             motion_threshold: DEFAULT_MOTION_THRESHOLD as f32,
             motion_refresh: DEFAULT_MOTION_REFRESH,
+            in_flight: DEFAULT_IN_FLIGHT,
         }
     }
 }
@@ -168,15 +178,47 @@ impl Gate {
     }
 }
 
-struct State {
+/// What one run of the model needs for itself: one per frame in flight.
+struct Lane {
     stage: Stage,
-    layout: Layout,
     decoder: Box<dyn Decoder>,
     labels: Vec<String>,
     classes: ClassMask,
     candidates: Vec<Detection>,
-    /// The metadata written on every buffer; its object list is refilled.
+}
+
+/// A lane's answer for one frame.
+struct Detected {
+    objects: Vec<Object>,
+    /// Time the lane spent on the frame, and inside the model.
+    busy: Duration,
+    inference: Duration,
+}
+
+/// A frame submitted and not yet pushed, in stream order.
+struct Pending {
+    buf: gst::Buffer,
+    /// Its detections to come; none when the detector skips the frame.
+    ticket: Option<Ticket<Result<Detected, Error>>>,
+    /// Time spent on it before the run (the gate).
+    gated: Duration,
+}
+
+struct State {
+    lanes: Lanes<Lane>,
+    model: Arc<Model>,
+    /// The model's file name and input, for messages.
+    name: String,
+    layout: Layout,
+    labels: Vec<String>,
+    /// The metadata written on every buffer. Its object list is empty
+    /// between frames: a lane's list is swapped in to be written.
     frame: Frame,
+    /// Object lists back from the lanes, for reuse.
+    spare: Vec<Vec<Object>>,
+    /// The negotiated frames, for the motion gate.
+    video: Option<Video>,
+    pending: VecDeque<Pending>,
     /// Frames since the start or the last flush, for `interval`.
     frame_count: u64,
     /// Frames seen in all.
@@ -270,6 +312,16 @@ impl ObjectImpl for OnnxDetect {
                     .default_value(DEFAULT_MOTION_REFRESH)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("in-flight")
+                    .nick("Frames in flight")
+                    .blurb("Frames of this stream in the model at once, each on its own thread, pushed in order: \
+                            2 lets one camera use two cores, for one frame more of latency; \
+                            1 runs each frame in the streaming thread")
+                    .minimum(1)
+                    .maximum(16)
+                    .default_value(DEFAULT_IN_FLIGHT)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("frames, runs, and mean ms per run of pre-processing, inference and post-processing; \
@@ -304,6 +356,7 @@ impl ObjectImpl for OnnxDetect {
                 s.motion_threshold = value.get::<f64>().expect("type checked upstream") as f32
             }
             "motion-refresh" => s.motion_refresh = value.get().expect("type checked upstream"),
+            "in-flight" => s.in_flight = value.get().expect("type checked upstream"),
             other => assert!(s.model.set(other, value), "unknown property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
@@ -324,6 +377,7 @@ impl ObjectImpl for OnnxDetect {
             "motion-gate" => s.motion_gate.to_value(),
             "motion-threshold" => (s.motion_threshold as f64).to_value(),
             "motion-refresh" => s.motion_refresh.to_value(),
+            "in-flight" => s.in_flight.to_value(),
             other => s
                 .model
                 .get(other)
@@ -366,13 +420,11 @@ impl BaseTransformImpl for OnnxDetect {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({}; input {} {}x{}, {} labels)",
-            state.stage.name,
+            "loaded {} ({}; {} labels; {} frames in flight)",
+            state.name,
             state.layout.name(),
-            state.stage.input.name,
-            state.stage.input.width,
-            state.stage.input.height,
-            state.labels.len()
+            state.labels.len(),
+            state.lanes.in_flight()
         );
         *self.state.lock().unwrap() = Some(state);
         Ok(())
@@ -402,23 +454,35 @@ impl BaseTransformImpl for OnnxDetect {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::FlushStop(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_mut()
-        {
-            state.frame_count = 0;
-            if let Some(gate) = &mut state.gate {
-                // Another scene: a new background, and a run at once.
-                gate.motion.reset();
-                gate.since_run = u32::MAX;
+        match event.view() {
+            gst::EventView::FlushStop(_) => {
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    // Frames in flight are dropped, as queues drop theirs.
+                    state.pending.clear();
+                    state.frame_count = 0;
+                    if let Some(gate) = &mut state.gate {
+                        // Another scene: a new background, and a run at once.
+                        gate.motion.reset();
+                        gate.since_run = u32::MAX;
+                    }
+                }
             }
+            // Frames in flight go before the events that follow them.
+            _ if event.is_serialized() => self.drain(),
+            _ => {}
         }
         self.parent_sink_event(event)
     }
 
-    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn submit_input_buffer(
+        &self,
+        _is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Only the settings a running stream may change are copied. Nothing
-        // here allocates once the first frames have sized the buffers, except
-        // the GstStructure the metadata is written into.
+        // here allocates once the first frames have sized the buffers
+        // (with one frame in flight), except the GstStructure the metadata
+        // is written into.
         let (interval, thresholds) = {
             let s = self.settings.lock().unwrap();
             (
@@ -435,64 +499,176 @@ impl BaseTransformImpl for OnnxDetect {
         let started = Instant::now();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let inference_before = state.stage.timings.inference;
         let due = state.frame_count % interval as u64 == 0;
         state.frame_count += 1;
         state.frames += 1;
-        let detected = gate(state, &thresholds, buf, due).and_then(|infer| {
-            state.frame.inferred = infer;
-            match infer {
-                true => detect(state, thresholds, buf),
-                false => Ok(()),
+        let infer = match gate(state, &thresholds, &inbuf, due) {
+            Ok(infer) => infer,
+            Err(e) => {
+                // Posted without the lock: a bus handler may read `stats`.
+                drop(guard);
+                return Err(e.post(&*self.obj()));
             }
+        };
+        let gated = started.elapsed();
+        let ticket = infer.then(|| {
+            let mut objects = state.spare.pop().unwrap_or_default();
+            let buf = inbuf.clone();
+            state.lanes.submit(move |lane: &mut Lane| {
+                let started = Instant::now();
+                let before = lane.stage.timings.inference;
+                let detected = detect(lane, thresholds, &buf, &mut objects);
+                // The buffer is released before the answer, so the element
+                // writes into it without a copy.
+                drop(buf);
+                detected.map(|()| Detected {
+                    objects,
+                    busy: started.elapsed(),
+                    inference: lane.stage.timings.inference - before,
+                })
+            })
         });
-        let infer = state.frame.inferred;
-        if let Err(e) = detected {
-            // Posted without the lock: a bus handler may read `stats`.
-            drop(guard);
-            return Err(e.post(&*self.obj()));
-        }
-        if infer {
-            state.frame.attach(buf);
-        } else {
-            // An empty list for this frame; the filled one is kept for reuse.
-            let objects = std::mem::take(&mut state.frame.objects);
-            state.frame.attach(buf);
-            state.frame.objects = objects;
-        }
-        let objects = if infer { state.frame.objects.len() } else { 0 };
-        state
-            .metrics
-            .objects
-            .store(objects as u64, std::sync::atomic::Ordering::Relaxed);
-        state.metrics.frame(
-            started.elapsed(),
-            state.stage.timings.inference - inference_before,
-        );
+        state.pending.push_back(Pending {
+            buf: inbuf,
+            ticket,
+            gated,
+        });
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess;
+        Ok(match self.next_out(false)? {
+            Some(buf) => GenerateOutputSuccess::Buffer(buf),
+            None => GenerateOutputSuccess::NoOutput,
+        })
     }
 }
 
 impl OnnxDetect {
+    /// The oldest frame with its objects written, once its run is done:
+    /// when `all`, or when as many frames are in flight as lanes, it waits
+    /// for it; otherwise `None` until it is done.
+    fn next_out(&self, all: bool) -> Result<Option<gst::Buffer>, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let full = state.pending.len() >= state.lanes.in_flight();
+        let Some(front) = state.pending.front_mut() else {
+            return Ok(None);
+        };
+        let done = front.ticket.as_mut().is_none_or(Ticket::ready);
+        if !(all || full || done) {
+            return Ok(None);
+        }
+        let Pending {
+            mut buf,
+            ticket,
+            gated,
+        } = state.pending.pop_front().expect("looked at above");
+        let started = Instant::now();
+        // The lanes never take the state lock: waiting here holds no one up.
+        let detected = ticket.map(|t| {
+            t.wait()
+                .unwrap_or_else(|| Err(Error::Run(format!("a run of {} panicked", state.name))))
+        });
+        let (busy, inference) = match detected {
+            None => {
+                // An empty list for this frame.
+                state.frame.inferred = false;
+                state.frame.attach(buf.make_mut());
+                (Duration::ZERO, Duration::ZERO)
+            }
+            Some(Ok(Detected {
+                mut objects,
+                busy,
+                inference,
+            })) => {
+                std::mem::swap(&mut state.frame.objects, &mut objects);
+                state.frame.inferred = true;
+                state.frame.attach(buf.make_mut());
+                std::mem::swap(&mut state.frame.objects, &mut objects);
+                if let Some(gate) = &mut state.gate {
+                    gate.found = objects.len();
+                }
+                state
+                    .metrics
+                    .objects
+                    .store(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                state.spare.push(objects);
+                (busy, inference)
+            }
+            Some(Err(e)) => {
+                drop(guard);
+                return Err(e.post(&*self.obj()));
+            }
+        };
+        if busy.is_zero() {
+            state
+                .metrics
+                .objects
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        state
+            .metrics
+            .frame(gated + busy + started.elapsed(), inference);
+        Ok(Some(buf))
+    }
+
+    /// Pushes every frame in flight, in order (before a serialized event).
+    fn drain(&self) {
+        loop {
+            match self.next_out(true) {
+                Ok(Some(buf)) => {
+                    if let Err(e) = self.obj().src_pad().push(buf) {
+                        gst::debug!(CAT, imp = self, "frames in flight not pushed: {e:?}");
+                        self.discard();
+                        return;
+                    }
+                }
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
+    /// Drops the frames in flight.
+    fn discard(&self) {
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.pending.clear();
+        }
+    }
+
     /// Sets up packing for negotiated caps.
     fn configure(&self, incaps: &gst::Caps) -> Result<(), Error> {
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
             .ok_or_else(|| Error::Caps("caps set before the model was loaded".into()))?;
-        let video = state.stage.configure(incaps)?;
-        gst::debug!(
-            CAT,
-            imp = self,
-            "frames {}x{} {:?} placed as {:?}",
-            video.width(),
-            video.height(),
-            video.format(),
-            video.letterbox()
-        );
+        let video = Video::from_caps(incaps)
+            .map_err(|why| Error::Caps(format!("cannot take {incaps}: {why}")))?;
+        // No frame is in flight: they were pushed before the caps event.
+        let mut configured = Ok(());
+        state.lanes.each(|lane| {
+            if configured.is_ok() {
+                configured = lane.stage.configure(incaps).map(|v| {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "frames {}x{} {:?} placed as {:?}",
+                        v.width(),
+                        v.height(),
+                        v.format(),
+                        v.letterbox()
+                    );
+                });
+            }
+        });
+        configured?;
         let (width, height) = (video.width(), video.height());
         state.frame.width = width;
         state.frame.height = height;
+        state.video = Some(video);
         state.gate = state.motion_gate.then(|| Gate {
             motion: MotionDetector::new(width, height, MotionConfig::default()),
             since_run: u32::MAX,
@@ -527,19 +703,41 @@ impl OnnxDetect {
             std: [1.0; 3],
             pad: 114,
         };
-        let stage = Stage::new(&path, model, input, layout.fit(), format);
+        let lanes = (0..settings.in_flight.max(1))
+            .map(|_| Lane {
+                stage: Stage::new(
+                    &path,
+                    Arc::clone(&model),
+                    input.clone(),
+                    layout.fit(),
+                    format,
+                ),
+                decoder: layout.decoder(),
+                labels: labels.clone(),
+                classes: classes.clone(),
+                candidates: Vec::with_capacity(1024),
+            })
+            .collect();
+        let lanes = Lanes::new(lanes, &self.obj().name())
+            .map_err(|e| Error::Run(format!("cannot start a thread for frames in flight: {e}")))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(State {
             frame: Frame {
                 source: self.obj().name().to_string(),
-                model: stage.name.clone(),
+                model: name.clone(),
                 ..Frame::default()
             },
-            stage,
-            decoder: layout.decoder(),
+            lanes,
+            model,
+            name,
             layout,
             labels,
-            classes,
-            candidates: Vec::with_capacity(1024),
+            spare: Vec::new(),
+            video: None,
+            pending: VecDeque::new(),
             frame_count: 0,
             frames: 0,
             gate: None,
@@ -553,9 +751,9 @@ impl OnnxDetect {
         let Some(state) = state.as_ref() else {
             return gst::Structure::new_empty("onnxdetect/stats");
         };
-        let mut stats = state
-            .stage
-            .timings
+        let mut timings = Timings::default();
+        state.lanes.each(|lane| timings.merge(&lane.stage.timings));
+        let mut stats = timings
             .fields(
                 gst::Structure::builder("onnxdetect/stats").field("frames", state.frames),
                 "",
@@ -565,7 +763,7 @@ impl OnnxDetect {
             stats.set("motion-frames", gate.moving);
             stats.set("gated-frames", gate.skipped);
         }
-        if let Some((runs, frames)) = state.stage.model.batch_counts() {
+        if let Some((runs, frames)) = state.model.batch_counts() {
             // Of the model, so of every instance sharing it.
             stats.set("batches", runs);
             stats.set("batched-frames", frames);
@@ -606,7 +804,10 @@ fn gate(
     buf: &gst::BufferRef,
     due: bool,
 ) -> Result<bool, Error> {
-    let video = state.stage.video()?;
+    let video = state
+        .video
+        .as_ref()
+        .ok_or_else(|| Error::Caps("received a buffer before caps".into()))?;
     let Some(gate) = &mut state.gate else {
         return Ok(due);
     };
@@ -614,18 +815,24 @@ fn gate(
         threshold: thresholds.motion_threshold,
         ..MotionConfig::default()
     });
-    let moving = video
-        .look(buf, |image| gate.motion.update(image).moving)
+    let mapped = video
+        .map(buf)
         .map_err(|why| Error::Input(format!("cannot read the frame: {why}")))?;
+    let moving = gate.motion.update(&video.image(&mapped)).moving;
     gate.moving += moving as u64;
     Ok(due && gate.opens(moving, thresholds.motion_refresh))
 }
 
-/// Runs the model on the frame in `buf` and fills `state.frame.objects`.
-fn detect(state: &mut State, thresholds: Thresholds, buf: &gst::BufferRef) -> Result<(), Error> {
-    let (decoder, input, candidates) = (&state.decoder, &state.stage.input, &mut state.candidates);
+/// Runs the model on the frame in `buf` and fills `objects`.
+fn detect(
+    lane: &mut Lane,
+    thresholds: Thresholds,
+    buf: &gst::BufferRef,
+    objects: &mut Vec<Object>,
+) -> Result<(), Error> {
+    let (decoder, input, candidates) = (&lane.decoder, &lane.stage.input, &mut lane.candidates);
     let (width, height) = (input.width, input.height);
-    state.stage.run(
+    lane.stage.run(
         |video, tensor| video.pack(buf, tensor),
         |outputs: &[Output<'_>]| {
             candidates.clear();
@@ -635,29 +842,20 @@ fn detect(state: &mut State, thresholds: Thresholds, buf: &gst::BufferRef) -> Re
         },
     )?;
     let decoded = Instant::now();
-    let classes = &state.classes;
-    state.candidates.retain(|d| classes.keeps(d.class_id));
+    let classes = &lane.classes;
+    lane.candidates.retain(|d| classes.keeps(d.class_id));
     let max = thresholds.max_detections as usize;
-    if state.decoder.needs_nms() {
-        cctv::nms::nms(&mut state.candidates, thresholds.iou, max);
+    if lane.decoder.needs_nms() {
+        cctv::nms::nms(&mut lane.candidates, thresholds.iou, max);
     } else {
-        state
-            .candidates
+        lane.candidates
             .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
-        state.candidates.truncate(max);
+        lane.candidates.truncate(max);
     }
-    let letterbox = state.stage.video()?.letterbox();
-    fill_objects(
-        &mut state.frame.objects,
-        &state.candidates,
-        &letterbox,
-        &state.labels,
-    );
-    if let Some(gate) = &mut state.gate {
-        gate.found = state.frame.objects.len();
-    }
+    let letterbox = lane.stage.video()?.letterbox();
+    fill_objects(objects, &lane.candidates, &letterbox, &lane.labels);
     // Suppression and mapping are post-processing too.
-    state.stage.timings.postprocess += decoded.elapsed();
+    lane.stage.timings.postprocess += decoded.elapsed();
     Ok(())
 }
 

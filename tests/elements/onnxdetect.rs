@@ -717,3 +717,91 @@ fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
     );
     assert!(stats.get::<u64>("gated-frames").unwrap() >= STILL as u64 - 1);
 }
+
+/// Per frame of the short clip through `onnxdetect {props}`: its time
+/// stamp, whether the detector ran, and the objects.
+fn clip_through(props: &str) -> Vec<(u64, bool, Vec<cctv::objects::Object>)> {
+    support::init();
+    let pipeline = gst::parse::launch(&format!(
+        "{} ! onnxdetect name=d {props} ! fakesink name=sink sync=false",
+        support::short_clip(30)
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = std::sync::Arc::clone(&seen);
+    let pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            let frame = Frame::from_buffer(buffer).unwrap().unwrap();
+            let pts = buffer.pts().unwrap().nseconds();
+            s.lock().unwrap().push((pts, frame.inferred, frame.objects));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
+    pipeline.set_state(gst::State::Null).unwrap();
+    end.unwrap();
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
+#[test]
+fn frames_in_flight_come_out_in_order_with_the_same_detections() {
+    let one = clip_through("interval=2");
+    let three = clip_through("interval=2 in-flight=3");
+    assert_eq!(one.len(), 30);
+    let stamps = |v: &[(u64, bool, Vec<cctv::objects::Object>)]| -> Vec<u64> {
+        v.iter().map(|f| f.0).collect()
+    };
+    assert_eq!(stamps(&one), stamps(&three), "every frame, in order");
+    assert!(stamps(&three).windows(2).all(|w| w[0] < w[1]));
+    let mut people = 0;
+    for ((pts, inferred, a), (_, inferred3, b)) in one.iter().zip(&three) {
+        assert_eq!(inferred, inferred3, "at {pts}");
+        assert_eq!(a.len(), b.len(), "at {pts}: {a:?}\n{b:?}");
+        for (a, b) in a.iter().zip(b) {
+            assert_eq!(a.label, b.label, "at {pts}");
+            // Sessions of one thread and of two add up in other orders.
+            let d = (a.bbox.x - b.bbox.x).abs() + (a.bbox.y - b.bbox.y).abs();
+            assert!(d < 0.5, "at {pts}: {a:?}\n{b:?}");
+        }
+        people += a.len();
+    }
+    assert!(people > 30, "{people} objects in 15 runs");
+}
+
+#[test]
+fn frames_in_flight_are_pushed_at_eos_and_dropped_by_a_flush() {
+    let frames = clip_frames(RGB_416, &[100, 101, 102]);
+    let mut h = harness("in-flight=2", RGB_416);
+    h.play();
+    // One frame in flight waits for the next (or its run's end) ...
+    h.push(frames[0].clone()).unwrap();
+    h.push(frames[1].clone()).unwrap();
+    let first = h.pull().unwrap();
+    assert_eq!(first.pts(), frames[0].pts());
+    // ... and a flush drops what is in flight: the next frame out is the
+    // one pushed after it.
+    let _ = h.try_pull();
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    h.push(frames[2].clone()).unwrap();
+    // End of stream pushes the frame in flight before the EOS.
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        out.push(b);
+    }
+    let stamps: Vec<_> = out.iter().map(|b| b.pts()).collect();
+    assert_eq!(stamps, vec![frames[2].pts()]);
+    let frame = Frame::from_buffer(&out[0]).unwrap().unwrap();
+    assert!(frame.inferred && !frame.objects.is_empty(), "{frame:?}");
+}
