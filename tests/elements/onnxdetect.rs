@@ -280,13 +280,35 @@ fn several_sessions_run_at_once_with_the_same_results() {
 fn repeated_state_changes_and_eos() {
     support::init();
     let pipeline = gst::parse::launch(
-        "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! onnxdetect interval=2 ! fakesink",
+        "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240 ! onnxdetect ! onnxdetect interval=2 \
+         ! onnxdetect in-flight=2 ! fakesink",
     )
     .unwrap();
     for _ in 0..5 {
         let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(30));
         pipeline.set_state(gst::State::Null).unwrap();
         end.unwrap();
+    }
+    // Stopped while frames are in flight: the lanes' threads (named after
+    // the element) end with it.
+    let lanes = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("flying-"))
+            .count()
+    };
+    let live = gst::parse::launch(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! onnxdetect name=flying in-flight=3 ! fakesink",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        live.set_state(gst::State::Playing).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(lanes(), 3, "a thread per frame in flight while playing");
+        live.set_state(gst::State::Null).unwrap();
+        assert_eq!(lanes(), 0, "no lane thread left after NULL");
     }
 }
 
