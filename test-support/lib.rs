@@ -25,7 +25,9 @@ pub use launch::{
 pub use limits::{Progress, wait_within, within};
 pub use mqtt::Subscriber;
 pub use netns::{private_network, rerun_in_private_network};
-pub use play::{SHORT_CLIP_MAX, expect_error, first_error, play_to_end, short_clip, with_appsink};
+pub use play::{
+    SHORT_CLIP_MAX, expect_error, first_error, frames_at, play_to_end, short_clip, with_appsink,
+};
 pub use rtsp::RtspServer;
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
 

@@ -27,6 +27,41 @@ pub fn play_to_end(
     }
 }
 
+/// Plays `launch` to its end (EOS within `within`) and returns each buffer
+/// that reached the element named `sink`: its time stamp in nanoseconds
+/// and its objects. Panics on an error or a buffer without readable objects.
+pub fn frames_at(
+    launch: &str,
+    sink: &str,
+    within: gst::ClockTime,
+) -> Vec<(u64, cctv::meta::Frame)> {
+    crate::init();
+    let pipeline = gst::parse::launch(launch).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = std::sync::Arc::clone(&seen);
+    let pad = pipeline
+        .downcast_ref::<gst::Bin>()
+        .expect("a launch line makes a pipeline")
+        .by_name(sink)
+        .unwrap_or_else(|| panic!("no element {sink}"))
+        .static_pad("sink")
+        .unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            let frame = cctv::meta::Frame::from_buffer(buffer)
+                .expect("objects metadata")
+                .expect("readable objects metadata");
+            let pts = buffer.pts().expect("a time stamp").nseconds();
+            s.lock().unwrap().push((pts, frame));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let end = play_to_end(&pipeline, within);
+    pipeline.set_state(gst::State::Null).unwrap();
+    end.unwrap();
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
 /// Plays `launch` to its end (an error or EOS within `within`); the error
 /// it stopped with (message and debug text), or `None` at EOS.
 pub fn first_error(launch: &str, within: gst::ClockTime) -> Option<String> {

@@ -743,33 +743,14 @@ fn the_motion_gate_skips_a_still_scene_and_opens_when_someone_appears() {
 /// Per frame of the short clip through `onnxdetect {props}`: its time
 /// stamp, whether the detector ran, and the objects.
 fn clip_through(props: &str) -> Vec<(u64, bool, Vec<cctv::objects::Object>)> {
-    support::init();
-    let pipeline = gst::parse::launch(&format!(
-        "{} ! onnxdetect name=d {props} ! fakesink name=sink sync=false",
+    let launch = format!(
+        "{} ! onnxdetect {props} ! fakesink name=sink sync=false",
         support::short_clip(30)
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = std::sync::Arc::clone(&seen);
-    let pad = pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap();
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(buffer) = info.buffer() {
-            let frame = Frame::from_buffer(buffer).unwrap().unwrap();
-            let pts = buffer.pts().unwrap().nseconds();
-            s.lock().unwrap().push((pts, frame.inferred, frame.objects));
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(120));
-    pipeline.set_state(gst::State::Null).unwrap();
-    end.unwrap();
-    std::mem::take(&mut *seen.lock().unwrap())
+    );
+    support::frames_at(&launch, "sink", gst::ClockTime::from_seconds(120))
+        .into_iter()
+        .map(|(pts, frame)| (pts, frame.inferred, frame.objects))
+        .collect()
 }
 
 #[test]

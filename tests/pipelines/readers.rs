@@ -3,10 +3,8 @@
 //! separate processes, see exactly what the elements wrote in-process.
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use cctv::meta::Frame;
-use gst::prelude::*;
 
 const FRAMES: usize = 12;
 
@@ -19,31 +17,7 @@ fn launch() -> String {
 
 /// The frames as the elements attached them, read in this process.
 fn frames_in_process() -> Vec<(u64, Frame)> {
-    support::init();
-    let pipeline = gst::parse::launch(&launch())
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let pad = pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap();
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(buffer) = info.buffer() {
-            let frame = Frame::from_buffer(buffer).expect("meta").expect("valid");
-            s.lock()
-                .unwrap()
-                .push((buffer.pts().unwrap().nseconds(), frame));
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let end = support::play_to_end(&pipeline, gst::ClockTime::from_seconds(60));
-    pipeline.set_state(gst::State::Null).unwrap();
-    end.unwrap();
-    let frames = seen.lock().unwrap().clone();
+    let frames = support::frames_at(&launch(), "sink", gst::ClockTime::from_seconds(60));
     assert_eq!(frames.len(), FRAMES);
     assert!(
         frames
