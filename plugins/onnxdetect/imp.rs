@@ -573,12 +573,12 @@ impl OnnxDetect {
             t.wait()
                 .unwrap_or_else(|| Err(Error::Run(format!("a run of {} panicked", state.name))))
         });
-        let (busy, inference) = match detected {
+        let (found, busy, inference) = match detected {
             None => {
                 // An empty list for this frame.
                 state.frame.inferred = false;
                 state.frame.attach(buf.make_mut());
-                (Duration::ZERO, Duration::ZERO)
+                (0, Duration::ZERO, Duration::ZERO)
             }
             Some(Ok(Detected {
                 mut objects,
@@ -592,24 +592,19 @@ impl OnnxDetect {
                 if let Some(gate) = &mut state.gate {
                     gate.found = objects.len();
                 }
-                state
-                    .metrics
-                    .objects
-                    .store(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let found = objects.len();
                 state.spare.push(objects);
-                (busy, inference)
+                (found, busy, inference)
             }
             Some(Err(e)) => {
                 drop(guard);
                 return Err(e.post(&*self.obj()));
             }
         };
-        if busy.is_zero() {
-            state
-                .metrics
-                .objects
-                .store(0, std::sync::atomic::Ordering::Relaxed);
-        }
+        state
+            .metrics
+            .objects
+            .store(found as u64, std::sync::atomic::Ordering::Relaxed);
         state
             .metrics
             .frame(gated + busy + started.elapsed(), inference);
