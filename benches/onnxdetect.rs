@@ -106,6 +106,25 @@ impl Round {
     }
 }
 
+/// Mean seconds per run of `model` on `input` over `frames` runs, after
+/// `warm` runs to warm it up.
+fn seconds_per_run(
+    model: &gstcctv::inference::Model,
+    input: &gstcctv::inference::InputTensor,
+    warm: usize,
+    frames: usize,
+) -> Result<f64, gstcctv::inference::Error> {
+    let mut scratch = gstcctv::inference::OutputScratch::default();
+    for _ in 0..warm {
+        model.run(input, &mut scratch, |_| Ok(()))?;
+    }
+    let start = Instant::now();
+    for _ in 0..frames {
+        model.run(input, &mut scratch, |_| Ok(()))?;
+    }
+    Ok(start.elapsed().as_secs_f64() / frames as f64)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let frames = env_or("BENCH_FRAMES", 200).max(1);
@@ -132,17 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ty: cctv::detect::ElementType::F32,
     };
     let input = gstcctv::inference::InputTensor::new(&spec);
-    let mut scratch = gstcctv::inference::OutputScratch::default();
-    let mut inference_alone = || -> Result<f64, Box<dyn std::error::Error>> {
-        for _ in 0..10 {
-            shared.run(&input, &mut scratch, |_| Ok(()))?;
-        }
-        let start = Instant::now();
-        for _ in 0..frames {
-            shared.run(&input, &mut scratch, |_| Ok(()))?;
-        }
-        Ok(start.elapsed().as_secs_f64() / frames as f64)
-    };
+    let inference_alone = || seconds_per_run(&shared, &input, 10, frames);
     // Two callers, each with its own input, on two one-thread sessions:
     // what two frames in flight can reach at best.
     let pair = gstcctv::inference::load(&gstcctv::inference::SessionOptions {
@@ -152,28 +161,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sessions: 2,
         batch: gstcctv::inference::BatchOptions::default(),
     })?;
-    let inference_pair = || -> Result<f64, String> {
+    let inference_pair = || -> Result<f64, gstcctv::inference::Error> {
         let caller = || {
-            let mut scratch = gstcctv::inference::OutputScratch::default();
-            let mine = gstcctv::inference::InputTensor::new(&spec);
-            for _ in 0..5 {
-                pair.run(&mine, &mut scratch, |_| Ok(()))?;
-            }
-            let start = Instant::now();
-            for _ in 0..frames {
-                pair.run(&mine, &mut scratch, |_| Ok(()))?;
-            }
-            Ok::<_, gstcctv::inference::Error>(start.elapsed().as_secs_f64())
+            seconds_per_run(
+                &pair,
+                &gstcctv::inference::InputTensor::new(&spec),
+                5,
+                frames,
+            )
         };
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(caller);
             let b = s.spawn(caller);
             (a.join().unwrap(), b.join().unwrap())
         });
-        let secs = a
-            .map_err(|e| e.to_string())?
-            .max(b.map_err(|e| e.to_string())?);
-        Ok(secs / (2 * frames) as f64)
+        // Both callers' runs in the time of the slower.
+        Ok(a?.max(b?) / 2.0)
     };
     let launch = |queue: &str| {
         format!(
