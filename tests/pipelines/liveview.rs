@@ -254,6 +254,25 @@ const FRAMES_DECODED: &str = "(async () => {
   return n;
 })()";
 
+/// Waits until `page` has decoded at least `frames` frames over WebRTC;
+/// the count then.
+fn decoded(browser: &mut support::Browser, page: &support::Page, frames: u64) -> u64 {
+    poll("frames decoded", Duration::from_secs(30), || {
+        let n = browser.eval(page, FRAMES_DECODED).as_u64().unwrap_or(0);
+        (n >= frames).then_some(n)
+    })
+}
+
+/// Checks that the camera's encoder stopped: what it encoded no longer
+/// grows (after the frame its one-frame queue held). Returns the count.
+fn encoder_stopped(base: &str) -> u64 {
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = webrtc(base).1;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(webrtc(base).1, stopped, "encoding went on without viewers");
+    stopped
+}
+
 /// Stops the page's MJPEG pictures (the page's `cctv.whep` stays).
 const NO_MJPEG: &str =
     "for (const i of document.querySelectorAll('img')) i.removeAttribute('src'); true";
@@ -270,10 +289,7 @@ fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
 
     let mut browser = support::Browser::start();
     let page = browser.open(&format!("{base}/?view=webrtc"));
-    let first = poll("frames decoded", Duration::from_secs(30), || {
-        let n = browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0);
-        (n >= 5).then_some(n)
-    });
+    let first = decoded(&mut browser, &page, 5);
     std::thread::sleep(Duration::from_secs(2));
     let later = browser.eval(&page, FRAMES_DECODED).as_u64().unwrap();
     assert!(later > first, "decoding stopped at {first} frames");
@@ -287,12 +303,7 @@ fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
     poll("WebRTC viewer gone", Duration::from_secs(5), || {
         (webrtc(&base).0 == 0).then_some(())
     });
-    // The frame the encoder's one-frame queue held may still come out.
-    std::thread::sleep(Duration::from_millis(500));
-    let stopped = webrtc(&base).1;
-    assert!(stopped > 0);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(webrtc(&base).1, stopped, "encoding went on without viewers");
+    assert!(encoder_stopped(&base) > 0);
 
     // A viewer that vanishes without a goodbye (the browser killed) is
     // noticed and freed.
@@ -300,9 +311,7 @@ fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
         &page,
         "document.querySelector('figure button').click(); true",
     );
-    poll("frames decoded again", Duration::from_secs(30), || {
-        (browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0) > 0).then_some(())
-    });
+    decoded(&mut browser, &page, 1);
     assert_eq!(webrtc(&base).0, 1);
     drop(browser);
     let killed = Instant::now();
@@ -313,10 +322,7 @@ fn a_browser_plays_webrtc_and_the_encoder_stops_when_it_leaves() {
         "vanished viewer freed {:.1} s after its browser was killed",
         killed.elapsed().as_secs_f64()
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let stopped = webrtc(&base).1;
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(webrtc(&base).1, stopped, "encoding went on without viewers");
+    encoder_stopped(&base);
 }
 
 /// Ctrl+C while a browser watches over WebRTC ends cleanly: no viewer's
@@ -331,9 +337,7 @@ fn a_camera_stopped_while_watched_over_webrtc_ends_cleanly() {
     let (launch, base) = webrtc_camera("");
     let mut browser = support::Browser::start();
     let page = browser.open(&format!("{base}/?view=webrtc"));
-    poll("frames decoded", Duration::from_secs(30), || {
-        (browser.eval(&page, FRAMES_DECODED).as_u64().unwrap_or(0) >= 5).then_some(())
-    });
+    decoded(&mut browser, &page, 5);
     assert_eq!(webrtc(&base).0, 1);
     let said = launch.stop();
     assert!(
