@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use support::{Mosquitto, Postgres, RtspServer, env_or, tempdir};
+use support::{Mosquitto, Postgres, RtspServer, cpu_seconds, env_or, tempdir};
 
 /// The clip as 10 fps H.264 in MP4, made once per run.
 fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
@@ -42,29 +42,6 @@ fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
     pipeline.set_state(gst::State::Null).unwrap();
     end.unwrap_or_else(|e| panic!("the clip encodes: {e}"));
     out
-}
-
-fn cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<Rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    unsafe { getrusage(0, usage.as_mut_ptr()) };
-    let u = unsafe { usage.assume_init() };
-    (u.utime_s + u.stime_s) as f64 + (u.utime_us + u.stime_us) as f64 / 1e6
-}
-
-/// `struct rusage`'s first two fields (user and system time), then room
-/// for the rest.
-#[repr(C)]
-struct Rusage {
-    utime_s: i64,
-    utime_us: i64,
-    stime_s: i64,
-    stime_us: i64,
-    rest: [i64; 14],
-}
-
-unsafe extern "C" {
-    fn getrusage(who: i32, usage: *mut Rusage) -> i32;
 }
 
 /// Streaming-thread seconds per element kind (the exporter's counters).
@@ -428,6 +405,15 @@ fn main() {
             &servers,
         );
         println!("  => with the motion gate {gated} cameras, without {every}");
+        support::summary_row(
+            "quiet cameras per box, without / with the motion gate",
+            &format!("{every} / {gated}"),
+            &format!(
+                "live RTSP cameras at 10 fps, people 25 % of the time, `camsrc ! onnxdetect ! bytetrack ! \
+                 mqttsink + pgsink`; the most kept up with (< 1 % dropped, p95 capture to sink < 150 ms, \
+                 {seconds} s per count)"
+            ),
+        );
         let (all, all_runs) = tracks(&quiet[0], "motion-gate=false");
         let (gate, gate_runs) = tracks(&quiet[0], "motion-gate=true");
         let d = delays(&all, &gate);
@@ -446,6 +432,20 @@ fn main() {
             found.iter().filter(|&&n| n == 2).count(),
             found.iter().filter(|&&n| n > 2).count(),
             found.iter().max().copied().unwrap_or(0)
+        );
+        support::summary_row(
+            "what the gate costs",
+            &format!(
+                "{} of {} tracks lost, enter at most {} frames later",
+                d.len() - found.len(),
+                d.len(),
+                found.iter().max().copied().unwrap_or(0)
+            ),
+            &format!(
+                "one quiet camera, {} frames: tracks of 10+ frames with detection on every frame, against the \
+                 gated run; detector runs {gate_runs} instead of {all_runs}",
+                4 * support::scene::QUIET_PERIOD
+            ),
         );
     }
     std::fs::remove_dir_all(&dir).ok();

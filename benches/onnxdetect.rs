@@ -289,5 +289,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  pre+post / inference:   {:6.1} %",
         (p.pre + p.post) / p.inference * 100.0
     );
+    // Each round's in-flight run against the best schedule of its round.
+    let ratios: Vec<f64> = results
+        .iter()
+        .map(|r| r.flight.fps() / r.best_rate())
+        .collect();
+    let listed: Vec<String> = ratios.iter().map(|q| format!("{q:.2}")).collect();
+    println!(
+        "  in-flight=2 / best schedule, per round: {}; median {:.2}",
+        listed.join(", "),
+        support::median(&ratios)
+    );
+    support::summary_row(
+        "one camera vs inference alone",
+        &format!("{:.2}", support::median(&ratios)),
+        &format!(
+            "median of {} rounds ({}): `decodebin ! queue ! onnxdetect in-flight=2` frames/s over the best \
+             inference-only schedule for one stream in the same round (the faster of one caller, and two on two \
+             1-thread sessions)",
+            ratios.len(),
+            listed.join(", ")
+        ),
+    );
     Ok(())
 }

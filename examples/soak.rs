@@ -13,6 +13,9 @@
 //! soak [--cycles N] [--outage SECONDS]
 //! ```
 //!
+//! With `BENCH_SUMMARY` set it adds the recovery figures to the summary
+//! table `./run bench` prints (`support::summary_row`).
+//!
 //! Exits non-zero when a cycle is not back within timeout + max-backoff +
 //! 10 s, camsrc's reconnects do not match the cycles, or the pipeline
 //! posts an error.
@@ -254,6 +257,22 @@ fn run(o: Options) -> Result<(), String> {
         outcome.recovered.len(),
         if growth < 5.0 { "within" } else { "over" },
         after - first
+    );
+    support::summary_row(
+        &format!("camera back after {:.0} s outages", o.outage.as_secs_f64()),
+        &worst_and_p95(&frames),
+        &format!(
+            "{}{} cycle{}: seconds from the RTSP server's return to camsrc's first real frame at the sink \
+             (backoff {:.0} s doubling to {:.0} s)",
+            match &result {
+                Err(e) => format!("failed ({e}) after "),
+                Ok(()) => String::new(),
+            },
+            frames.len(),
+            if frames.len() == 1 { "" } else { "s" },
+            ms("retry-backoff").as_secs_f64(),
+            ms("max-backoff").as_secs_f64()
+        ),
     );
     result?;
     if reconnects != o.cycles as u64 {

@@ -16,6 +16,7 @@ pub mod rtsp;
 pub mod scene;
 pub mod script;
 pub mod servers;
+pub mod summary;
 
 pub use browser::{Browser, Page};
 pub use http::{http_get, http_until};
@@ -30,6 +31,7 @@ pub use play::{
 };
 pub use rtsp::RtspServer;
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
+pub use summary::{median, summary_row};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
