@@ -1,7 +1,8 @@
 //! Capacity benchmark: how many live cameras at 10 fps this machine keeps
 //! up with through detection, tracking and both sinks. An RTSP server in
 //! this process serves the bundled clip (re-encoded once to H.264 at
-//! 10 fps, then only payloaded) on one mount per camera; one pipeline runs
+//! 10 fps, then only payloaded, RTCP off: see `RtspServer::start_without_rtcp`)
+//! on one mount per camera, restarted before each step; one pipeline runs
 //! `camsrc ! onnxdetect ! bytetrack ! tee ! mqttsink + pgsink` per camera
 //! against a throwaway mosquitto and PostgreSQL. For 1, 2, 4, ... cameras
 //! it prints frames delivered and dropped (camsrc's leaky queue), the
@@ -84,6 +85,8 @@ struct Step {
     p95_ms: f64,
     cpu_ms_per_frame: f64,
     busy_ms_per_frame: BTreeMap<String, f64>,
+    /// camsrc's messages, errors and warnings, with seconds from the start.
+    said: Vec<String>,
 }
 
 fn run(
@@ -145,6 +148,28 @@ fn run(
             })
             .sum()
     };
+    // What the cameras and the pipeline said, to show when frames stop.
+    let said = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (log, t0) = (said.clone(), Instant::now());
+    pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        let line = match msg.view() {
+            gst::MessageView::Element(e) => e
+                .structure()
+                .filter(|s| s.name().starts_with("camsrc/"))
+                .map(|s| s.to_string()),
+            gst::MessageView::Error(e) => Some(format!("error: {} ({:?})", e.error(), e.debug())),
+            gst::MessageView::Warning(w) => Some(format!("warning: {}", w.error())),
+            _ => None,
+        };
+        if let Some(line) = line {
+            let from = msg.src().map(|s| s.name()).unwrap_or_default();
+            log.lock().unwrap().push(format!(
+                "{:.1} s {from}: {line}",
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        gst::BusSyncReply::Drop
+    });
     pipeline.set_state(gst::State::Playing).unwrap();
     // Warm up: every camera connected and the sessions made.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -172,7 +197,9 @@ fn run(
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort_by(f64::total_cmp);
     let per_frame = |v: f64| v * 1e3 / frames.max(1) as f64;
+    let said = std::mem::take(&mut *said.lock().unwrap());
     Step {
+        said,
         delivered: frames,
         dropped: dropped1 - dropped0,
         expected: 10.0 * cameras as f64 * seconds as f64,
@@ -200,12 +227,14 @@ fn sweep(
     mount: &dyn Fn(usize) -> String,
     max_cameras: usize,
     seconds: u64,
-    servers: &Servers,
+    servers: &mut Servers,
 ) -> usize {
     println!("{title} (onnxdetect {detector}):");
     let mut kept_up = 0;
     let mut cameras = 1;
     while cameras <= max_cameras {
+        // A fresh server each step: no media or session left from the last.
+        servers.rtsp.restart();
         let s = run(
             &servers.rtsp,
             mount,
@@ -235,6 +264,13 @@ fn sweep(
             if ok { "keeps up" } else { "falls behind" }
         );
         if !ok {
+            // Frames that stopped coming, rather than too many to keep up with.
+            if (s.delivered as f64) < 0.5 * s.expected {
+                println!("    what the pipeline said:");
+                for line in s.said.iter().rev().take(20).rev() {
+                    println!("      {line}");
+                }
+            }
             break;
         }
         kept_up = cameras;
@@ -363,8 +399,8 @@ fn main() {
         .iter()
         .map(|(m, l)| (m.as_str(), l.as_str()))
         .collect();
-    let servers = Servers {
-        rtsp: RtspServer::start(&refs, None),
+    let mut servers = Servers {
+        rtsp: RtspServer::start_without_rtcp(&refs),
         broker: Mosquitto::start(),
         pg: Postgres::start(),
     };
@@ -381,7 +417,7 @@ fn main() {
                 &|i| format!("cam{i}"),
                 max_cameras,
                 seconds,
-                &servers,
+                &mut servers,
             );
         }
     }
@@ -394,7 +430,7 @@ fn main() {
             &mount,
             max_cameras,
             seconds,
-            &servers,
+            &mut servers,
         );
         let gated = sweep(
             title,
@@ -402,7 +438,7 @@ fn main() {
             &mount,
             max_cameras,
             seconds,
-            &servers,
+            &mut servers,
         );
         println!("  => with the motion gate {gated} cameras, without {every}");
         support::summary_row(

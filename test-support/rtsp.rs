@@ -102,6 +102,8 @@ struct Running {
     context: glib::MainContext,
     main_loop: glib::MainLoop,
     thread: JoinHandle<()>,
+    /// Disconnected when the thread ends.
+    ended: std::sync::mpsc::Receiver<()>,
     server: gst_rtsp_server::RTSPServer,
     source: glib::Source,
 }
@@ -114,6 +116,8 @@ pub struct RtspServer {
     /// Mounts that send nothing now, and the media pipelines serving them.
     stalled: Arc<Mutex<HashSet<String>>>,
     medias: Medias,
+    /// The media send and receive RTCP.
+    rtcp: bool,
 }
 
 impl RtspServer {
@@ -124,6 +128,24 @@ impl RtspServer {
     }
 
     pub fn start_on(port: u16, mounts: &[(&str, &str)], auth: Option<(&str, &str)>) -> RtspServer {
+        Self::serve(port, mounts, auth, true)
+    }
+
+    /// Serves `mounts` as [`RtspServer::start`] does, with RTCP off in both
+    /// directions, as some cameras have it. For many clients over TCP at
+    /// once: gst-rtsp-server 1.22 can deadlock then between a client's
+    /// incoming RTCP, handled in the server's thread, and the media's own
+    /// RTCP and caps (seen in the capacity benchmark, 8 cameras and more).
+    pub fn start_without_rtcp(mounts: &[(&str, &str)]) -> RtspServer {
+        Self::serve(crate::free_port(), mounts, None, false)
+    }
+
+    fn serve(
+        port: u16,
+        mounts: &[(&str, &str)],
+        auth: Option<(&str, &str)>,
+        rtcp: bool,
+    ) -> RtspServer {
         gst::init().expect("GStreamer initialises");
         let mut server = RtspServer {
             port,
@@ -135,6 +157,7 @@ impl RtspServer {
             running: None,
             stalled: Arc::default(),
             medias: Arc::default(),
+            rtcp,
         };
         server.resume();
         server
@@ -173,6 +196,7 @@ impl RtspServer {
             let factory = gst_rtsp_server::RTSPMediaFactory::new();
             factory.set_launch(launch);
             factory.set_shared(true);
+            factory.set_enable_rtcp(self.rtcp);
             let path = format!("/{}", mount.trim_start_matches('/'));
             let (stalled, medias, name) = (self.stalled.clone(), self.medias.clone(), path.clone());
             factory.connect_media_configure(move |_, media| {
@@ -219,11 +243,13 @@ impl RtspServer {
             .unwrap_or_else(|e| panic!("RTSP server cannot listen on port {}: {e}", self.port));
         source.attach(Some(&context));
         let main_loop = glib::MainLoop::new(Some(&context), false);
+        let (ending, ended) = std::sync::mpsc::channel::<()>();
         let thread = {
             let (context, main_loop) = (context.clone(), main_loop.clone());
             std::thread::Builder::new()
                 .name("rtsp-server".into())
                 .spawn(move || {
+                    let _ending = ending;
                     context
                         .with_thread_default(|| main_loop.run())
                         .expect("the context is free");
@@ -234,6 +260,7 @@ impl RtspServer {
             context,
             main_loop,
             thread,
+            ended,
             server,
             source,
         });
@@ -275,7 +302,22 @@ impl RtspServer {
         // the closure, and the sender in it, unrun.
         done.recv_timeout(std::time::Duration::from_secs(10)).ok();
         running.main_loop.quit();
-        running.thread.join().ok();
+        // A thread stuck in gst-rtsp-server (see `start_without_rtcp`) is
+        // left behind rather than hanging the caller.
+        match running
+            .ended
+            .recv_timeout(std::time::Duration::from_secs(10))
+        {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                eprintln!(
+                    "RTSP server on port {}: its thread did not end within 10 s; left behind",
+                    self.port
+                )
+            }
+            _ => {
+                running.thread.join().ok();
+            }
+        }
         self.medias.lock().unwrap().clear();
     }
 
