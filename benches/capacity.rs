@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use support::{Mosquitto, Postgres, RtspServer, cpu_seconds, env_or, tempdir};
+use support::{Mosquitto, Postgres, RtspServer, cpu_seconds, env_or, percentile, tempdir};
 
 /// The clip as 10 fps H.264 in MP4, made once per run.
 fn encode_clip(dir: &std::path::Path) -> std::path::PathBuf {
@@ -68,13 +68,6 @@ fn busy_by_kind() -> BTreeMap<String, f64> {
         *out.entry(kind).or_insert(0.0) += value;
     }
     out
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 struct Step {

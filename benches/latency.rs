@@ -178,10 +178,6 @@ impl Drop for Camera {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn summary(name: &str, mut ms: Vec<f64>, unread: u64, seconds: f64) {
     ms.sort_by(f64::total_cmp);
     if ms.is_empty() {
@@ -190,8 +186,8 @@ fn summary(name: &str, mut ms: Vec<f64>, unread: u64, seconds: f64) {
     }
     println!(
         "{name}: p50 {:.0} ms, p95 {:.0} ms, min {:.0}, max {:.0} ({} frames in {seconds:.0} s, {unread} unreadable)",
-        percentile(&ms, 0.5),
-        percentile(&ms, 0.95),
+        support::percentile(&ms, 0.5),
+        support::percentile(&ms, 0.95),
         ms[0],
         ms[ms.len() - 1],
         ms.len(),

@@ -119,7 +119,7 @@ fn print_usage(what: &str, u: &Usage) {
 
 fn percentiles(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
-    let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    let at = |p: f64| support::percentile(&ms, p);
     format!(
         "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
         at(0.5),

@@ -31,7 +31,7 @@ pub use play::{
 };
 pub use rtsp::RtspServer;
 pub use servers::{Mosquitto, Postgres, TestCerts, free_port, tempdir, wait_for_port};
-pub use summary::{median, summary_row};
+pub use summary::{median, percentile, summary_row};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The short table `./run bench` prints before the full benchmarks: when
 //! `BENCH_SUMMARY` names a file, a benchmark appends its headline figures
-//! there as Markdown table rows (what, figure, how it was measured).
+//! there as Markdown table rows (what, figure, how it was measured); and
+//! the percentiles the benchmarks print.
 
 use std::io::Write;
 
@@ -16,6 +17,15 @@ pub fn summary_row(what: &str, figure: &str, detail: &str) {
         .open(&path)
         .and_then(|mut f| f.write_all(row.as_bytes()))
         .unwrap_or_else(|e| panic!("BENCH_SUMMARY {}: {e}", path.display()));
+}
+
+/// The value at fraction `p` of `sorted` (nearest rank, rounded), NaN
+/// when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
