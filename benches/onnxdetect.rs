@@ -295,14 +295,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|r| r.flight.fps() / r.best_rate())
         .collect();
     let listed: Vec<String> = ratios.iter().map(|q| format!("{q:.2}")).collect();
+    let median = support::median(&ratios);
     println!(
-        "  in-flight=2 / best schedule, per round: {}; median {:.2}",
-        listed.join(", "),
-        support::median(&ratios)
+        "  in-flight=2 / best schedule, per round: {}; median {median:.2}",
+        listed.join(", ")
     );
     support::summary_row(
         "one camera vs inference alone",
-        &format!("{:.2}", support::median(&ratios)),
+        &format!("{median:.2}"),
         &format!(
             "median of {} rounds ({}): `decodebin ! queue ! onnxdetect in-flight=2` frames/s over the best \
              inference-only schedule for one stream in the same round (the faster of one caller, and two on two \
